@@ -1,0 +1,395 @@
+package headless
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/coredns/coredns/plugin/pkg/dnstest"
+	"github.com/coredns/coredns/plugin/test"
+	"github.com/miekg/dns"
+	discovery "k8s.io/api/discovery/v1"
+	meta "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+const soaLine = "cluster.local.	5	IN	SOA	ns.dns.cluster.local. hostmaster.cluster.local. 1 7200 1800 86400 5"
+
+var soa = test.SOA(soaLine)
+
+const (
+	h0 = "web-0.hdls.testns.svc.cluster.local."
+	h1 = "web-1.hdls.testns.svc.cluster.local."
+	h3 = "172-0-0-3.hdls.testns.svc.cluster.local."
+	h6 = "fd00--1.hdls.testns.svc.cluster.local."
+	h7 = "fd00-0-0-2--0.hdls.testns.svc.cluster.local."
+)
+
+// baseCases are answered the same with and without zonal.
+var baseCases = []test.Case{
+	// A and AAAA on the Service: one record per ready address, not-ready left out.
+	{Qname: "hdls.testns.svc.cluster.local.", Qtype: dns.TypeA, Rcode: dns.RcodeSuccess, Answer: []dns.RR{
+		test.A("hdls.testns.svc.cluster.local.	5	IN	A	172.0.0.1"),
+		test.A("hdls.testns.svc.cluster.local.	5	IN	A	172.0.0.2"),
+		test.A("hdls.testns.svc.cluster.local.	5	IN	A	172.0.0.3"),
+	}},
+	{Qname: "hdls.testns.svc.cluster.local.", Qtype: dns.TypeAAAA, Rcode: dns.RcodeSuccess, Answer: []dns.RR{
+		test.AAAA("hdls.testns.svc.cluster.local.	5	IN	AAAA	fd00::1"),
+		test.AAAA("hdls.testns.svc.cluster.local.	5	IN	AAAA	fd00:0:0:2::"),
+	}},
+	// Endpoint names: hostname, dashed IPv4, dashed IPv6 with the trailing 0.
+	{Qname: h0, Qtype: dns.TypeA, Rcode: dns.RcodeSuccess, Answer: []dns.RR{test.A(h0 + "	5	IN	A	172.0.0.1")}},
+	{Qname: h3, Qtype: dns.TypeA, Rcode: dns.RcodeSuccess, Answer: []dns.RR{test.A(h3 + "	5	IN	A	172.0.0.3")}},
+	{Qname: h6, Qtype: dns.TypeAAAA, Rcode: dns.RcodeSuccess, Answer: []dns.RR{test.AAAA(h6 + "	5	IN	AAAA	fd00::1")}},
+	{Qname: h7, Qtype: dns.TypeAAAA, Rcode: dns.RcodeSuccess, Answer: []dns.RR{test.AAAA(h7 + "	5	IN	AAAA	fd00:0:0:2::")}},
+	// SRV on the Service: every (endpoint, port), weight 100/8, glue in Additional.
+	{Qname: "hdls.testns.svc.cluster.local.", Qtype: dns.TypeSRV, Rcode: dns.RcodeSuccess, Answer: []dns.RR{
+		test.SRV("hdls.testns.svc.cluster.local.	5	IN	SRV	0 12 80 " + h0),
+		test.SRV("hdls.testns.svc.cluster.local.	5	IN	SRV	0 12 53 " + h0),
+		test.SRV("hdls.testns.svc.cluster.local.	5	IN	SRV	0 12 80 " + h1),
+		test.SRV("hdls.testns.svc.cluster.local.	5	IN	SRV	0 12 53 " + h1),
+		test.SRV("hdls.testns.svc.cluster.local.	5	IN	SRV	0 12 80 " + h3),
+		test.SRV("hdls.testns.svc.cluster.local.	5	IN	SRV	0 12 53 " + h3),
+		test.SRV("hdls.testns.svc.cluster.local.	5	IN	SRV	0 12 80 " + h6),
+		test.SRV("hdls.testns.svc.cluster.local.	5	IN	SRV	0 12 80 " + h7),
+	}, Extra: []dns.RR{
+		test.A(h0 + "	5	IN	A	172.0.0.1"),
+		test.A(h1 + "	5	IN	A	172.0.0.2"),
+		test.A(h3 + "	5	IN	A	172.0.0.3"),
+		test.AAAA(h6 + "	5	IN	AAAA	fd00::1"),
+		test.AAAA(h7 + "	5	IN	AAAA	fd00:0:0:2::"),
+	}},
+	// SRV on a named port.
+	{Qname: "_dns._udp.hdls.testns.svc.cluster.local.", Qtype: dns.TypeSRV, Rcode: dns.RcodeSuccess, Answer: []dns.RR{
+		test.SRV("_dns._udp.hdls.testns.svc.cluster.local.	5	IN	SRV	0 33 53 " + h0),
+		test.SRV("_dns._udp.hdls.testns.svc.cluster.local.	5	IN	SRV	0 33 53 " + h1),
+		test.SRV("_dns._udp.hdls.testns.svc.cluster.local.	5	IN	SRV	0 33 53 " + h3),
+	}, Extra: []dns.RR{
+		test.A(h0 + "	5	IN	A	172.0.0.1"),
+		test.A(h1 + "	5	IN	A	172.0.0.2"),
+		test.A(h3 + "	5	IN	A	172.0.0.3"),
+	}},
+	{Qname: "_http._tcp.hdls.testns.svc.cluster.local.", Qtype: dns.TypeSRV, Rcode: dns.RcodeSuccess, Answer: []dns.RR{
+		test.SRV("_http._tcp.hdls.testns.svc.cluster.local.	5	IN	SRV	0 20 80 " + h0),
+		test.SRV("_http._tcp.hdls.testns.svc.cluster.local.	5	IN	SRV	0 20 80 " + h1),
+		test.SRV("_http._tcp.hdls.testns.svc.cluster.local.	5	IN	SRV	0 20 80 " + h3),
+		test.SRV("_http._tcp.hdls.testns.svc.cluster.local.	5	IN	SRV	0 20 80 " + h6),
+		test.SRV("_http._tcp.hdls.testns.svc.cluster.local.	5	IN	SRV	0 20 80 " + h7),
+	}, Extra: []dns.RR{
+		test.A(h0 + "	5	IN	A	172.0.0.1"),
+		test.A(h1 + "	5	IN	A	172.0.0.2"),
+		test.A(h3 + "	5	IN	A	172.0.0.3"),
+		test.AAAA(h6 + "	5	IN	AAAA	fd00::1"),
+		test.AAAA(h7 + "	5	IN	AAAA	fd00:0:0:2::"),
+	}},
+	// A on a port name answers the addresses behind that port, as stock does.
+	{Qname: "_dns._udp.hdls.testns.svc.cluster.local.", Qtype: dns.TypeA, Rcode: dns.RcodeSuccess, Answer: []dns.RR{
+		test.A("_dns._udp.hdls.testns.svc.cluster.local.	5	IN	A	172.0.0.1"),
+		test.A("_dns._udp.hdls.testns.svc.cluster.local.	5	IN	A	172.0.0.2"),
+		test.A("_dns._udp.hdls.testns.svc.cluster.local.	5	IN	A	172.0.0.3"),
+	}},
+	// SRV on an endpoint name: its ports.
+	{Qname: h0, Qtype: dns.TypeSRV, Rcode: dns.RcodeSuccess, Answer: []dns.RR{
+		test.SRV(h0 + "	5	IN	SRV	0 50 80 " + h0),
+		test.SRV(h0 + "	5	IN	SRV	0 50 53 " + h0),
+	}, Extra: []dns.RR{test.A(h0 + "	5	IN	A	172.0.0.1")}},
+	// Selector-less Service from two slices of another manager: de-duplicated.
+	{Qname: "ext.testns.svc.cluster.local.", Qtype: dns.TypeA, Rcode: dns.RcodeSuccess, Answer: []dns.RR{
+		test.A("ext.testns.svc.cluster.local.	5	IN	A	192.0.2.10"),
+		test.A("ext.testns.svc.cluster.local.	5	IN	A	192.0.2.11"),
+	}},
+	{Qname: "primary.ext.testns.svc.cluster.local.", Qtype: dns.TypeA, Rcode: dns.RcodeSuccess, Answer: []dns.RR{
+		test.A("primary.ext.testns.svc.cluster.local.	5	IN	A	192.0.2.10"),
+	}},
+	{Qname: "_pg._tcp.ext.testns.svc.cluster.local.", Qtype: dns.TypeSRV, Rcode: dns.RcodeSuccess, Answer: []dns.RR{
+		test.SRV("_pg._tcp.ext.testns.svc.cluster.local.	5	IN	SRV	0 33 5432 primary.ext.testns.svc.cluster.local."),
+		test.SRV("_pg._tcp.ext.testns.svc.cluster.local.	5	IN	SRV	0 33 5432 replica.ext.testns.svc.cluster.local."),
+	}, Extra: []dns.RR{
+		test.A("primary.ext.testns.svc.cluster.local.	5	IN	A	192.0.2.10"),
+		test.A("replica.ext.testns.svc.cluster.local.	5	IN	A	192.0.2.11"),
+	}},
+	// A slice without ports: addresses yes, SRV NODATA.
+	{Qname: "noports.other.svc.cluster.local.", Qtype: dns.TypeA, Rcode: dns.RcodeSuccess, Answer: []dns.RR{
+		test.A("noports.other.svc.cluster.local.	5	IN	A	172.0.3.1"),
+	}},
+	{Qname: "noports.other.svc.cluster.local.", Qtype: dns.TypeSRV, Rcode: dns.RcodeSuccess, Ns: []dns.RR{soa}},
+	// PTR, IPv4 and IPv6.
+	{Qname: "1.0.0.172.in-addr.arpa.", Qtype: dns.TypePTR, Rcode: dns.RcodeSuccess, Answer: []dns.RR{
+		test.PTR("1.0.0.172.in-addr.arpa.	5	IN	PTR	" + h0),
+	}},
+	{Qname: "3.0.0.172.in-addr.arpa.", Qtype: dns.TypePTR, Rcode: dns.RcodeSuccess, Answer: []dns.RR{
+		test.PTR("3.0.0.172.in-addr.arpa.	5	IN	PTR	" + h3),
+	}},
+	{Qname: "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.d.f.ip6.arpa.", Qtype: dns.TypePTR, Rcode: dns.RcodeSuccess, Answer: []dns.RR{
+		test.PTR("1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.d.f.ip6.arpa.	5	IN	PTR	" + h6),
+	}},
+	{Qname: "10.2.0.192.in-addr.arpa.", Qtype: dns.TypePTR, Rcode: dns.RcodeSuccess, Answer: []dns.RR{
+		test.PTR("10.2.0.192.in-addr.arpa.	5	IN	PTR	primary.ext.testns.svc.cluster.local."),
+	}},
+	// An address PTR name asked for another type: NODATA with the reverse zone's SOA.
+	{Qname: "1.0.0.172.in-addr.arpa.", Qtype: dns.TypeA, Rcode: dns.RcodeSuccess, Ns: []dns.RR{
+		test.SOA("in-addr.arpa.	5	IN	SOA	ns.dns.in-addr.arpa. hostmaster.in-addr.arpa. 1 7200 1800 86400 5"),
+	}},
+	// NODATA: known names, types they lack.
+	{Qname: h0, Qtype: dns.TypeAAAA, Rcode: dns.RcodeSuccess, Ns: []dns.RR{soa}},
+	{Qname: "hdls.testns.svc.cluster.local.", Qtype: dns.TypeTXT, Rcode: dns.RcodeSuccess, Ns: []dns.RR{soa}},
+	{Qname: "hdls.testns.svc.cluster.local.", Qtype: dns.TypePTR, Rcode: dns.RcodeSuccess, Ns: []dns.RR{soa}},
+	{Qname: "hdls.testns.svc.cluster.local.", Qtype: dns.TypeMX, Rcode: dns.RcodeSuccess, Ns: []dns.RR{soa}},
+	{Qname: "ext.testns.svc.cluster.local.", Qtype: dns.TypeAAAA, Rcode: dns.RcodeSuccess, Ns: []dns.RR{soa}},
+	// NXDOMAIN: under a known headless Service, names it does not have.
+	{Qname: "web-9.hdls.testns.svc.cluster.local.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: []dns.RR{soa}},
+	{Qname: "nope.hdls.testns.svc.cluster.local.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: []dns.RR{soa}},
+	{Qname: "_nope._tcp.hdls.testns.svc.cluster.local.", Qtype: dns.TypeSRV, Rcode: dns.RcodeNameError, Ns: []dns.RR{soa}},
+	{Qname: "_http._udp.hdls.testns.svc.cluster.local.", Qtype: dns.TypeSRV, Rcode: dns.RcodeNameError, Ns: []dns.RR{soa}},
+	{Qname: "a.b.c.hdls.testns.svc.cluster.local.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: []dns.RR{soa}},
+	{Qname: "empty.testns.svc.cluster.local.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: []dns.RR{soa}},
+	{Qname: "172-0-1-1.empty.testns.svc.cluster.local.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: []dns.RR{soa}},
+	// Case-insensitive match, owner name as asked.
+	{Qname: "Web-0.HDLS.TestNS.svc.Cluster.Local.", Qtype: dns.TypeA, Rcode: dns.RcodeSuccess, Answer: []dns.RR{
+		test.A("Web-0.HDLS.TestNS.svc.Cluster.Local.	5	IN	A	172.0.0.1"),
+	}},
+	{Qname: "NOPE.hdls.testns.svc.Cluster.Local.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: []dns.RR{
+		test.SOA("Cluster.Local.	5	IN	SOA	ns.dns.cluster.local. hostmaster.cluster.local. 1 7200 1800 86400 5"),
+	}},
+	// Everything it does not own goes to the next plugin.
+	{Qname: "clstr.testns.svc.cluster.local.", Qtype: dns.TypeA, Rcode: nextRcode},
+	{Qname: "172-0-2-1.clstr.testns.svc.cluster.local.", Qtype: dns.TypeA, Rcode: nextRcode},
+	{Qname: "_http._tcp.clstr.testns.svc.cluster.local.", Qtype: dns.TypeSRV, Rcode: nextRcode},
+	{Qname: "ghost.testns.svc.cluster.local.", Qtype: dns.TypeA, Rcode: nextRcode},
+	{Qname: "testns.svc.cluster.local.", Qtype: dns.TypeA, Rcode: nextRcode},
+	{Qname: "svc.cluster.local.", Qtype: dns.TypeA, Rcode: nextRcode},
+	{Qname: "cluster.local.", Qtype: dns.TypeSOA, Rcode: nextRcode},
+	{Qname: "cluster.local.", Qtype: dns.TypeNS, Rcode: nextRcode},
+	{Qname: "dns-version.cluster.local.", Qtype: dns.TypeTXT, Rcode: nextRcode},
+	{Qname: "172-0-0-1.testns.pod.cluster.local.", Qtype: dns.TypeA, Rcode: nextRcode},
+	{Qname: "hdls.testns.svc.cluster.local.", Qtype: dns.TypeAXFR, Rcode: nextRcode},
+	{Qname: "1.2.0.172.in-addr.arpa.", Qtype: dns.TypePTR, Rcode: nextRcode},
+	{Qname: "10.0.0.10.in-addr.arpa.", Qtype: dns.TypePTR, Rcode: nextRcode},
+	{Qname: "example.org.", Qtype: dns.TypeA, Rcode: nextRcode},
+}
+
+// zonalCases hold with the zonal option (stock plugin/kubernetes zonal_test.go semantics).
+var zonalCases = []test.Case{
+	{Qname: "us-west-2a.pin._zone.hdls.testns.svc.cluster.local.", Qtype: dns.TypeA, Rcode: dns.RcodeSuccess, Answer: []dns.RR{
+		test.A("us-west-2a.pin._zone.hdls.testns.svc.cluster.local.	5	IN	A	172.0.0.1"),
+	}},
+	{Qname: "us-west-2a.pin._zone.hdls.testns.svc.cluster.local.", Qtype: dns.TypeAAAA, Rcode: dns.RcodeSuccess, Answer: []dns.RR{
+		test.AAAA("us-west-2a.pin._zone.hdls.testns.svc.cluster.local.	5	IN	AAAA	fd00::1"),
+	}},
+	// zones compare lowercased: US-West-2B is us-west-2b
+	{Qname: "US-WEST-2B.pin._zone.hdls.testns.svc.cluster.local.", Qtype: dns.TypeA, Rcode: dns.RcodeSuccess, Answer: []dns.RR{
+		test.A("US-WEST-2B.pin._zone.hdls.testns.svc.cluster.local.	5	IN	A	172.0.0.2"),
+		test.A("US-WEST-2B.pin._zone.hdls.testns.svc.cluster.local.	5	IN	A	172.0.0.3"),
+	}},
+	{Qname: "us-west-2b.pin._zone.hdls.testns.svc.cluster.local.", Qtype: dns.TypeSRV, Rcode: dns.RcodeSuccess, Answer: []dns.RR{
+		test.SRV("us-west-2b.pin._zone.hdls.testns.svc.cluster.local.	5	IN	SRV	0 20 80 " + h1),
+		test.SRV("us-west-2b.pin._zone.hdls.testns.svc.cluster.local.	5	IN	SRV	0 20 53 " + h1),
+		test.SRV("us-west-2b.pin._zone.hdls.testns.svc.cluster.local.	5	IN	SRV	0 20 80 " + h3),
+		test.SRV("us-west-2b.pin._zone.hdls.testns.svc.cluster.local.	5	IN	SRV	0 20 53 " + h3),
+		test.SRV("us-west-2b.pin._zone.hdls.testns.svc.cluster.local.	5	IN	SRV	0 20 80 " + h7),
+	}, Extra: []dns.RR{
+		test.A(h1 + "	5	IN	A	172.0.0.2"),
+		test.A(h3 + "	5	IN	A	172.0.0.3"),
+		test.AAAA(h7 + "	5	IN	AAAA	fd00:0:0:2::"),
+	}},
+	// pin on a zone no endpoint carries: NODATA; prefer: every endpoint.
+	{Qname: "us-west-2c.pin._zone.hdls.testns.svc.cluster.local.", Qtype: dns.TypeA, Rcode: dns.RcodeSuccess, Ns: []dns.RR{soa}},
+	{Qname: "us-west-2c.prefer._zone.hdls.testns.svc.cluster.local.", Qtype: dns.TypeA, Rcode: dns.RcodeSuccess, Answer: []dns.RR{
+		test.A("us-west-2c.prefer._zone.hdls.testns.svc.cluster.local.	5	IN	A	172.0.0.1"),
+		test.A("us-west-2c.prefer._zone.hdls.testns.svc.cluster.local.	5	IN	A	172.0.0.2"),
+		test.A("us-west-2c.prefer._zone.hdls.testns.svc.cluster.local.	5	IN	A	172.0.0.3"),
+	}},
+	{Qname: "us-west-2a.prefer._zone.hdls.testns.svc.cluster.local.", Qtype: dns.TypeA, Rcode: dns.RcodeSuccess, Answer: []dns.RR{
+		test.A("us-west-2a.prefer._zone.hdls.testns.svc.cluster.local.	5	IN	A	172.0.0.1"),
+	}},
+	{Qname: "us-west-2a.pin._zone.hdls.testns.svc.cluster.local.", Qtype: dns.TypeTXT, Rcode: dns.RcodeSuccess, Ns: []dns.RR{soa}},
+	// a known headless Service without ready endpoints: NODATA, not NXDOMAIN
+	{Qname: "us-west-2a.pin._zone.empty.testns.svc.cluster.local.", Qtype: dns.TypeA, Rcode: dns.RcodeSuccess, Ns: []dns.RR{soa}},
+	{Qname: "us-west-2a.prefer._zone.empty.testns.svc.cluster.local.", Qtype: dns.TypeA, Rcode: dns.RcodeSuccess, Ns: []dns.RR{soa}},
+	// unknown directive keeps the too-long NXDOMAIN; ClusterIP and unknown Services pass on
+	{Qname: "us-west-2a.florp._zone.hdls.testns.svc.cluster.local.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: []dns.RR{soa}},
+	{Qname: "pin._zone.hdls.testns.svc.cluster.local.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: []dns.RR{soa}},
+	{Qname: "us-west-2a.pin._zone.clstr.testns.svc.cluster.local.", Qtype: dns.TypeA, Rcode: nextRcode},
+	{Qname: "us-west-2a.pin._zone.ghost.testns.svc.cluster.local.", Qtype: dns.TypeA, Rcode: nextRcode},
+}
+
+// Without zonal the whole zone-scoped shape is a too-long name: NXDOMAIN.
+var noZonalCases = []test.Case{
+	{Qname: "us-west-2a.pin._zone.hdls.testns.svc.cluster.local.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: []dns.RR{soa}},
+	{Qname: "us-west-2c.prefer._zone.hdls.testns.svc.cluster.local.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: []dns.RR{soa}},
+}
+
+func TestServeDNS(t *testing.T) {
+	h, _ := start(t, config{}, fixture()...)
+	runCases(t, h, append(append([]test.Case{}, baseCases...), noZonalCases...))
+}
+
+func TestServeDNSZonal(t *testing.T) {
+	h, _ := start(t, config{zonal: true}, fixture()...)
+	runCases(t, h, append(append([]test.Case{}, baseCases...), zonalCases...))
+}
+
+func TestEndpointPodNames(t *testing.T) {
+	h, _ := start(t, config{podNames: true}, fixture()...)
+	runCases(t, h, []test.Case{
+		// a hostname still wins; without one the target pod's name is used
+		{Qname: h0, Qtype: dns.TypeA, Rcode: dns.RcodeSuccess, Answer: []dns.RR{test.A(h0 + "	5	IN	A	172.0.0.1")}},
+		{Qname: "hdls-pod-3.hdls.testns.svc.cluster.local.", Qtype: dns.TypeA, Rcode: dns.RcodeSuccess, Answer: []dns.RR{
+			test.A("hdls-pod-3.hdls.testns.svc.cluster.local.	5	IN	A	172.0.0.3"),
+		}},
+		{Qname: h3, Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: []dns.RR{soa}},
+		{Qname: "3.0.0.172.in-addr.arpa.", Qtype: dns.TypePTR, Rcode: dns.RcodeSuccess, Answer: []dns.RR{
+			test.PTR("3.0.0.172.in-addr.arpa.	5	IN	PTR	hdls-pod-3.hdls.testns.svc.cluster.local."),
+		}},
+	})
+}
+
+func TestTTLNamespacesLabels(t *testing.T) {
+	objs := append(fixture(), headlessSvc("testns", "labelled", map[string]string{"dns": "yes"}),
+		slice("testns", "labelled-a", "labelled", discovery.AddressTypeIPv4, "", http80, ep{ip: "172.0.9.1"}))
+	h, _ := start(t, config{ttl: 30, namespaces: []string{"testns"}, labels: "dns=yes"}, objs...)
+	runCases(t, h, []test.Case{
+		{Qname: "labelled.testns.svc.cluster.local.", Qtype: dns.TypeA, Rcode: dns.RcodeSuccess, Answer: []dns.RR{
+			test.A("labelled.testns.svc.cluster.local.	30	IN	A	172.0.9.1"),
+		}},
+		// not selected by the labels: not ours
+		{Qname: "hdls.testns.svc.cluster.local.", Qtype: dns.TypeA, Rcode: nextRcode},
+		// namespace not watched
+		{Qname: "noports.other.svc.cluster.local.", Qtype: dns.TypeA, Rcode: nextRcode},
+		{Qname: "nope.labelled.testns.svc.cluster.local.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: []dns.RR{
+			test.SOA("cluster.local.	30	IN	SOA	ns.dns.cluster.local. hostmaster.cluster.local. 1 7200 1800 86400 30"),
+		}},
+	})
+}
+
+// The same cases hold when the objects come from a manifest file.
+func TestServeDNSManifests(t *testing.T) {
+	path := writeFixtureManifest(t)
+	h := newHeadless([]string{"cluster.local.", "in-addr.arpa.", "ip6.arpa."}, config{ttl: 5, startupTimeout: 10e9, manifests: []string{path}})
+	if err := h.OnStartup(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = h.OnShutdown() })
+	if !h.Ready() {
+		t.Fatal("not ready")
+	}
+	runCases(t, h, append(append([]test.Case{}, baseCases...), noZonalCases...))
+}
+
+func writeFixtureManifest(t *testing.T) string {
+	t.Helper()
+	var b strings.Builder
+	for _, o := range fixture() {
+		b.WriteString("---\n")
+		b.WriteString(toYAML(t, o))
+	}
+	path := filepath.Join(t.TempDir(), "cluster.yaml")
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// Changes reach answers: a pod turning not-ready, scale-up, slice and
+// Service deletion, and nothing stale is left in the index.
+func TestUpdates(t *testing.T) {
+	h, client := start(t, config{}, fixture()...)
+	ctx := context.Background()
+	slices := client.DiscoveryV1().EndpointSlices("testns")
+
+	// web-0 turns not-ready
+	s := slice("testns", "hdls-a", "hdls", discovery.AddressTypeIPv4, "", http80,
+		ep{ip: "172.0.0.1", host: "web-0", notReady: true}, ep{ip: "172.0.0.2", host: "web-1"})
+	if _, err := slices.Update(ctx, s, meta.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "web-0 gone", func() bool { return query(h, h0, dns.TypeA).Rcode == dns.RcodeNameError })
+	if m := query(h, "1.0.0.172.in-addr.arpa.", dns.TypePTR); m.Rcode != nextRcode && len(m.Answer) != 0 {
+		t.Errorf("PTR of a not-ready address still answered: %v", m)
+	}
+	// scale up: web-3 appears
+	s = slice("testns", "hdls-b", "hdls", discovery.AddressTypeIPv4, "", http80, ep{ip: "172.0.0.4", host: "web-3"})
+	if _, err := slices.Create(ctx, s, meta.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "web-3", func() bool { return len(query(h, "web-3.hdls.testns.svc.cluster.local.", dns.TypeA).Answer) == 1 })
+
+	// delete the Service: every name passes on, PTRs too
+	if err := client.CoreV1().Services("testns").Delete(ctx, "hdls", meta.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	h.Next = test.NextHandler(nextRcode, nil)
+	waitFor(t, "hdls gone", func() bool { return query(h, "hdls.testns.svc.cluster.local.", dns.TypeA) == nil })
+	if m := query(h, "4.0.0.172.in-addr.arpa.", dns.TypePTR); m != nil {
+		t.Errorf("PTR of a deleted Service still answered: %v", m)
+	}
+	// delete the remaining slices of ext: the Service stays, with no endpoints
+	for _, n := range []string{"ext-1", "ext-2"} {
+		if err := slices.Delete(ctx, n, meta.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "ext empty", func() bool {
+		m := query(h, "ext.testns.svc.cluster.local.", dns.TypeA)
+		return m != nil && m.Rcode == dns.RcodeNameError
+	})
+	h.index.mu.Lock()
+	defer h.index.mu.Unlock()
+	for _, k := range []string{"hdls.testns", "ext.testns"} {
+		for _, r := range h.index.ptrOwn[k] {
+			t.Errorf("stale PTR for %s: %v", k, r)
+		}
+	}
+	if _, ok := h.index.slices["ext.testns"]; ok {
+		t.Error("stale slices for ext.testns")
+	}
+}
+
+// No next plugin: names in the zone it does not own get NXDOMAIN with SOA.
+func TestNoNextPlugin(t *testing.T) {
+	h, _ := start(t, config{}, fixture()...)
+	h.Next = nil
+	for _, name := range []string{"clstr.testns.svc.cluster.local.", "cluster.local.", "dns-version.cluster.local."} {
+		m := query(h, name, dns.TypeA)
+		if m == nil || m.Rcode != dns.RcodeNameError || len(m.Ns) != 1 {
+			t.Errorf("%s: want NXDOMAIN with SOA, got %v", name, m)
+		}
+	}
+}
+
+// Before the first sync Service names get SERVFAIL, never NXDOMAIN, and Ready is false.
+func TestNotSynced(t *testing.T) {
+	h := newHeadless([]string{"cluster.local.", "in-addr.arpa."}, config{ttl: 5})
+	h.Next = test.NextHandler(nextRcode, nil)
+	if h.Ready() {
+		t.Fatal("ready before any sync")
+	}
+	for _, name := range []string{"hdls.testns.svc.cluster.local.", "web-0.hdls.testns.svc.cluster.local.", "1.0.0.172.in-addr.arpa."} {
+		w := dnstest.NewRecorder(&test.ResponseWriter{})
+		m := new(dns.Msg)
+		m.SetQuestion(name, dns.TypeA)
+		_, _ = h.ServeDNS(context.Background(), w, m)
+		if w.Msg == nil || w.Msg.Rcode != dns.RcodeServerFailure {
+			t.Errorf("%s: want SERVFAIL before sync, got %v", name, w.Msg)
+		}
+	}
+	// names that cannot be a headless Service still pass on
+	w := dnstest.NewRecorder(&test.ResponseWriter{})
+	m := new(dns.Msg)
+	m.SetQuestion("dns-version.cluster.local.", dns.TypeTXT)
+	if rc, _ := h.ServeDNS(context.Background(), w, m); rc != nextRcode {
+		t.Errorf("dns-version before sync: want pass, got %d", rc)
+	}
+}
+
+// A reply must never share records with the index: later plugins may change them.
+func TestAnswersAreCopies(t *testing.T) {
+	h, _ := start(t, config{}, fixture()...)
+	m := query(h, "hdls.testns.svc.cluster.local.", dns.TypeSRV)
+	for _, rr := range append(m.Answer, m.Extra...) {
+		rr.Header().Name = "mutated."
+		rr.Header().Ttl = 999
+	}
+	runCases(t, h, baseCases[6:7])
+}

@@ -1,0 +1,274 @@
+package headless
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"sync"
+	"time"
+
+	core "k8s.io/api/core/v1"
+	discovery "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/kubernetes/scheme"
+)
+
+// manifestPoll is how often the manifests are checked for changes.
+var manifestPoll = time.Second
+
+const mirrorManager = "endpointslicemirroring-controller.k8s.io"
+
+var (
+	gvrServices = core.SchemeGroupVersion.WithResource("services")
+	gvrSlices   = discovery.SchemeGroupVersion.WithResource("endpointslices")
+)
+
+// loadManifests reads Services, EndpointSlices and Endpoints from YAML or JSON
+// files (multi-document, List kinds included). Hand-written Endpoints become
+// EndpointSlices as the mirroring controller would write them. Other kinds are
+// skipped. The result is keyed by resource and namespace/name.
+func loadManifests(paths []string) (map[string]runtime.Object, error) {
+	out := map[string]runtime.Object{}
+	for _, p := range paths {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return nil, err
+		}
+		if err := decodeAll(p, data, out); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func decodeAll(path string, data []byte, out map[string]runtime.Object) error {
+	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
+	for n := 1; ; n++ {
+		var raw runtime.RawExtension
+		if err := dec.Decode(&raw); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return fmt.Errorf("%s: document %d: %v", path, n, err)
+		}
+		if b := bytes.TrimSpace(raw.Raw); len(b) == 0 || string(b) == "null" {
+			continue
+		}
+		if err := decodeObject(raw.Raw, out); err != nil {
+			return fmt.Errorf("%s: document %d: %v", path, n, err)
+		}
+	}
+}
+
+func decodeObject(raw []byte, out map[string]runtime.Object) error {
+	obj, _, err := scheme.Codecs.UniversalDeserializer().Decode(raw, nil, nil)
+	if err != nil {
+		if runtime.IsNotRegisteredError(err) {
+			return nil // a kind this plugin does not serve (Pods, StatefulSets, ...)
+		}
+		return err
+	}
+	switch o := obj.(type) {
+	case *core.Service:
+		add(out, "services", o)
+	case *discovery.EndpointSlice:
+		add(out, "endpointslices", o)
+	case *core.Endpoints:
+		for _, s := range mirror(o) {
+			add(out, "endpointslices", s)
+		}
+	case *core.List:
+		for _, item := range o.Items {
+			if err := decodeObject(item.Raw, out); err != nil {
+				return err
+			}
+		}
+	default:
+		if meta.IsListType(obj) {
+			items, err := meta.ExtractList(obj)
+			if err != nil {
+				return err
+			}
+			for _, item := range items {
+				b, err := runtime.Encode(scheme.Codecs.LegacyCodec(core.SchemeGroupVersion, discovery.SchemeGroupVersion), item)
+				if err != nil {
+					return err
+				}
+				if err := decodeObject(b, out); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func add(out map[string]runtime.Object, resource string, o metav1.Object) {
+	if o.GetNamespace() == "" {
+		o.SetNamespace(metav1.NamespaceDefault)
+	}
+	o.SetResourceVersion("")
+	out[resource+"/"+o.GetNamespace()+"/"+o.GetName()] = o.(runtime.Object)
+}
+
+// mirror turns hand-written Endpoints into EndpointSlices, one per subset and
+// address family, the way the endpointslicemirroring controller does.
+func mirror(e *core.Endpoints) []*discovery.EndpointSlice {
+	var out []*discovery.EndpointSlice
+	for si, ss := range e.Subsets {
+		byFamily := map[discovery.AddressType]*discovery.EndpointSlice{}
+		addr := func(a core.EndpointAddress, ready bool) {
+			t := discovery.AddressTypeIPv4
+			if bytes.ContainsRune([]byte(a.IP), ':') {
+				t = discovery.AddressTypeIPv6
+			}
+			s := byFamily[t]
+			if s == nil {
+				s = &discovery.EndpointSlice{
+					ObjectMeta: metav1.ObjectMeta{
+						Name:      fmt.Sprintf("%s-%d-%s", e.Name, si, map[discovery.AddressType]string{discovery.AddressTypeIPv4: "ipv4", discovery.AddressTypeIPv6: "ipv6"}[t]),
+						Namespace: e.Namespace,
+						Labels:    map[string]string{discovery.LabelServiceName: e.Name, discovery.LabelManagedBy: mirrorManager},
+					},
+					AddressType: t,
+				}
+				for _, p := range ss.Ports {
+					p := p
+					s.Ports = append(s.Ports, discovery.EndpointPort{Name: &p.Name, Port: &p.Port, Protocol: &p.Protocol})
+				}
+				byFamily[t] = s
+			}
+			ep := discovery.Endpoint{Addresses: []string{a.IP}, Conditions: discovery.EndpointConditions{Ready: &ready}, NodeName: a.NodeName}
+			if a.Hostname != "" {
+				h := a.Hostname
+				ep.Hostname = &h
+			}
+			if a.TargetRef != nil {
+				ref := *a.TargetRef
+				ep.TargetRef = &ref
+			}
+			s.Endpoints = append(s.Endpoints, ep)
+		}
+		for _, a := range ss.Addresses {
+			addr(a, true)
+		}
+		for _, a := range ss.NotReadyAddresses {
+			addr(a, false)
+		}
+		for _, t := range []discovery.AddressType{discovery.AddressTypeIPv4, discovery.AddressTypeIPv6} {
+			if s := byFamily[t]; s != nil {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
+}
+
+// manifestSource is an in-memory cluster holding the manifests' objects. The
+// plugin watches it through the same informers as a live API server; a change
+// to a file is applied as creates, updates and deletes.
+type manifestSource struct {
+	paths   []string
+	client  *fake.Clientset
+	applied map[string]runtime.Object
+	sum     [32]byte
+	stop    chan struct{}
+	done    sync.WaitGroup
+}
+
+func newManifestSource(paths []string) (kubernetes.Interface, func(), error) {
+	m := &manifestSource{paths: paths, client: fake.NewClientset(), applied: map[string]runtime.Object{}, stop: make(chan struct{})}
+	if err := m.reload(); err != nil {
+		return nil, nil, err
+	}
+	m.done.Add(1)
+	go m.poll()
+	var once sync.Once
+	return m.client, func() { once.Do(func() { close(m.stop); m.done.Wait() }) }, nil
+}
+
+func (m *manifestSource) poll() {
+	defer m.done.Done()
+	t := time.NewTicker(manifestPoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-m.stop:
+			return
+		case <-t.C:
+			if err := m.reload(); err != nil {
+				log.Errorf("manifests not reloaded, still serving the last good ones: %v", err)
+			}
+		}
+	}
+}
+
+// reload reads the files and, if their content changed, applies the difference.
+func (m *manifestSource) reload() error {
+	h := sha256.New()
+	for _, p := range m.paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		h.Write(b)
+	}
+	var sum [32]byte
+	copy(sum[:], h.Sum(nil))
+	if sum == m.sum {
+		return nil
+	}
+	want, err := loadManifests(m.paths)
+	if err != nil {
+		return err
+	}
+	t := m.client.Tracker()
+	keys := make([]string, 0, len(m.applied))
+	for k := range m.applied {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if _, ok := want[k]; !ok {
+			o := m.applied[k].(metav1.Object)
+			if err := t.Delete(gvrOf(k), o.GetNamespace(), o.GetName()); err != nil {
+				return err
+			}
+			delete(m.applied, k)
+		}
+	}
+	for k, o := range want {
+		old, ok := m.applied[k]
+		switch {
+		case !ok:
+			err = t.Create(gvrOf(k), o, o.(metav1.Object).GetNamespace())
+		case !equality.Semantic.DeepEqual(old, o):
+			err = t.Update(gvrOf(k), o, o.(metav1.Object).GetNamespace())
+		}
+		if err != nil {
+			return err
+		}
+		m.applied[k] = o
+	}
+	m.sum = sum
+	log.Infof("manifests loaded: %d objects from %d files", len(want), len(m.paths))
+	return nil
+}
+
+func gvrOf(key string) schema.GroupVersionResource {
+	if len(key) > len("services/") && key[:len("services/")] == "services/" {
+		return gvrServices
+	}
+	return gvrSlices
+}

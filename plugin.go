@@ -1,0 +1,57 @@
+// Package headless is a CoreDNS plugin that answers Kubernetes headless-Service
+// and StatefulSet names (A, AAAA, SRV, PTR) from EndpointSlice watches that
+// receive only the slices of headless Services.
+package headless
+
+import (
+	"time"
+
+	"github.com/coredns/coredns/plugin"
+	clog "github.com/coredns/coredns/plugin/pkg/log"
+	"k8s.io/client-go/kubernetes"
+)
+
+const pluginName = "headless"
+
+var log = clog.NewWithPlugin(pluginName)
+
+// Headless is the plugin: the zones it answers for, its index of precomputed
+// answers and the watches that fill it.
+type Headless struct {
+	Next plugin.Handler
+
+	Zones   []string // every zone, lowercase FQDN
+	reverse []bool   // per zone: a reverse (in-addr.arpa / ip6.arpa) zone
+	fwd     []int    // per zone: index into index.fwd, -1 for reverse zones
+	mbox    []string // per zone: SOA mbox and ns, precomputed
+	ns      []string
+
+	index *Index
+	cfg   config
+
+	// newClient returns the clientset to watch; set by setup from the Corefile.
+	newClient func() (kubernetes.Interface, func(), error)
+	watch     *watcher
+	closeSrc  func()
+}
+
+// config is the parsed Corefile stanza.
+type config struct {
+	kubeconfig     string
+	context        string
+	endpoint       string
+	manifests      []string
+	namespaces     []string
+	labels         string
+	ttl            uint32
+	podNames       bool
+	zonal          bool
+	startupTimeout time.Duration
+}
+
+// Name implements plugin.Handler.
+func (h *Headless) Name() string { return pluginName }
+
+// Ready implements the ready plugin's Readiness: true once the watches have
+// delivered a full sync and the index holds it.
+func (h *Headless) Ready() bool { return h.index.Synced() }
