@@ -41,7 +41,7 @@ var (
 func loadManifests(paths []string) (map[string]runtime.Object, error) {
 	out := map[string]runtime.Object{}
 	for _, p := range paths {
-		data, err := os.ReadFile(p)
+		data, err := readManifest(p)
 		if err != nil {
 			return nil, err
 		}
@@ -50,6 +50,24 @@ func loadManifests(paths []string) (map[string]runtime.Object, error) {
 		}
 	}
 	return out, nil
+}
+
+// maxManifestBytes bounds one manifest file.
+const maxManifestBytes = 64 << 20
+
+// readManifest reads one regular file of at most maxManifestBytes.
+func readManifest(path string) ([]byte, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	if fi.Size() > maxManifestBytes {
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, maxManifestBytes)
+	}
+	return os.ReadFile(path)
 }
 
 func decodeAll(path string, data []byte, out map[string]runtime.Object) error {
@@ -218,7 +236,7 @@ func (m *manifestSource) poll() {
 func (m *manifestSource) reload() error {
 	h := sha256.New()
 	for _, p := range m.paths {
-		b, err := os.ReadFile(p)
+		b, err := readManifest(p)
 		if err != nil {
 			return err
 		}

@@ -7,8 +7,8 @@ import (
 	"os"
 	"slices"
 
-	_ "github.com/coredns/coredns/core/plugin" // every stock plugin
 	"github.com/coredns/coredns/core/dnsserver"
+	_ "github.com/coredns/coredns/core/plugin" // every stock plugin
 	"github.com/coredns/coredns/coremain"
 
 	_ "github.com/headlessdns/headless"

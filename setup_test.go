@@ -1,0 +1,130 @@
+package headless
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coredns/caddy"
+)
+
+func TestSetup(t *testing.T) {
+	dir := t.TempDir()
+	kubeconfig := filepath.Join(dir, "kubeconfig")
+	if err := os.WriteFile(kubeconfig, []byte("apiVersion: v1\nkind: Config\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	manifest := writeFixtureManifest(t)
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte("apiVersion: v1\nkind: Service\nmetadata: [\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	tests := []struct {
+		input string
+		err   string // substring of the error; "" means success
+		check func(t *testing.T, h *Headless)
+	}{
+		{input: `headless`, check: func(t *testing.T, h *Headless) {
+			// zones from the server block; defaults
+			if len(h.Zones) != 1 || h.Zones[0] != "cluster.local." {
+				t.Errorf("zones %v", h.Zones)
+			}
+			if h.cfg.ttl != 5 || h.cfg.startupTimeout != 5*time.Second || h.cfg.zonal || h.cfg.podNames {
+				t.Errorf("defaults %+v", h.cfg)
+			}
+		}},
+		{input: `headless Cluster.Local 10.0.0.0/24 ip6.arpa`, check: func(t *testing.T, h *Headless) {
+			want := []string{"cluster.local.", "0.0.10.in-addr.arpa.", "ip6.arpa."}
+			if strings.Join(h.Zones, " ") != strings.Join(want, " ") {
+				t.Errorf("zones %v, want %v", h.Zones, want)
+			}
+			if h.reverse[0] || !h.reverse[1] || !h.reverse[2] || h.fwd[0] != 0 || h.index.ptrZone != "cluster.local." {
+				t.Errorf("reverse %v fwd %v ptrZone %q", h.reverse, h.fwd, h.index.ptrZone)
+			}
+		}},
+		{input: "headless {\n kubeconfig " + kubeconfig + " ctx\n ttl 60\n namespaces a b\n labels app=web, tier in (db)\n endpoint_pod_names\n zonal\n startup_timeout 2s\n}",
+			check: func(t *testing.T, h *Headless) {
+				c := h.cfg
+				if c.kubeconfig != kubeconfig || c.context != "ctx" || c.ttl != 60 || strings.Join(c.namespaces, ",") != "a,b" ||
+					c.labels != "app=web, tier in (db)" || !c.podNames || !c.zonal || c.startupTimeout != 2*time.Second {
+					t.Errorf("config %+v", c)
+				}
+				if !h.index.zonal || !h.index.podNames || h.index.ttl != 60 || h.index.selector == nil || !h.index.nsAllow["b"] {
+					t.Errorf("index not configured: %+v", h.index)
+				}
+			}},
+		{input: "headless {\n endpoint https://127.0.0.1:6443\n ttl 0\n}", check: func(t *testing.T, h *Headless) {
+			if h.cfg.endpoint != "https://127.0.0.1:6443" || h.cfg.ttl != 0 {
+				t.Errorf("config %+v", h.cfg)
+			}
+		}},
+		{input: "headless {\n kubeconfig " + kubeconfig + "\n endpoint http://127.0.0.1:8080\n}"},
+		{input: "headless {\n ttl 3600\n startup_timeout 0s\n}"},
+		{input: "headless {\n manifests " + manifest + " " + manifest + "\n}", check: func(t *testing.T, h *Headless) {
+			if len(h.cfg.manifests) != 2 {
+				t.Errorf("manifests %v", h.cfg.manifests)
+			}
+		}},
+		// errors: each names the line
+		{input: "headless {\n bogus\n}", err: "Testfile:2 - Error during parsing: unknown property 'bogus'"},
+		{input: "headless {\n ttl\n}", err: "Testfile:2 - Error during parsing: Wrong argument count"},
+		{input: "headless {\n ttl 1 2\n}", err: "Testfile:2 - Error during parsing: Wrong argument count"},
+		{input: "headless {\n ttl -1\n}", err: "Testfile:2 - Error during parsing: ttl: '-1' is not a number of seconds from 0 to 3600"},
+		{input: "headless {\n ttl 3601\n}", err: "ttl: '3601' is not a number"},
+		{input: "headless {\n ttl five\n}", err: "ttl: 'five' is not a number"},
+		{input: "headless {\n kubeconfig\n}", err: "Testfile:2 - Error during parsing: Wrong argument count"},
+		{input: "headless {\n kubeconfig a b c\n}", err: "Wrong argument count"},
+		{input: "headless {\n kubeconfig /nonexistent/kubeconfig\n}", err: "Testfile:2 - Error during parsing: kubeconfig: open /nonexistent/kubeconfig: no such file or directory"},
+		{input: "headless {\n endpoint\n}", err: "Wrong argument count"},
+		{input: "headless {\n endpoint a b\n}", err: "Wrong argument count"},
+		{input: "headless {\n endpoint 127.0.0.1:6443\n}", err: "endpoint: '127.0.0.1:6443' is not an http(s) URL"},
+		{input: "headless {\n manifests\n}", err: "Wrong argument count"},
+		{input: "headless {\n manifests /nonexistent.yaml\n}", err: "Testfile:2 - Error during parsing: manifests: open /nonexistent.yaml"},
+		{input: "headless {\n manifests " + bad + "\n}", err: "Testfile:2 - Error during parsing: manifests: " + bad + ": document 1"},
+		{input: "headless {\n manifests " + manifest + "\n endpoint http://127.0.0.1:8080\n}", err: "cannot be combined with kubeconfig or endpoint"},
+		{input: "headless {\n namespaces\n}", err: "Wrong argument count"},
+		{input: "headless {\n labels\n}", err: "Wrong argument count"},
+		{input: "headless {\n labels app in (a\n}", err: "Testfile:2 - Error during parsing: labels: bad selector 'app in (a'"},
+		{input: "headless {\n endpoint_pod_names x\n}", err: "Wrong argument count"},
+		{input: "headless {\n zonal x\n}", err: "Wrong argument count"},
+		{input: "headless {\n startup_timeout\n}", err: "Wrong argument count"},
+		{input: "headless {\n startup_timeout soon\n}", err: "startup_timeout: 'soon' is not a duration"},
+		{input: "headless {\n startup_timeout -1s\n}", err: "startup_timeout: '-1s' is not a duration"},
+		{input: "headless {\n ttl 5\n ttl 6\n}", err: "Testfile:3 - Error during parsing: option 'ttl' given twice"},
+		{input: "headless\nheadless", err: "this plugin can only be used once per Server Block"},
+	}
+	for i, tc := range tests {
+		c := caddy.NewTestController("dns", tc.input)
+		c.ServerBlockKeys = []string{"cluster.local."}
+		h, err := parse(c)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("test %d %q: want error containing %q, got %v", i, tc.input, tc.err, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("test %d %q: unexpected error %v", i, tc.input, err)
+			continue
+		}
+		if tc.check != nil {
+			tc.check(t, h)
+		}
+	}
+}
+
+// setup registers the plugin and its start-up and shutdown hooks.
+func TestSetupRegisters(t *testing.T) {
+	c := caddy.NewTestController("dns", "headless {\n manifests "+writeFixtureManifest(t)+"\n}")
+	c.ServerBlockKeys = []string{"cluster.local."}
+	if err := setup(c); err != nil {
+		t.Fatal(err)
+	}
+	c = caddy.NewTestController("dns", "headless {\n ttl x\n}")
+	if err := setup(c); err == nil || !strings.Contains(err.Error(), "plugin/headless: Testfile:2") {
+		t.Fatalf("want plugin-named error, got %v", err)
+	}
+}
