@@ -82,7 +82,7 @@ func TestSetup(t *testing.T) {
 		{input: "headless {\n endpoint a b\n}", err: "Wrong argument count"},
 		{input: "headless {\n endpoint 127.0.0.1:6443\n}", err: "endpoint: '127.0.0.1:6443' is not an http(s) URL"},
 		{input: "headless {\n manifests\n}", err: "Wrong argument count"},
-		{input: "headless {\n manifests /nonexistent.yaml\n}", err: "Testfile:2 - Error during parsing: manifests: open /nonexistent.yaml"},
+		{input: "headless {\n manifests /nonexistent.yaml\n}", err: "Testfile:2 - Error during parsing: manifests: stat /nonexistent.yaml: no such file or directory"},
 		{input: "headless {\n manifests " + bad + "\n}", err: "Testfile:2 - Error during parsing: manifests: " + bad + ": document 1"},
 		{input: "headless {\n manifests " + manifest + "\n endpoint http://127.0.0.1:8080\n}", err: "cannot be combined with kubeconfig or endpoint"},
 		{input: "headless {\n namespaces\n}", err: "Wrong argument count"},

@@ -1,0 +1,182 @@
+// Package e2e runs the custom CoreDNS binary on the sample cluster and queries
+// it over UDP and TCP with a real DNS client.
+package e2e
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/headlessdns/headless/internal/testbed"
+	"github.com/miekg/dns"
+)
+
+func sampleCorefile(extra string) string {
+	return `.:{PORT} {
+    bind 127.0.0.1
+    errors
+    ` + extra + `
+    headless cluster.local in-addr.arpa ip6.arpa {
+        manifests ` + filepath.Join(testbed.ModuleRoot(), "sample", "cluster.yaml") + `
+        zonal
+    }
+}
+`
+}
+
+func TestSampleCluster(t *testing.T) {
+	bin := testbed.OurCoreDNS(t)
+	c := testbed.StartCoreDNS(t, bin, sampleCorefile(""))
+	cases := []struct {
+		name  string
+		qtype uint16
+		rcode string
+		want  []string
+	}{
+		{"web-0.web.default.svc.cluster.local.", dns.TypeA, "NOERROR", []string{"A 10.244.1.10"}},
+		{"web.default.svc.cluster.local.", dns.TypeA, "NOERROR", []string{"A 10.244.1.10", "A 10.244.1.12", "A 10.244.2.11"}},
+		{"_http._tcp.web.default.svc.cluster.local.", dns.TypeSRV, "NOERROR", []string{
+			"SRV 0 33 80 web-0.web.default.svc.cluster.local.", "SRV 0 33 80 web-1.web.default.svc.cluster.local.", "SRV 0 33 80 web-2.web.default.svc.cluster.local."}},
+		{"zone-b.pin._zone.web.default.svc.cluster.local.", dns.TypeA, "NOERROR", []string{"A 10.244.2.11"}},
+		{"primary.db.default.svc.cluster.local.", dns.TypeA, "NOERROR", []string{"A 192.0.2.10"}},
+		{"_postgresql._tcp.db.default.svc.cluster.local.", dns.TypeSRV, "NOERROR", []string{
+			"SRV 0 50 5432 primary.db.default.svc.cluster.local.", "SRV 0 50 5432 replica.db.default.svc.cluster.local."}},
+		{"web6.default.svc.cluster.local.", dns.TypeAAAA, "NOERROR", []string{"AAAA fd00:10:244:1::", "AAAA fd00:10:244::a"}},
+		{"fd00-10-244-1--0.web6.default.svc.cluster.local.", dns.TypeAAAA, "NOERROR", []string{"AAAA fd00:10:244:1::"}},
+		{"10.1.244.10.in-addr.arpa.", dns.TypePTR, "NOERROR", []string{"PTR web-0.web.default.svc.cluster.local."}},
+		{"a.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.4.4.2.0.0.1.0.0.0.0.d.f.ip6.arpa.", dns.TypePTR, "NOERROR", []string{"PTR fd00-10-244--a.web6.default.svc.cluster.local."}},
+		{"web-0.web.default.svc.cluster.local.", dns.TypeAAAA, "NOERROR", nil},
+		{"web-7.web.default.svc.cluster.local.", dns.TypeA, "NXDOMAIN", nil},
+		// not headless, no next plugin: NXDOMAIN
+		{"api.default.svc.cluster.local.", dns.TypeA, "NXDOMAIN", nil},
+	}
+	for _, tcp := range []bool{false, true} {
+		for _, tc := range cases {
+			r, err := testbed.Exchange(c.Addr, tc.name, tc.qtype, tcp)
+			if err != nil {
+				t.Fatalf("%s (tcp=%v): %v", tc.name, tcp, err)
+			}
+			rcode, got := testbed.Answers(r)
+			if rcode != tc.rcode || strings.Join(got, "|") != strings.Join(tc.want, "|") {
+				t.Errorf("%s %s (tcp=%v): got %s %q, want %s %q", tc.name, dns.TypeToString[tc.qtype], tcp, rcode, got, tc.rcode, tc.want)
+			}
+			if !r.Authoritative {
+				t.Errorf("%s: not authoritative", tc.name)
+			}
+			if (tc.rcode == "NXDOMAIN" || len(tc.want) == 0) && (len(r.Ns) != 1 || r.Ns[0].Header().Rrtype != dns.TypeSOA) {
+				t.Errorf("%s: negative answer without SOA: %v", tc.name, r.Ns)
+			}
+		}
+	}
+}
+
+// A change to the manifest file is served without a restart.
+func TestManifestReload(t *testing.T) {
+	bin := testbed.OurCoreDNS(t)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "cluster.yaml")
+	orig, err := os.ReadFile(filepath.Join(testbed.ModuleRoot(), "sample", "cluster.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file, orig, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := testbed.StartCoreDNS(t, bin, `.:{PORT} {
+    bind 127.0.0.1
+    headless cluster.local {
+        manifests `+file+`
+    }
+}`)
+	changed := strings.Replace(string(orig), "{ip: 192.0.2.11, hostname: replica}", "{ip: 192.0.2.12, hostname: replica}", 1)
+	if err := os.WriteFile(file, []byte(changed), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r, err := testbed.Exchange(c.Addr, "replica.db.default.svc.cluster.local.", dns.TypeA, false)
+		if err == nil {
+			if _, got := testbed.Answers(r); strings.Join(got, "") == "A 192.0.2.12" {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("change not served: %v %v", r, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// a broken file keeps the last good answers
+	if err := os.WriteFile(file, []byte("kind: [\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2500 * time.Millisecond)
+	r, err := testbed.Exchange(c.Addr, "replica.db.default.svc.cluster.local.", dns.TypeA, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, got := testbed.Answers(r); strings.Join(got, "") != "A 192.0.2.12" {
+		t.Fatalf("broken manifest dropped answers: %v", got)
+	}
+	if !strings.Contains(c.Log(), "manifests not reloaded") {
+		t.Errorf("no log line for the broken manifest:\n%s", c.Log())
+	}
+}
+
+// Reloading the Corefile many times leaves no goroutine behind.
+func TestReloadNoLeak(t *testing.T) {
+	bin := testbed.OurCoreDNS(t)
+	mport := testbed.FreePort(t)
+	c := testbed.StartCoreDNS(t, bin, sampleCorefile(fmt.Sprintf("prometheus 127.0.0.1:%d", mport)))
+	metricsURL := fmt.Sprintf("http://127.0.0.1:%d/metrics", mport)
+	goroutines := func() int {
+		resp, err := http.Get(metricsURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		m := regexp.MustCompile(`(?m)^go_goroutines (\d+)`).FindSubmatch(b)
+		if m == nil {
+			t.Fatalf("no go_goroutines in metrics")
+		}
+		n, _ := strconv.Atoi(string(m[1]))
+		return n
+	}
+	reloads := func(n int) {
+		for i := 0; i < n; i++ {
+			before := strings.Count(c.Log(), "Reloading complete")
+			if err := c.Signal(syscall.SIGUSR1); err != nil {
+				t.Fatal(err)
+			}
+			deadline := time.Now().Add(20 * time.Second)
+			for strings.Count(c.Log(), "Reloading complete") == before {
+				if time.Now().After(deadline) {
+					t.Fatalf("reload %d did not complete:\n%s", i, c.Log())
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+	}
+	reloads(3) // warm up: first reloads allocate long-lived pieces (metrics, listeners)
+	time.Sleep(time.Second)
+	base := goroutines()
+	reloads(30)
+	time.Sleep(2 * time.Second)
+	after := goroutines()
+	t.Logf("goroutines after 3 reloads: %d, after 30 more: %d", base, after)
+	if after > base+5 {
+		t.Errorf("goroutines grew from %d to %d over 30 reloads", base, after)
+	}
+	r, err := testbed.Exchange(c.Addr, "web-0.web.default.svc.cluster.local.", dns.TypeA, false)
+	if err != nil || len(r.Answer) != 1 {
+		t.Fatalf("no answer after reloads: %v %v", r, err)
+	}
+}

@@ -1,0 +1,218 @@
+// Package testbed runs the real parts the tests and benchmarks need: CoreDNS
+// binaries built from this module, and a Kubernetes control plane (etcd,
+// kube-apiserver, kube-controller-manager) on loopback.
+package testbed
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// ModuleRoot is the directory of this module's go.mod.
+func ModuleRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+var (
+	buildMu    sync.Mutex
+	buildCache = map[string]string{}
+)
+
+// Build builds a Go package of this module (or of its dependencies) into a
+// binary shared by every test of this process, and returns its path.
+func Build(t testing.TB, pkg string) string {
+	t.Helper()
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	if p, ok := buildCache[pkg]; ok {
+		return p
+	}
+	dir, err := os.MkdirTemp("", "headless-bin-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, filepath.Base(pkg))
+	cmd := exec.Command("go", "build", "-o", out, pkg)
+	cmd.Dir = ModuleRoot()
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build %s: %v\n%s", pkg, err, b)
+	}
+	buildCache[pkg] = out
+	return out
+}
+
+// OurCoreDNS is the custom build: every stock plugin plus headless.
+func OurCoreDNS(t testing.TB) string { return Build(t, "./cmd/coredns") }
+
+// StockCoreDNS is CoreDNS v1.15.0 as released, built from the same module versions.
+func StockCoreDNS(t testing.TB) string { return Build(t, "github.com/coredns/coredns") }
+
+// FreePort returns a loopback port free for both TCP and UDP.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	for i := 0; i < 50; i++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
+		l.Close()
+		if err == nil {
+			u.Close()
+			return port
+		}
+	}
+	t.Fatal("no free port")
+	return 0
+}
+
+// Proc is a process started by a test; it is stopped at cleanup.
+type Proc struct {
+	Name string
+	Cmd  *exec.Cmd
+	log  *syncBuffer
+	done chan struct{}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// Start runs a command; its output is kept and shown if the test fails.
+func Start(t testing.TB, name string, dir string, args ...string) *Proc {
+	t.Helper()
+	p := &Proc{Name: filepath.Base(name), log: &syncBuffer{}, done: make(chan struct{})}
+	p.Cmd = exec.Command(name, args...)
+	p.Cmd.Dir = dir
+	p.Cmd.Stdout, p.Cmd.Stderr = p.log, p.log
+	p.Cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := p.Cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	go func() { _ = p.Cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		p.Stop()
+		if t.Failed() {
+			out := p.Log()
+			if len(out) > 6000 {
+				out = "...\n" + out[len(out)-6000:]
+			}
+			t.Logf("--- %s output ---\n%s", p.Name, out)
+		}
+	})
+	return p
+}
+
+// Log returns what the process printed so far.
+func (p *Proc) Log() string { return p.log.String() }
+
+// Exited reports whether the process has ended.
+func (p *Proc) Exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Signal sends sig to the process.
+func (p *Proc) Signal(sig syscall.Signal) error { return p.Cmd.Process.Signal(sig) }
+
+// Stop ends the process group: SIGTERM, then SIGKILL after 10 s.
+func (p *Proc) Stop() {
+	if p.Exited() {
+		return
+	}
+	_ = syscall.Kill(-p.Cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		_ = syscall.Kill(-p.Cmd.Process.Pid, syscall.SIGKILL)
+		<-p.done
+	}
+}
+
+// CoreDNS is a running CoreDNS answering on Addr (127.0.0.1:port).
+type CoreDNS struct {
+	*Proc
+	Addr string
+	Port int
+	Dir  string
+}
+
+// StartCoreDNS writes corefile (with {PORT} replaced by a free port) and runs
+// bin on it, waiting until it answers queries.
+func StartCoreDNS(t testing.TB, bin, corefile string) *CoreDNS {
+	t.Helper()
+	port := FreePort(t)
+	dir := t.TempDir()
+	corefile = strings.ReplaceAll(corefile, "{PORT}", fmt.Sprint(port))
+	if err := os.WriteFile(filepath.Join(dir, "Corefile"), []byte(corefile), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := &CoreDNS{Addr: fmt.Sprintf("127.0.0.1:%d", port), Port: port, Dir: dir}
+	c.Proc = Start(t, bin, ModuleRoot(), "-conf", filepath.Join(dir, "Corefile"))
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if _, err := Exchange(c.Addr, "up.invalid.", dns.TypeA, false); err == nil {
+			return c
+		}
+		if c.Exited() || time.Now().After(deadline) {
+			t.Fatalf("coredns did not start:\n%s", c.Log())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Exchange sends one query over UDP (or TCP) with a 2 s timeout.
+func Exchange(addr, name string, qtype uint16, tcp bool) (*dns.Msg, error) {
+	m := new(dns.Msg)
+	m.SetQuestion(dns.Fqdn(name), qtype)
+	m.SetEdns0(4096, false)
+	c := &dns.Client{Timeout: 2 * time.Second}
+	if tcp {
+		c.Net = "tcp"
+	}
+	r, _, err := c.Exchange(m, addr)
+	return r, err
+}
+
+// Answers returns the answer records' data, sorted, e.g. "A 10.0.0.1" or
+// "SRV 0 50 80 web-0.web.ns.svc.cluster.local.", and the rcode.
+func Answers(r *dns.Msg) (rcode string, rrs []string) {
+	for _, rr := range r.Answer {
+		f := strings.Fields(rr.String())
+		rrs = append(rrs, strings.Join(f[3:], " "))
+	}
+	sort.Strings(rrs)
+	return dns.RcodeToString[r.Rcode], rrs
+}

@@ -1,0 +1,106 @@
+package testbed
+
+import (
+	"context"
+	"testing"
+
+	core "k8s.io/api/core/v1"
+	meta "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+)
+
+// The test bed plays kubelet: it creates Nodes and Pods bound to them, and
+// patches pod status so the real endpointslice controller writes slices.
+
+// Node creates a Node with a topology zone label.
+func (c *Cluster) Node(t testing.TB, name, zone string) {
+	t.Helper()
+	n := &core.Node{ObjectMeta: meta.ObjectMeta{Name: name, Labels: map[string]string{core.LabelTopologyZone: zone}}}
+	if _, err := c.Client.CoreV1().Nodes().Create(context.Background(), n, meta.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Namespace creates a namespace.
+func (c *Cluster) Namespace(t testing.TB, name string) {
+	t.Helper()
+	ns := &core.Namespace{ObjectMeta: meta.ObjectMeta{Name: name}}
+	if _, err := c.Client.CoreV1().Namespaces().Create(context.Background(), ns, meta.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// PodSpec describes a pod the test bed creates and marks running.
+type PodSpec struct {
+	Namespace, Name, Node string
+	Labels                map[string]string
+	Hostname, Subdomain   string
+	IPs                   []string
+	Ready                 bool
+}
+
+// Pod creates a pod bound to its node, then sets its status (IPs, Ready).
+func (c *Cluster) Pod(t testing.TB, p PodSpec) {
+	t.Helper()
+	pod := &core.Pod{
+		ObjectMeta: meta.ObjectMeta{Namespace: p.Namespace, Name: p.Name, Labels: p.Labels},
+		Spec: core.PodSpec{
+			NodeName: p.Node, Hostname: p.Hostname, Subdomain: p.Subdomain,
+			Containers: []core.Container{{Name: "app", Image: "example.invalid/app"}},
+		},
+	}
+	if _, err := c.Client.CoreV1().Pods(p.Namespace).Create(context.Background(), pod, meta.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	c.SetPodStatus(t, p.Namespace, p.Name, p.IPs, p.Ready)
+}
+
+// SetPodStatus sets a pod Running with the given IPs and Ready condition.
+func (c *Cluster) SetPodStatus(t testing.TB, ns, name string, ips []string, ready bool) {
+	t.Helper()
+	ctx := context.Background()
+	pod, err := c.Client.CoreV1().Pods(ns).Get(ctx, name, meta.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := core.ConditionFalse
+	if ready {
+		st = core.ConditionTrue
+	}
+	pod.Status.Phase = core.PodRunning
+	pod.Status.PodIP = ips[0]
+	pod.Status.PodIPs = nil
+	for _, ip := range ips {
+		pod.Status.PodIPs = append(pod.Status.PodIPs, core.PodIP{IP: ip})
+	}
+	pod.Status.Conditions = []core.PodCondition{{Type: core.PodReady, Status: st}}
+	if _, err := c.Client.CoreV1().Pods(ns).UpdateStatus(ctx, pod, meta.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// DeletePod deletes a pod with grace period 0.
+func (c *Cluster) DeletePod(t testing.TB, ns, name string) {
+	t.Helper()
+	zero := int64(0)
+	if err := c.Client.CoreV1().Pods(ns).Delete(context.Background(), name, meta.DeleteOptions{GracePeriodSeconds: &zero}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// ServicePort is a named TCP port.
+func ServicePort(name string, port int32) core.ServicePort {
+	return core.ServicePort{Name: name, Port: port, Protocol: core.ProtocolTCP, TargetPort: intstr.FromInt32(port)}
+}
+
+// Service creates a Service; clusterIP "None" makes it headless, "" allocates one.
+func (c *Cluster) Service(t testing.TB, ns, name, clusterIP string, selector map[string]string, publishNotReady bool, ports ...core.ServicePort) {
+	t.Helper()
+	s := &core.Service{
+		ObjectMeta: meta.ObjectMeta{Namespace: ns, Name: name},
+		Spec: core.ServiceSpec{ClusterIP: clusterIP, Selector: selector, Ports: ports, PublishNotReadyAddresses: publishNotReady},
+	}
+	if _, err := c.Client.CoreV1().Services(ns).Create(context.Background(), s, meta.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
