@@ -93,7 +93,7 @@ const (
 // StartCluster starts etcd, kube-apiserver (RBAC, token users) and
 // kube-controller-manager with the endpointslice and mirroring controllers,
 // and stops them all when the test ends.
-func StartCluster(t testing.TB) *Cluster {
+func StartCluster(t testing.TB, apiserverArgs ...string) *Cluster {
 	t.Helper()
 	c := &Cluster{t: t, bin: BinDir(t), Dir: t.TempDir(), Tokens: map[string]string{}}
 	for _, u := range []string{UserAdmin, UserDNS, "kcm"} {
@@ -130,12 +130,13 @@ func StartCluster(t testing.TB) *Cluster {
 		"--service-cluster-ip-range=10.96.0.0/16",
 		"--watch-cache=true",
 		"--v=0"}
+	c.apiArgs = append(c.apiArgs, apiserverArgs...)
 	c.StartAPIServer()
 
 	c.Admin = c.Kubeconfig(UserAdmin)
 	kcm := c.Kubeconfig("kcm")
 	c.KCM = Start(t, filepath.Join(c.bin, "kube-controller-manager"), c.Dir,
-		"--kubeconfig="+kcm, "--controllers=endpointslice,endpointslicemirroring",
+		"--kubeconfig="+kcm, "--controllers=endpointslice,endpointslicemirroring,namespace,garbagecollector",
 		"--leader-elect=false", "--bind-address=127.0.0.1", "--secure-port=0",
 		"--concurrent-service-endpoint-syncs=5", "--v=0")
 	rc := c.RestConfig(UserAdmin)
@@ -183,8 +184,11 @@ func (c *Cluster) waitHTTP(url, token string, within time.Duration) {
 }
 
 // Kubeconfig writes a kubeconfig for a token user and returns its path.
-func (c *Cluster) Kubeconfig(user string) string {
-	path := filepath.Join(c.Dir, user+".kubeconfig")
+func (c *Cluster) Kubeconfig(user string) string { return c.KubeconfigAt(user, c.URL) }
+
+// KubeconfigAt writes a kubeconfig for a token user and server URL (a proxy).
+func (c *Cluster) KubeconfigAt(user, server string) string {
+	path := filepath.Join(c.Dir, fmt.Sprintf("%s-%d.kubeconfig", user, time.Now().UnixNano()))
 	write(c.t, path, fmt.Sprintf(`apiVersion: v1
 kind: Config
 clusters:
@@ -200,7 +204,7 @@ contexts:
 - name: test
   context: {cluster: test, user: %s}
 current-context: test
-`, c.URL, user, c.Tokens[user], user))
+`, server, user, c.Tokens[user], user))
 	return path
 }
 

@@ -104,3 +104,20 @@ func (c *Cluster) Service(t testing.TB, ns, name, clusterIP string, selector map
 		t.Fatal(err)
 	}
 }
+
+// ReapPods does what a kubelet does for pods being deleted: it removes them
+// for good (grace period 0). It returns how many pods are left in ns.
+func (c *Cluster) ReapPods(t testing.TB, ns string) int {
+	t.Helper()
+	l, err := c.Client.CoreV1().Pods(ns).List(context.Background(), meta.ListOptions{})
+	if err != nil {
+		return 0
+	}
+	zero := int64(0)
+	for _, p := range l.Items {
+		if p.DeletionTimestamp != nil {
+			_ = c.Client.CoreV1().Pods(ns).Delete(context.Background(), p.Name, meta.DeleteOptions{GracePeriodSeconds: &zero})
+		}
+	}
+	return len(l.Items)
+}

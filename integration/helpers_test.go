@@ -1,0 +1,176 @@
+// Package integration runs the custom CoreDNS binary against a real
+// kube-apiserver, etcd and kube-controller-manager on loopback, next to a
+// stock CoreDNS v1.15.0 on the same cluster.
+package integration
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/headlessdns/headless/internal/testbed"
+	"github.com/miekg/dns"
+)
+
+// ourCorefile is what we tell users to deploy: headless ahead of kubernetes{noendpoints}.
+func ourCorefile(kubeconfig string, metricsPort, readyPort int, extra string) string {
+	return fmt.Sprintf(`.:{PORT} {
+    bind 127.0.0.1
+    errors
+    prometheus 127.0.0.1:%d
+    ready 127.0.0.1:%d
+    %s
+    headless cluster.local in-addr.arpa ip6.arpa {
+        kubeconfig %s
+        startup_timeout 10s
+    }
+    kubernetes cluster.local in-addr.arpa ip6.arpa {
+        kubeconfig %s
+        noendpoints
+    }
+}
+`, metricsPort, readyPort, extra, kubeconfig, kubeconfig)
+}
+
+// stockCorefile is the baseline a user has today: the kubernetes plugin alone.
+func stockCorefile(kubeconfig string) string {
+	return fmt.Sprintf(`.:{PORT} {
+    bind 127.0.0.1
+    errors
+    kubernetes cluster.local in-addr.arpa ip6.arpa {
+        kubeconfig %s
+    }
+}
+`, kubeconfig)
+}
+
+type dut struct {
+	*testbed.CoreDNS
+	metrics string
+	ready   string
+}
+
+func startOurs(t *testing.T, kubeconfig, extra string) *dut {
+	t.Helper()
+	mp, rp := testbed.FreePort(t), testbed.FreePort(t)
+	c := testbed.StartCoreDNS(t, testbed.OurCoreDNS(t), ourCorefile(kubeconfig, mp, rp, extra))
+	return &dut{CoreDNS: c, metrics: fmt.Sprintf("http://127.0.0.1:%d/metrics", mp), ready: fmt.Sprintf("http://127.0.0.1:%d/ready", rp)}
+}
+
+func startStock(t *testing.T, kubeconfig string) *testbed.CoreDNS {
+	t.Helper()
+	return testbed.StartCoreDNS(t, testbed.StockCoreDNS(t), stockCorefile(kubeconfig))
+}
+
+// answer is a reply reduced to what must match: rcode, answer and additional
+// records (sorted; SOA serials and TTLs of negative answers left out).
+func answer(t testing.TB, addr, name string, qtype uint16, tcp bool) string {
+	t.Helper()
+	r, err := testbed.Exchange(addr, name, qtype, tcp)
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	rcode, rrs := testbed.Answers(r)
+	var extra []string
+	for _, rr := range r.Extra {
+		if rr.Header().Rrtype != dns.TypeOPT {
+			extra = append(extra, rr.String())
+		}
+	}
+	sort.Strings(extra)
+	s := strings.TrimSpace(rcode + " " + strings.Join(rrs, " | "))
+	if len(extra) > 0 {
+		s += " || " + strings.Join(extra, " | ")
+	}
+	return s
+}
+
+// eventually polls f until it returns nil, failing after within.
+func eventually(t testing.TB, within time.Duration, what string, f func() error) time.Duration {
+	t.Helper()
+	start := time.Now()
+	var err error
+	for time.Since(start) < within {
+		if err = f(); err == nil {
+			return time.Since(start)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("%s: not within %s: %v", what, within, err)
+	return 0
+}
+
+// expect waits until name answers want over UDP and TCP.
+func expect(t testing.TB, addr, name string, qtype uint16, want string) time.Duration {
+	t.Helper()
+	d := eventually(t, 30*time.Second, name+" "+dns.TypeToString[qtype], func() error {
+		for _, tcp := range []bool{false, true} {
+			if got := answer(t, addr, name, qtype, tcp); got != want {
+				return fmt.Errorf("tcp=%v got %q want %q", tcp, got, want)
+			}
+		}
+		return nil
+	})
+	return d
+}
+
+// sameAsStock waits until ours and stock give the same answer for each
+// query, and that answer is not an error.
+func sameAsStock(t testing.TB, ours, stock string, qs ...q) {
+	t.Helper()
+	for _, x := range qs {
+		eventually(t, 30*time.Second, "same as stock: "+x.name, func() error {
+			a, b := answer(t, ours, x.name, x.qtype, false), answer(t, stock, x.name, x.qtype, false)
+			if a != b {
+				return fmt.Errorf("ours %q, stock %q", a, b)
+			}
+			if x.want != "" && !strings.HasPrefix(a, x.want) {
+				return fmt.Errorf("both %q, want prefix %q", a, x.want)
+			}
+			return nil
+		})
+	}
+}
+
+type q struct {
+	name  string
+	qtype uint16
+	want  string // expected prefix, e.g. "NOERROR A"
+}
+
+// metric reads one sample of a Prometheus text metric ("name{labels}").
+func metric(t testing.TB, url, series string) float64 {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(series) + ` ([0-9.e+-]+)$`)
+	m := re.FindSubmatch(b)
+	if m == nil {
+		return 0
+	}
+	v, _ := strconv.ParseFloat(string(m[1]), 64)
+	return v
+}
+
+func httpStatus(url string) int {
+	c := &http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+var bg = context.Background()
