@@ -20,7 +20,7 @@ import (
 )
 
 // ourCorefile is what we tell users to deploy: headless ahead of kubernetes{noendpoints}.
-func ourCorefile(kubeconfig string, metricsPort, readyPort int, extra string) string {
+func ourCorefile(kubeconfig string, metricsPort, readyPort int, extra, headlessExtra string) string {
 	return fmt.Sprintf(`.:{PORT} {
     bind 127.0.0.1
     errors
@@ -29,14 +29,14 @@ func ourCorefile(kubeconfig string, metricsPort, readyPort int, extra string) st
     %s
     headless cluster.local in-addr.arpa ip6.arpa {
         kubeconfig %s
-        startup_timeout 10s
+        %s
     }
     kubernetes cluster.local in-addr.arpa ip6.arpa {
         kubeconfig %s
         noendpoints
     }
 }
-`, metricsPort, readyPort, extra, kubeconfig, kubeconfig)
+`, metricsPort, readyPort, extra, kubeconfig, headlessExtra, kubeconfig)
 }
 
 // stockCorefile is the baseline a user has today: the kubernetes plugin alone.
@@ -58,9 +58,13 @@ type dut struct {
 }
 
 func startOurs(t *testing.T, kubeconfig, extra string) *dut {
+	return startOursWith(t, kubeconfig, extra, "startup_timeout 10s")
+}
+
+func startOursWith(t *testing.T, kubeconfig, extra, headlessExtra string) *dut {
 	t.Helper()
 	mp, rp := testbed.FreePort(t), testbed.FreePort(t)
-	c := testbed.StartCoreDNS(t, testbed.OurCoreDNS(t), ourCorefile(kubeconfig, mp, rp, extra))
+	c := testbed.StartCoreDNS(t, testbed.OurCoreDNS(t), ourCorefile(kubeconfig, mp, rp, extra, headlessExtra))
 	return &dut{CoreDNS: c, metrics: fmt.Sprintf("http://127.0.0.1:%d/metrics", mp), ready: fmt.Sprintf("http://127.0.0.1:%d/ready", rp)}
 }
 
@@ -174,3 +178,47 @@ func httpStatus(url string) int {
 }
 
 var bg = context.Background()
+
+// querier asks names in a loop and records every reply that is not the
+// expected one.
+type querier struct {
+	stop  chan struct{}
+	done  chan struct{}
+	n     int
+	bad   []string
+	names map[string]string // name -> expected answer()
+}
+
+func startQuerier(t *testing.T, addr string, want map[string]string) *querier {
+	qr := &querier{stop: make(chan struct{}), done: make(chan struct{}), names: want}
+	go func() {
+		defer close(qr.done)
+		for {
+			for name, w := range qr.names {
+				select {
+				case <-qr.stop:
+					return
+				default:
+				}
+				got := answer(t, addr, name, dns.TypeA, false)
+				qr.n++
+				if got != w && len(qr.bad) < 20 {
+					qr.bad = append(qr.bad, fmt.Sprintf("%s: %s", name, got))
+				}
+				time.Sleep(2 * time.Millisecond)
+			}
+		}
+	}()
+	return qr
+}
+
+// finish stops the querier and fails the test on any unexpected reply.
+func (qr *querier) finish(t *testing.T, during string) {
+	t.Helper()
+	close(qr.stop)
+	<-qr.done
+	t.Logf("%s: %d queries, %d not the last known answer", during, qr.n, len(qr.bad))
+	if qr.n == 0 || len(qr.bad) > 0 {
+		t.Errorf("%s: %d queries; unexpected replies: %v", during, qr.n, qr.bad)
+	}
+}

@@ -75,10 +75,10 @@ type Cluster struct {
 	KCM       *Proc
 	Tokens    map[string]string // user -> bearer token
 
-	t       testing.TB
-	bin     string
-	etcdURL string
-	apiPort int
+	t        testing.TB
+	bin      string
+	etcdURL  string
+	apiPort  int
 	etcdArgs []string
 	apiArgs  []string
 }

@@ -98,7 +98,7 @@ func (c *Cluster) Service(t testing.TB, ns, name, clusterIP string, selector map
 	t.Helper()
 	s := &core.Service{
 		ObjectMeta: meta.ObjectMeta{Namespace: ns, Name: name},
-		Spec: core.ServiceSpec{ClusterIP: clusterIP, Selector: selector, Ports: ports, PublishNotReadyAddresses: publishNotReady},
+		Spec:       core.ServiceSpec{ClusterIP: clusterIP, Selector: selector, Ports: ports, PublishNotReadyAddresses: publishNotReady},
 	}
 	if _, err := c.Client.CoreV1().Services(ns).Create(context.Background(), s, meta.CreateOptions{}); err != nil {
 		t.Fatal(err)
