@@ -2,6 +2,8 @@ package headless
 
 import (
 	"context"
+	"errors"
+	"io"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -10,6 +12,7 @@ import (
 
 	core "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	meta "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -262,6 +265,18 @@ func (w *watcher) informer(s watchSpec) cache.SharedIndexInformer {
 	// clientset) cannot stream a watch-list, so it lists instead.
 	inf := cache.NewSharedIndexInformerWithOptions(cache.ToListWatcherWithWatchListSemantics(lw, w.client), obj, cache.SharedIndexInformerOptions{})
 	_ = inf.SetTransform(transform)
+	// Watch failures are logged by this plugin, naming the watch: klog is
+	// global and another plugin (kubernetes) may have taken its output.
+	_ = inf.SetWatchErrorHandler(func(_ *cache.Reflector, err error) {
+		switch {
+		case errors.Is(err, io.EOF), apierrors.IsResourceExpired(err), apierrors.IsGone(err):
+			// a watch closed or expired: the reflector re-watches or relists
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			log.Debugf("watch of %s closed unexpectedly: %v", s, err)
+		default:
+			log.Errorf("watch of %s failed: %v", s, err)
+		}
+	})
 	resource := s.resource
 	reg, _ := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(o any) { w.event(resource, o, false) },

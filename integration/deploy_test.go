@@ -1,0 +1,150 @@
+package integration
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/headlessdns/headless/internal/testbed"
+	"github.com/miekg/dns"
+	core "k8s.io/api/core/v1"
+	rbac "k8s.io/api/rbac/v1"
+	meta "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/restmapper"
+)
+
+func deployObjects(t *testing.T) []*unstructured.Unstructured {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(testbed.ModuleRoot(), "deploy", "*.yaml"))
+	if len(files) < 4 {
+		t.Fatalf("deploy/ has %d manifests", len(files))
+	}
+	var objs []*unstructured.Unstructured
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(b), 4096)
+		for {
+			u := &unstructured.Unstructured{}
+			if err := d.Decode(&u.Object); err != nil {
+				break
+			}
+			if len(u.Object) > 0 {
+				objs = append(objs, u)
+			}
+		}
+	}
+	return objs
+}
+
+// TestDeployLeastPrivilege: deploy/ applies cleanly (server-side dry-run), and
+// its ClusterRole is both sufficient and minimal for headless + kubernetes{noendpoints}.
+func TestDeployLeastPrivilege(t *testing.T) {
+	c := testbed.StartCluster(t)
+	c.Node(t, "node-a", "zone-a")
+	rc := c.RestConfig(testbed.UserAdmin)
+	dyn := dynamic.NewForConfigOrDie(rc)
+	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(c.Client.Discovery()))
+	var role *rbac.ClusterRole
+	for _, u := range deployObjects(t) {
+		m, err := mapper.RESTMapping(u.GroupVersionKind().GroupKind(), u.GroupVersionKind().Version)
+		if err != nil {
+			t.Fatalf("%s: %v", u.GetKind(), err)
+		}
+		ri := dyn.Resource(m.Resource).Namespace(u.GetNamespace())
+		if _, err := ri.Apply(bg, u.GetName(), u, meta.ApplyOptions{FieldManager: "headless-test", DryRun: []string{meta.DryRunAll}, Force: true}); err != nil {
+			t.Errorf("server-side dry-run apply %s/%s: %v", u.GetKind(), u.GetName(), err)
+		}
+		if u.GetKind() == "ClusterRole" {
+			role = &rbac.ClusterRole{}
+			if err := scheme.Scheme.Convert(u, role, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if role == nil || len(role.Rules) == 0 {
+		t.Fatal("no ClusterRole in deploy/")
+	}
+	// the role for real, bound to a user with no other permission
+	role.ResourceVersion = ""
+	if _, err := c.Client.RbacV1().ClusterRoles().Create(bg, role, meta.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	binding := &rbac.ClusterRoleBinding{ObjectMeta: meta.ObjectMeta{Name: "headless-dns-user"},
+		RoleRef:  rbac.RoleRef{APIGroup: rbac.GroupName, Kind: "ClusterRole", Name: role.Name},
+		Subjects: []rbac.Subject{{Kind: rbac.UserKind, APIGroup: rbac.GroupName, Name: testbed.UserDNS}}}
+	if _, err := c.Client.RbacV1().ClusterRoleBindings().Create(bg, binding, meta.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	c.Namespace(t, "app")
+	c.Service(t, "app", "web", core.ClusterIPNone, map[string]string{"app": "web"}, false, testbed.ServicePort("http", 80))
+	c.Service(t, "app", "api", "", map[string]string{"app": "api"}, false, testbed.ServicePort("http", 80))
+	c.Pod(t, testbed.PodSpec{Namespace: "app", Name: "web-0", Node: "node-a", Labels: map[string]string{"app": "web"},
+		Hostname: "web-0", Subdomain: "web", IPs: []string{"10.244.1.10"}, Ready: true})
+	kc := c.Kubeconfig(testbed.UserDNS)
+
+	t.Run("Sufficient", func(t *testing.T) {
+		d := startOurs(t, kc, "")
+		expect(t, d.Addr, "web-0.web.app"+zone, dns.TypeA, "NOERROR A 10.244.1.10")
+		svc, _ := c.Client.CoreV1().Services("app").Get(bg, "api", meta.GetOptions{})
+		expect(t, d.Addr, "api.app"+zone, dns.TypeA, "NOERROR A "+svc.Spec.ClusterIP)
+		if s := httpStatus(d.ready); s != http.StatusOK {
+			t.Errorf("ready %d", s)
+		}
+		if strings.Contains(d.Log(), "forbidden") {
+			t.Errorf("forbidden in log with the full role:\n%s", d.Log())
+		}
+	})
+
+	for i, r := range role.Rules {
+		t.Run(fmt.Sprintf("Without%s", strings.Join(r.Resources, "+")), func(t *testing.T) {
+			cut := role.DeepCopy()
+			cut.Rules = append(cut.Rules[:i:i], cut.Rules[i+1:]...)
+			cur, err := c.Client.RbacV1().ClusterRoles().Get(bg, role.Name, meta.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			cur.Rules = cut.Rules
+			if _, err := c.Client.RbacV1().ClusterRoles().Update(bg, cur, meta.UpdateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			defer func() {
+				cur, _ := c.Client.RbacV1().ClusterRoles().Get(bg, role.Name, meta.GetOptions{})
+				cur.Rules = role.Rules
+				if _, err := c.Client.RbacV1().ClusterRoles().Update(bg, cur, meta.UpdateOptions{}); err != nil {
+					t.Fatal(err)
+				}
+			}()
+			time.Sleep(500 * time.Millisecond) // the authorizer's cache follows RBAC objects by watch
+			d := startOursWith(t, kc, "", "startup_timeout 2s")
+			want := fmt.Sprintf(`cannot list resource "%s"`, r.Resources[0])
+			eventually(t, 20*time.Second, "forbidden log line", func() error {
+				if !strings.Contains(d.Log(), want) {
+					return fmt.Errorf("no %q yet", want)
+				}
+				return nil
+			})
+			if s := httpStatus(d.ready); s == http.StatusOK {
+				t.Errorf("ready without the %v rule", r.Resources)
+			}
+			for _, line := range strings.Split(d.Log(), "\n") {
+				if strings.Contains(line, want) {
+					t.Logf("log line: %.220s", line)
+					break
+				}
+			}
+		})
+	}
+}
