@@ -3,8 +3,8 @@ package headless
 import (
 	"context"
 	"errors"
-	"io"
 	"fmt"
+	"io"
 	"net/netip"
 	"strings"
 	"sync"

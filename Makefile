@@ -1,0 +1,20 @@
+# The two commands a newcomer needs:
+#   make run    CoreDNS with the headless plugin on 127.0.0.1:1053, serving the
+#               sample cluster (sample/cluster.yaml), or a real cluster when
+#               KUBECONFIG=/path/to/kubeconfig is given.
+#   make test   every test: unit, fuzz seeds, e2e, and the integration suite
+#               against a real kube-apiserver/etcd/controller-manager (built
+#               from the Go module proxy on first use, about 15 minutes cold).
+.PHONY: run test bench build
+
+build:
+	go build -o coredns ./cmd/coredns
+
+run: build
+	./hack/run.sh
+
+test:
+	./hack/test.sh
+
+bench:
+	go run ./bench
