@@ -48,15 +48,28 @@ func (h *Headless) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Ms
 	return h.negative(w, r, zi, out)
 }
 
-// matchZone returns the index of the longest zone that name is in, or -1.
+// matchZone returns the index of the longest zone that the lowercase name is
+// in, or -1. A label-boundary suffix check: no allocation per query.
 func (h *Headless) matchZone(name string) int {
 	best := -1
 	for i, z := range h.Zones {
-		if dns.IsSubDomain(z, name) && (best < 0 || len(z) > len(h.Zones[best])) {
+		if inZone(name, z) && (best < 0 || len(z) > len(h.Zones[best])) {
 			best = i
 		}
 	}
 	return best
+}
+
+// inZone reports whether name (FQDN) equals zone or is below it.
+func inZone(name, zone string) bool {
+	if zone == "." {
+		return true
+	}
+	if !strings.HasSuffix(name, zone) {
+		return false
+	}
+	n := len(name) - len(zone)
+	return n == 0 || name[n-1] == '.'
 }
 
 // resolve finds the record set of a lowercase name in zone zi.

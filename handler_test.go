@@ -393,3 +393,20 @@ func TestAnswersAreCopies(t *testing.T) {
 	}
 	runCases(t, h, baseCases[6:7])
 }
+
+func TestInZone(t *testing.T) {
+	for _, c := range []struct {
+		name, zone string
+		want       bool
+	}{
+		{"cluster.local.", "cluster.local.", true},
+		{"a.cluster.local.", "cluster.local.", true},
+		{"xcluster.local.", "cluster.local.", false},
+		{"local.", "cluster.local.", false},
+		{"anything.", ".", true},
+	} {
+		if got := inZone(c.name, c.zone); got != c.want {
+			t.Errorf("inZone(%q, %q) = %v", c.name, c.zone, got)
+		}
+	}
+}

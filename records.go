@@ -222,23 +222,39 @@ func (ix *Index) Flush() {
 }
 
 // replacePTR swaps the PTR contributions of one Service and notes the
-// addresses whose PTR set changed.
+// addresses whose PTR set changed (only those are rebuilt and published).
 func (ix *Index) replacePTR(key string, refs []ptrRef, changed map[netip.Addr]struct{}) {
-	for _, r := range ix.ptrOwn[key] {
-		ix.ptrRefs[r.addr] = slices.DeleteFunc(ix.ptrRefs[r.addr], func(o ptrRef) bool { return o.svc == key })
+	old := ix.ptrOwn[key]
+	if slices.Equal(old, refs) {
+		return
+	}
+	keep := make(map[ptrRef]bool, len(refs))
+	for _, r := range refs {
+		keep[r] = true
+	}
+	had := make(map[ptrRef]bool, len(old))
+	for _, r := range old {
+		had[r] = true
+		if keep[r] {
+			continue
+		}
+		ix.ptrRefs[r.addr] = slices.DeleteFunc(ix.ptrRefs[r.addr], func(o ptrRef) bool { return o == r })
 		if len(ix.ptrRefs[r.addr]) == 0 {
 			delete(ix.ptrRefs, r.addr)
 		}
 		changed[r.addr] = struct{}{}
 	}
-	delete(ix.ptrOwn, key)
-	if len(refs) == 0 {
-		return
-	}
-	ix.ptrOwn[key] = refs
 	for _, r := range refs {
+		if had[r] {
+			continue
+		}
 		ix.ptrRefs[r.addr] = append(ix.ptrRefs[r.addr], r)
 		changed[r.addr] = struct{}{}
+	}
+	if len(refs) == 0 {
+		delete(ix.ptrOwn, key)
+	} else {
+		ix.ptrOwn[key] = refs
 	}
 }
 
@@ -293,6 +309,7 @@ func endpointHostname(ep *Endpoint, addr string, podNames bool) string {
 type item struct {
 	host string
 	addr netip.Addr
+	ip   net.IP // addr as net.IP, shared by every record of this address
 	port int32
 	zone string
 }
@@ -321,8 +338,15 @@ func (ix *Index) build(svc *Service, sl map[string]*Slice) (*svcRecords, []ptrRe
 	var refs []ptrRef
 	seenPTR := map[ptrRef]bool{}
 	svcSuffix := "." + svc.Name + "." + svc.Namespace + ".svc."
+	key := serviceKey(svc.Name, svc.Namespace)
 	for _, id := range ids {
 		s := sl[id]
+		portKeys := make([]string, len(s.Ports))
+		for i, p := range s.Ports {
+			if p.Name != "" && p.Protocol != "" {
+				portKeys[i] = "_" + strings.ToLower(p.Name) + "._" + strings.ToLower(p.Protocol)
+			}
+		}
 		for i := range s.Endpoints {
 			ep := &s.Endpoints[i]
 			if !ep.Ready {
@@ -337,12 +361,13 @@ func (ix *Index) build(svc *Service, sl map[string]*Slice) (*svcRecords, []ptrRe
 				recs.ready++
 				host := endpointHostname(ep, raw, ix.podNames)
 				lhost := strings.ToLower(host)
-				for _, p := range s.Ports {
-					it := item{host: lhost, addr: addr, port: p.Port, zone: ep.Zone}
+				ip := net.IP(addr.AsSlice())
+				for pi, p := range s.Ports {
+					it := item{host: lhost, addr: addr, ip: ip, port: p.Port, zone: ep.Zone}
 					get("").add(it)
 					get(lhost).add(it)
-					if p.Name != "" && p.Protocol != "" {
-						get("_" + strings.ToLower(p.Name) + "._" + strings.ToLower(p.Protocol)).add(it)
+					if portKeys[pi] != "" {
+						get(portKeys[pi]).add(it)
 					}
 					if ix.zonal && ep.Zone != "" {
 						get(ep.Zone + ".pin._zone").add(it)
@@ -350,7 +375,7 @@ func (ix *Index) build(svc *Service, sl map[string]*Slice) (*svcRecords, []ptrRe
 					}
 				}
 				if ix.ptrZone != "" {
-					r := ptrRef{addr: addr, svc: serviceKey(svc.Name, svc.Namespace), target: lhost + svcSuffix + ix.ptrZone}
+					r := ptrRef{addr: addr, svc: key, target: lhost + svcSuffix + ix.ptrZone}
 					if !seenPTR[r] {
 						seenPTR[r] = true
 						refs = append(refs, r)
@@ -370,16 +395,38 @@ func (ix *Index) build(svc *Service, sl map[string]*Slice) (*svcRecords, []ptrRe
 // SRV weight 100/N over all N items, SRV de-duplicated by (target, port) and
 // glue by (target, address).
 func (ix *Index) rrSetOf(items []item, svcSuffix string) *rrSet {
-	set := &rrSet{srv: make([][]dns.SRV, len(ix.fwd)), glueA: make([][]dns.A, len(ix.fwd)), glue6: make([][]dns.AAAA, len(ix.fwd))}
-	seen := map[netip.Addr]bool{}
+	nz := len(ix.fwd)
+	set := &rrSet{srv: make([][]dns.SRV, nz), glueA: make([][]dns.A, nz), glue6: make([][]dns.AAAA, nz)}
+	// De-duplication: linear for the small sets most names have, maps beyond.
+	small := len(items) <= 16
+	var seen map[netip.Addr]bool
+	if !small {
+		seen = make(map[netip.Addr]bool, len(items))
+	}
 	var zA, z6 []string
-	for _, it := range items {
-		if seen[it.addr] {
-			continue
+	for i, it := range items {
+		if small {
+			dup := false
+			for _, o := range items[:i] {
+				if o.addr == it.addr {
+					dup = true
+					break
+				}
+			}
+			if dup {
+				continue
+			}
+		} else {
+			if seen[it.addr] {
+				continue
+			}
+			seen[it.addr] = true
 		}
-		seen[it.addr] = true
-		ip := net.IP(it.addr.AsSlice())
+		ip := it.ip
 		if it.addr.Is4() {
+			if set.a == nil {
+				set.a = make([]dns.A, 0, len(items))
+			}
 			set.a = append(set.a, dns.A{Hdr: ix.hdr(dns.TypeA, ""), A: ip})
 			zA = append(zA, it.zone)
 		} else {
@@ -401,23 +448,45 @@ func (ix *Index) rrSetOf(items []item, svcSuffix string) *rrSet {
 		host string
 		addr netip.Addr
 	}
-	srvSeen := map[srvKey]bool{}
-	glueSeen := map[glueKey]bool{}
-	for _, it := range items {
+	var srvSeen map[srvKey]bool
+	var glueSeen map[glueKey]bool
+	if !small {
+		srvSeen, glueSeen = make(map[srvKey]bool, len(items)), make(map[glueKey]bool, len(items))
+	}
+	for i, it := range items {
 		if it.port == -1 {
 			continue
 		}
-		newSRV := !srvSeen[srvKey{it.host, it.port}]
-		srvSeen[srvKey{it.host, it.port}] = true
-		newGlue := !glueSeen[glueKey{it.host, it.addr}]
-		glueSeen[glueKey{it.host, it.addr}] = true
+		var newSRV, newGlue bool
+		if small {
+			newSRV, newGlue = true, true
+			for _, o := range items[:i] {
+				if o.port == -1 || o.host != it.host {
+					continue
+				}
+				if o.port == it.port {
+					newSRV = false
+				}
+				if o.addr == it.addr {
+					newGlue = false
+				}
+			}
+		} else {
+			newSRV = !srvSeen[srvKey{it.host, it.port}]
+			srvSeen[srvKey{it.host, it.port}] = true
+			newGlue = !glueSeen[glueKey{it.host, it.addr}]
+			glueSeen[glueKey{it.host, it.addr}] = true
+		}
+		if !newSRV && !newGlue {
+			continue
+		}
+		ip := it.ip
 		for zi, zone := range ix.fwd {
 			target := it.host + svcSuffix + zone
 			if newSRV {
 				set.srv[zi] = append(set.srv[zi], dns.SRV{Hdr: ix.hdr(dns.TypeSRV, ""), Priority: 0, Weight: weight, Port: uint16(it.port), Target: target})
 			}
 			if newGlue {
-				ip := net.IP(it.addr.AsSlice())
 				if it.addr.Is4() {
 					set.glueA[zi] = append(set.glueA[zi], dns.A{Hdr: ix.hdr(dns.TypeA, target), A: ip})
 				} else {
