@@ -13,7 +13,6 @@ import (
 	discovery "k8s.io/api/discovery/v1"
 	meta "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/yaml"
@@ -131,7 +130,8 @@ func start(t testing.TB, cfg config, objs ...runtime.Object) (*Headless, *fake.C
 	}
 	cfg.startupTimeout = 10 * time.Second
 	h := newHeadless([]string{"cluster.local.", "in-addr.arpa.", "ip6.arpa."}, cfg)
-	h.newClient = func() (kubernetes.Interface, func(), error) { return client, func() {}, nil }
+	// the fake clientset filters lists by label but never watches: unfiltered watches
+	h.newSource = func() (*source, error) { return &source{client: client}, nil }
 	if err := h.OnStartup(); err != nil {
 		t.Fatal(err)
 	}

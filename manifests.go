@@ -19,9 +19,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/kubernetes/scheme"
+	clienttesting "k8s.io/client-go/testing"
 )
 
 // manifestPoll is how often the manifests are checked for changes.
@@ -193,27 +192,29 @@ func mirror(e *core.Endpoints) []*discovery.EndpointSlice {
 	return out
 }
 
-// manifestSource is an in-memory cluster holding the manifests' objects. The
-// plugin watches it through the same informers as a live API server; a change
-// to a file is applied as creates, updates and deletes.
+// manifestSource is an in-memory cluster holding the manifests' objects (the
+// object tracker client-go's fake clientsets use, with resource versions and
+// watches). The plugin watches it through the same informers as a live API
+// server; a change to a file is applied as creates, updates and deletes.
 type manifestSource struct {
 	paths   []string
-	client  *fake.Clientset
+	tracker clienttesting.ObjectTracker
 	applied map[string]runtime.Object
 	sum     [32]byte
 	stop    chan struct{}
 	done    sync.WaitGroup
 }
 
-func newManifestSource(paths []string) (kubernetes.Interface, func(), error) {
-	m := &manifestSource{paths: paths, client: fake.NewClientset(), applied: map[string]runtime.Object{}, stop: make(chan struct{})}
+func newManifestSource(paths []string) (*source, error) {
+	m := &manifestSource{paths: paths, tracker: clienttesting.NewObjectTracker(scheme.Scheme, scheme.Codecs.UniversalDecoder()),
+		applied: map[string]runtime.Object{}, stop: make(chan struct{})}
 	if err := m.reload(); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	m.done.Add(1)
 	go m.poll()
 	var once sync.Once
-	return m.client, func() { once.Do(func() { close(m.stop); m.done.Wait() }) }, nil
+	return &source{tracker: m.tracker, close: func() { once.Do(func() { close(m.stop); m.done.Wait() }) }}, nil
 }
 
 func (m *manifestSource) poll() {
@@ -251,7 +252,7 @@ func (m *manifestSource) reload() error {
 	if err != nil {
 		return err
 	}
-	t := m.client.Tracker()
+	t := m.tracker
 	keys := make([]string, 0, len(m.applied))
 	for k := range m.applied {
 		keys = append(keys, k)

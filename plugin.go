@@ -8,7 +8,6 @@ import (
 
 	"github.com/coredns/coredns/plugin"
 	clog "github.com/coredns/coredns/plugin/pkg/log"
-	"k8s.io/client-go/kubernetes"
 )
 
 const pluginName = "headless"
@@ -29,10 +28,10 @@ type Headless struct {
 	index *Index
 	cfg   config
 
-	// newClient returns the clientset to watch; set by setup from the Corefile.
-	newClient func() (kubernetes.Interface, func(), error)
+	// newSource returns what to watch; set by setup from the Corefile.
+	newSource func() (*source, error)
+	src       *source
 	watch     *watcher
-	closeSrc  func()
 }
 
 // config is the parsed Corefile stanza.

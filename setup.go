@@ -17,7 +17,6 @@ import (
 	"github.com/miekg/dns"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 )
@@ -166,7 +165,7 @@ func newHeadless(zones []string, cfg config) *Headless {
 		sel, _ = labels.Parse(cfg.labels) // validated in parse
 	}
 	h.index = NewIndex(fwd, cfg.ttl, cfg.podNames, cfg.zonal, sel, cfg.namespaces)
-	h.newClient = func() (kubernetes.Interface, func(), error) { return clientFor(cfg) }
+	h.newSource = func() (*source, error) { return sourceFor(cfg) }
 	return h
 }
 
@@ -178,10 +177,10 @@ func readable(path string) error {
 	return f.Close()
 }
 
-// clientFor returns the clientset the Corefile asks for: the manifests'
-// in-memory cluster, a kubeconfig (with endpoint overriding its server), an
-// endpoint URL, or the in-cluster config.
-func clientFor(cfg config) (kubernetes.Interface, func(), error) {
+// sourceFor returns what the Corefile asks to watch: the manifests'
+// in-memory cluster, or an API server from a kubeconfig (with endpoint
+// overriding its server), an endpoint URL, or the in-cluster config.
+func sourceFor(cfg config) (*source, error) {
 	if len(cfg.manifests) > 0 {
 		return newManifestSource(cfg.manifests)
 	}
@@ -201,30 +200,27 @@ func clientFor(cfg config) (kubernetes.Interface, func(), error) {
 		rc, err = rest.InClusterConfig()
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	rc.ContentType = "application/vnd.kubernetes.protobuf"
 	rc.UserAgent = fmt.Sprintf("%s/%s headless (%s/%s/%s)", coremain.CoreName, coremain.CoreVersion, runtime.GOOS, runtime.GOARCH, runtime.Version())
 	client, err := kubernetes.NewForConfig(rc)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return client, func() {}, nil
+	return &source{client: client, filtered: true}, nil
 }
 
 // OnStartup starts the watches and waits up to startup_timeout for a full
 // sync. Until then Ready is false and Service names get SERVFAIL, never a
 // false NXDOMAIN.
 func (h *Headless) OnStartup() error {
-	client, closeSrc, err := h.newClient()
+	src, err := h.newSource()
 	if err != nil {
 		return plugin.Error(pluginName, fmt.Errorf("kubernetes client: %w", err))
 	}
-	h.closeSrc = closeSrc
-	// The in-memory clientset (manifests, tests) filters lists by label but
-	// never filters watches: give it unfiltered watches, the index filters.
-	_, inMemory := client.(*fake.Clientset)
-	h.watch = newWatcher(client, watchSpecs(h.cfg.namespaces, h.cfg.labels, !inMemory), h.index)
+	h.src = src
+	h.watch = newWatcher(src, watchSpecs(h.cfg.namespaces, h.cfg.labels, src.filtered), h.index)
 	h.watch.Start()
 	if !h.watch.WaitSynced(h.cfg.startupTimeout) {
 		log.Warningf("starting server with unsynced Kubernetes API after %s; Service names get SERVFAIL until synced", h.cfg.startupTimeout)
@@ -237,8 +233,8 @@ func (h *Headless) OnShutdown() error {
 	if h.watch != nil {
 		h.watch.Stop()
 	}
-	if h.closeSrc != nil {
-		h.closeSrc()
+	if h.src != nil && h.src.close != nil {
+		h.src.close()
 	}
 	return nil
 }

@@ -16,8 +16,10 @@ import (
 	meta "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
+	clienttesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/cache"
 )
 
@@ -205,9 +207,35 @@ func watchSpecs(namespaces []string, svcSelector string, filtered bool) []watchS
 	return specs
 }
 
+// source is what the informers list and watch: an API server through a
+// clientset, or the manifests' in-memory object tracker.
+type source struct {
+	client   kubernetes.Interface
+	tracker  clienttesting.ObjectTracker
+	filtered bool   // label and field selectors are applied server side
+	close    func() // stops what the source runs, if anything
+}
+
+// trackerLW lists and watches an object tracker. Trackers cannot stream a
+// watch-list, which IsWatchListSemanticsUnSupported tells the reflector.
+type trackerLW struct {
+	t   clienttesting.ObjectTracker
+	gvr schema.GroupVersionResource
+	gvk schema.GroupVersionKind
+	ns  string
+}
+
+func (l *trackerLW) List(o meta.ListOptions) (runtime.Object, error) {
+	return l.t.List(l.gvr, l.gvk, l.ns, o)
+}
+func (l *trackerLW) Watch(o meta.ListOptions) (watch.Interface, error) {
+	return l.t.Watch(l.gvr, l.ns, o)
+}
+func (l *trackerLW) IsWatchListSemanticsUnSupported() bool { return true }
+
 // watcher runs the informers of one plugin instance and feeds the index.
 type watcher struct {
-	client    kubernetes.Interface
+	src       *source
 	specs     []watchSpec
 	index     *Index
 	informers []cache.SharedIndexInformer
@@ -217,8 +245,8 @@ type watcher struct {
 	wg        sync.WaitGroup
 }
 
-func newWatcher(client kubernetes.Interface, specs []watchSpec, index *Index) *watcher {
-	w := &watcher{client: client, specs: specs, index: index, stop: make(chan struct{})}
+func newWatcher(src *source, specs []watchSpec, index *Index) *watcher {
+	w := &watcher{src: src, specs: specs, index: index, stop: make(chan struct{})}
 	for _, s := range specs {
 		w.informers = append(w.informers, w.informer(s))
 	}
@@ -230,25 +258,17 @@ func (w *watcher) informer(s watchSpec) cache.SharedIndexInformer {
 		o.LabelSelector = s.label
 		o.FieldSelector = s.field
 	}
-	var lw *cache.ListWatch
+	var lw cache.ListerWatcher
 	var obj runtime.Object
 	var transform cache.TransformFunc
 	switch s.resource {
 	case "services":
-		c := w.client.CoreV1().Services(s.namespace)
-		lw = &cache.ListWatch{
-			ListWithContextFunc: func(ctx context.Context, o meta.ListOptions) (runtime.Object, error) {
-				opts(&o)
-				return c.List(ctx, o)
-			},
-			WatchFuncWithContext: func(ctx context.Context, o meta.ListOptions) (watch.Interface, error) {
-				opts(&o)
-				return c.Watch(ctx, o)
-			},
-		}
 		obj, transform = &core.Service{}, transformService
-	default:
-		c := w.client.DiscoveryV1().EndpointSlices(s.namespace)
+		if w.src.tracker != nil {
+			lw = &trackerLW{w.src.tracker, core.SchemeGroupVersion.WithResource("services"), core.SchemeGroupVersion.WithKind("Service"), s.namespace}
+			break
+		}
+		c := w.src.client.CoreV1().Services(s.namespace)
 		lw = &cache.ListWatch{
 			ListWithContextFunc: func(ctx context.Context, o meta.ListOptions) (runtime.Object, error) {
 				opts(&o)
@@ -259,11 +279,30 @@ func (w *watcher) informer(s watchSpec) cache.SharedIndexInformer {
 				return c.Watch(ctx, o)
 			},
 		}
+	default:
 		obj, transform = &discovery.EndpointSlice{}, transformSlice
+		if w.src.tracker != nil {
+			lw = &trackerLW{w.src.tracker, discovery.SchemeGroupVersion.WithResource("endpointslices"), discovery.SchemeGroupVersion.WithKind("EndpointSlice"), s.namespace}
+			break
+		}
+		c := w.src.client.DiscoveryV1().EndpointSlices(s.namespace)
+		lw = &cache.ListWatch{
+			ListWithContextFunc: func(ctx context.Context, o meta.ListOptions) (runtime.Object, error) {
+				opts(&o)
+				return c.List(ctx, o)
+			},
+			WatchFuncWithContext: func(ctx context.Context, o meta.ListOptions) (watch.Interface, error) {
+				opts(&o)
+				return c.Watch(ctx, o)
+			},
+		}
 	}
-	// The wrapper tells the reflector when the client (the manifests' in-memory
-	// clientset) cannot stream a watch-list, so it lists instead.
-	inf := cache.NewSharedIndexInformerWithOptions(cache.ToListWatcherWithWatchListSemantics(lw, w.client), obj, cache.SharedIndexInformerOptions{})
+	if l, ok := lw.(*cache.ListWatch); ok {
+		// The wrapper tells the reflector when the client (a fake clientset in
+		// tests) cannot stream a watch-list, so it lists instead.
+		lw = cache.ToListWatcherWithWatchListSemantics(l, w.src.client)
+	}
+	inf := cache.NewSharedIndexInformerWithOptions(lw, obj, cache.SharedIndexInformerOptions{})
 	_ = inf.SetTransform(transform)
 	// Watch failures are logged by this plugin, naming the watch: klog is
 	// global and another plugin (kubernetes) may have taken its output.
@@ -310,8 +349,24 @@ func (w *watcher) Start() {
 	go func() { defer w.wg.Done(); w.index.Run(w.stop) }()
 	go func() {
 		defer w.wg.Done()
-		if cache.WaitForCacheSync(w.stop, w.synced...) {
-			w.index.MarkSynced()
+		// Poll every 5 ms (WaitForCacheSync polls every 100 ms): start-up and
+		// readiness follow the sync closely.
+		t := time.NewTicker(5 * time.Millisecond)
+		defer t.Stop()
+		for {
+			synced := true
+			for _, s := range w.synced {
+				synced = synced && s()
+			}
+			if synced {
+				w.index.MarkSynced()
+				return
+			}
+			select {
+			case <-w.stop:
+				return
+			case <-t.C:
+			}
 		}
 	}()
 }

@@ -13,7 +13,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"testing"
 	"time"
 
 	"k8s.io/client-go/kubernetes"
@@ -30,7 +29,7 @@ const (
 // kube-controller-manager, building them with testbed/build.sh if needed.
 // Outside CI a missing build skips the test with how to enable it; with
 // CI=true, or HEADLESS_TESTBED_BUILD=1, the binaries are built.
-func BinDir(t testing.TB) string {
+func BinDir(t TB) string {
 	t.Helper()
 	if d := os.Getenv("HEADLESS_TESTBED_BIN"); d != "" {
 		return d
@@ -75,7 +74,7 @@ type Cluster struct {
 	KCM       *Proc
 	Tokens    map[string]string // user -> bearer token
 
-	t        testing.TB
+	t        TB
 	bin      string
 	etcdURL  string
 	apiPort  int
@@ -93,7 +92,7 @@ const (
 // StartCluster starts etcd, kube-apiserver (RBAC, token users) and
 // kube-controller-manager with the endpointslice and mirroring controllers,
 // and stops them all when the test ends.
-func StartCluster(t testing.TB, apiserverArgs ...string) *Cluster {
+func StartCluster(t TB, apiserverArgs ...string) *Cluster {
 	t.Helper()
 	c := &Cluster{t: t, bin: BinDir(t), Dir: t.TempDir(), Tokens: map[string]string{}}
 	for _, u := range []string{UserAdmin, UserDNS, "kcm"} {
@@ -219,14 +218,14 @@ func token() string {
 	return hex.EncodeToString(b)
 }
 
-func write(t testing.TB, path, s string) {
+func write(t TB, path, s string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func writeKey(t testing.TB, keyPath, pubPath string) {
+func writeKey(t TB, keyPath, pubPath string) {
 	t.Helper()
 	k, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {

@@ -15,7 +15,6 @@ import (
 	"strings"
 	"sync"
 	"syscall"
-	"testing"
 	"time"
 
 	"github.com/miekg/dns"
@@ -34,7 +33,7 @@ var (
 
 // Build builds a Go package of this module (or of its dependencies) into a
 // binary shared by every test of this process, and returns its path.
-func Build(t testing.TB, pkg string) string {
+func Build(t TB, pkg string) string {
 	t.Helper()
 	buildMu.Lock()
 	defer buildMu.Unlock()
@@ -56,13 +55,13 @@ func Build(t testing.TB, pkg string) string {
 }
 
 // OurCoreDNS is the custom build: every stock plugin plus headless.
-func OurCoreDNS(t testing.TB) string { return Build(t, "./cmd/coredns") }
+func OurCoreDNS(t TB) string { return Build(t, "./cmd/coredns") }
 
 // StockCoreDNS is CoreDNS v1.15.0 as released, built from the same module versions.
-func StockCoreDNS(t testing.TB) string { return Build(t, "github.com/coredns/coredns") }
+func StockCoreDNS(t TB) string { return Build(t, "github.com/coredns/coredns") }
 
 // FreePort returns a loopback port free for both TCP and UDP.
-func FreePort(t testing.TB) int {
+func FreePort(t TB) int {
 	t.Helper()
 	for i := 0; i < 50; i++ {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -107,7 +106,7 @@ func (s *syncBuffer) String() string {
 }
 
 // Start runs a command; its output is kept and shown if the test fails.
-func Start(t testing.TB, name string, dir string, args ...string) *Proc {
+func Start(t TB, name string, dir string, args ...string) *Proc {
 	t.Helper()
 	p := &Proc{Name: filepath.Base(name), log: &syncBuffer{}, done: make(chan struct{})}
 	p.Cmd = exec.Command(name, args...)
@@ -171,7 +170,13 @@ type CoreDNS struct {
 
 // StartCoreDNS writes corefile (with {PORT} replaced by a free port) and runs
 // bin on it, waiting until it answers queries.
-func StartCoreDNS(t testing.TB, bin, corefile string) *CoreDNS {
+func StartCoreDNS(t TB, bin, corefile string) *CoreDNS {
+	t.Helper()
+	return StartCoreDNSWith(t, nil, bin, corefile)
+}
+
+// StartCoreDNSWith is StartCoreDNS run under a wrapper command (e.g. taskset -c 1).
+func StartCoreDNSWith(t TB, wrap []string, bin, corefile string) *CoreDNS {
 	t.Helper()
 	port := FreePort(t)
 	dir := t.TempDir()
@@ -180,7 +185,12 @@ func StartCoreDNS(t testing.TB, bin, corefile string) *CoreDNS {
 		t.Fatal(err)
 	}
 	c := &CoreDNS{Addr: fmt.Sprintf("127.0.0.1:%d", port), Port: port, Dir: dir}
-	c.Proc = Start(t, bin, ModuleRoot(), "-conf", filepath.Join(dir, "Corefile"))
+	args := []string{"-conf", filepath.Join(dir, "Corefile")}
+	if len(wrap) > 0 {
+		args = append(append(wrap[1:len(wrap):len(wrap)], bin), args...)
+		bin = wrap[0]
+	}
+	c.Proc = Start(t, bin, ModuleRoot(), args...)
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		if _, err := Exchange(c.Addr, "up.invalid.", dns.TypeA, false); err == nil {

@@ -2,7 +2,6 @@ package testbed
 
 import (
 	"context"
-	"testing"
 
 	core "k8s.io/api/core/v1"
 	meta "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -13,7 +12,7 @@ import (
 // patches pod status so the real endpointslice controller writes slices.
 
 // Node creates a Node with a topology zone label.
-func (c *Cluster) Node(t testing.TB, name, zone string) {
+func (c *Cluster) Node(t TB, name, zone string) {
 	t.Helper()
 	n := &core.Node{ObjectMeta: meta.ObjectMeta{Name: name, Labels: map[string]string{core.LabelTopologyZone: zone}}}
 	if _, err := c.Client.CoreV1().Nodes().Create(context.Background(), n, meta.CreateOptions{}); err != nil {
@@ -22,7 +21,7 @@ func (c *Cluster) Node(t testing.TB, name, zone string) {
 }
 
 // Namespace creates a namespace.
-func (c *Cluster) Namespace(t testing.TB, name string) {
+func (c *Cluster) Namespace(t TB, name string) {
 	t.Helper()
 	ns := &core.Namespace{ObjectMeta: meta.ObjectMeta{Name: name}}
 	if _, err := c.Client.CoreV1().Namespaces().Create(context.Background(), ns, meta.CreateOptions{}); err != nil {
@@ -40,7 +39,7 @@ type PodSpec struct {
 }
 
 // Pod creates a pod bound to its node, then sets its status (IPs, Ready).
-func (c *Cluster) Pod(t testing.TB, p PodSpec) {
+func (c *Cluster) Pod(t TB, p PodSpec) {
 	t.Helper()
 	pod := &core.Pod{
 		ObjectMeta: meta.ObjectMeta{Namespace: p.Namespace, Name: p.Name, Labels: p.Labels},
@@ -56,7 +55,7 @@ func (c *Cluster) Pod(t testing.TB, p PodSpec) {
 }
 
 // SetPodStatus sets a pod Running with the given IPs and Ready condition.
-func (c *Cluster) SetPodStatus(t testing.TB, ns, name string, ips []string, ready bool) {
+func (c *Cluster) SetPodStatus(t TB, ns, name string, ips []string, ready bool) {
 	t.Helper()
 	ctx := context.Background()
 	pod, err := c.Client.CoreV1().Pods(ns).Get(ctx, name, meta.GetOptions{})
@@ -80,7 +79,7 @@ func (c *Cluster) SetPodStatus(t testing.TB, ns, name string, ips []string, read
 }
 
 // DeletePod deletes a pod with grace period 0.
-func (c *Cluster) DeletePod(t testing.TB, ns, name string) {
+func (c *Cluster) DeletePod(t TB, ns, name string) {
 	t.Helper()
 	zero := int64(0)
 	if err := c.Client.CoreV1().Pods(ns).Delete(context.Background(), name, meta.DeleteOptions{GracePeriodSeconds: &zero}); err != nil {
@@ -94,7 +93,7 @@ func ServicePort(name string, port int32) core.ServicePort {
 }
 
 // Service creates a Service; clusterIP "None" makes it headless, "" allocates one.
-func (c *Cluster) Service(t testing.TB, ns, name, clusterIP string, selector map[string]string, publishNotReady bool, ports ...core.ServicePort) {
+func (c *Cluster) Service(t TB, ns, name, clusterIP string, selector map[string]string, publishNotReady bool, ports ...core.ServicePort) {
 	t.Helper()
 	s := &core.Service{
 		ObjectMeta: meta.ObjectMeta{Namespace: ns, Name: name},
@@ -107,7 +106,7 @@ func (c *Cluster) Service(t testing.TB, ns, name, clusterIP string, selector map
 
 // ReapPods does what a kubelet does for pods being deleted: it removes them
 // for good (grace period 0). It returns how many pods are left in ns.
-func (c *Cluster) ReapPods(t testing.TB, ns string) int {
+func (c *Cluster) ReapPods(t TB, ns string) int {
 	t.Helper()
 	l, err := c.Client.CoreV1().Pods(ns).List(context.Background(), meta.ListOptions{})
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"io"
 	"net"
 	"sync"
-	"testing"
 )
 
 // Proxy forwards a loopback TCP port to a target; Down cuts every connection
@@ -21,7 +20,7 @@ type Proxy struct {
 }
 
 // StartProxy listens on a free loopback port and forwards to target.
-func StartProxy(t testing.TB, target string) *Proxy {
+func StartProxy(t TB, target string) *Proxy {
 	t.Helper()
 	p := &Proxy{Addr: fmt.Sprintf("127.0.0.1:%d", FreePort(t)), target: target, conns: map[net.Conn]struct{}{}}
 	if err := p.Up(); err != nil {
