@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -286,7 +287,7 @@ func (m *manifestSource) reload() error {
 }
 
 func gvrOf(key string) schema.GroupVersionResource {
-	if len(key) > len("services/") && key[:len("services/")] == "services/" {
+	if strings.HasPrefix(key, "services/") {
 		return gvrServices
 	}
 	return gvrSlices

@@ -27,15 +27,14 @@ type rrSet struct {
 	glueA [][]dns.A
 	glue6 [][]dns.AAAA
 	ptr   []dns.PTR
-	zones []string // topology zone of each a/aaaa record, in order: a then aaaa
+	zones []string // topology zone of each a/aaaa record (a then aaaa), for zone-aware ordering
 }
 
-// svcRecords is the published, immutable answer set of one headless Service.
+// svcRecords is the published, immutable answer set of one headless Service
+// (its labels, for per-Service policy, are on svc).
 type svcRecords struct {
-	svc    *Service
-	names  map[string]*rrSet // prefix left of <svc>.<ns>.svc: "" is the Service name
-	ready  int               // ready endpoint addresses
-	labels map[string]string // labels of the Service, for policy
+	svc   *Service
+	names map[string]*rrSet // prefix left of <svc>.<ns>.svc: "" is the Service name
 }
 
 // Index is the store of precomputed answers. The informer handlers feed it
@@ -320,7 +319,7 @@ func (a *acc) add(it item) { a.items = append(a.items, it) }
 
 // build computes every record set of one Service from its slices.
 func (ix *Index) build(svc *Service, sl map[string]*Slice) (*svcRecords, []ptrRef) {
-	recs := &svcRecords{svc: svc, names: map[string]*rrSet{}, labels: svc.Labels}
+	recs := &svcRecords{svc: svc}
 	ids := make([]string, 0, len(sl))
 	for id := range sl {
 		ids = append(ids, id)
@@ -358,7 +357,6 @@ func (ix *Index) build(svc *Service, sl map[string]*Slice) (*svcRecords, []ptrRe
 					continue
 				}
 				addr = addr.Unmap()
-				recs.ready++
 				host := endpointHostname(ep, raw, ix.podNames)
 				lhost := strings.ToLower(host)
 				ip := net.IP(addr.AsSlice())
@@ -384,6 +382,7 @@ func (ix *Index) build(svc *Service, sl map[string]*Slice) (*svcRecords, []ptrRe
 			}
 		}
 	}
+	recs.names = make(map[string]*rrSet, len(accs))
 	for k, a := range accs {
 		recs.names[k] = ix.rrSetOf(a.items, svcSuffix)
 	}
