@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"runtime"
 	"testing"
 
 	"github.com/coredns/coredns/plugin/kubernetes"
@@ -11,13 +12,13 @@ import (
 	"github.com/miekg/dns"
 	core "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
-	"k8s.io/apimachinery/pkg/runtime"
+	kruntime "k8s.io/apimachinery/pkg/runtime"
 )
 
 // benchObjects: headless Services of 2, 100 and 1,000 endpoints (the last in
 // 10 slices of 100, as the endpointslice controller writes them).
-func benchObjects() []runtime.Object {
-	objs := []runtime.Object{}
+func benchObjects() []kruntime.Object {
+	objs := []kruntime.Object{}
 	add := func(name string, n int) {
 		objs = append(objs, headlessSvc("bench", name, nil))
 		for s := 0; s*100 < n; s++ {
@@ -127,7 +128,7 @@ type stockConn struct {
 	rev  map[string][]*object.Endpoints
 }
 
-func newStockConn(b *testing.B, objs []runtime.Object) *stockConn {
+func newStockConn(b *testing.B, objs []kruntime.Object) *stockConn {
 	c := &stockConn{svcs: map[string][]*object.Service{}, eps: map[string][]*object.Endpoints{}, rev: map[string][]*object.Endpoints{}}
 	for _, o := range objs {
 		switch v := o.(type) {
@@ -182,3 +183,39 @@ func (c *stockConn) Run()                                   {}
 func (c *stockConn) HasSynced() bool                        { return true }
 func (c *stockConn) Stop() error                            { return nil }
 func (c *stockConn) Modified(kubernetes.ModifiedMode) int64 { return 1 }
+
+// BenchmarkIndexMemory builds the index of 1,000 headless Services × 100
+// endpoints (100,000) and reports the live heap it holds, and the build time.
+func BenchmarkIndexMemory(b *testing.B) {
+	var svcs []*Service
+	var sls []*Slice
+	n := 0
+	for s := 0; s < 1000; s++ {
+		name := fmt.Sprintf("big-%d", s)
+		svcs = append(svcs, &Service{ObjectMeta: headlessSvc("scale", name, nil).ObjectMeta, Headless: true})
+		var eps []ep
+		for i := 0; i < 100; i++ {
+			n++
+			eps = append(eps, ep{ip: fmt.Sprintf("10.%d.%d.%d", 128+n>>16, (n>>8)&255, n&255), host: fmt.Sprintf("%s-%d", name, i), target: fmt.Sprintf("%s-%d", name, i), zone: fmt.Sprintf("zone-%d", i%3)})
+		}
+		sls = append(sls, sliceFromAPI(slice("scale", name+"-0", name, discovery.AddressTypeIPv4, "", http80, eps...)))
+	}
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		ix := NewIndex([]string{"cluster.local."}, 5, false, false, nil, nil)
+		for _, s := range svcs {
+			ix.UpdateService(s, false)
+		}
+		for _, s := range sls {
+			ix.UpdateSlice(s, false)
+		}
+		ix.Flush()
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/(1<<20), "MiB-live")
+		runtime.KeepAlive(ix)
+	}
+}

@@ -34,12 +34,12 @@ func (h *Headless) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Ms
 	if zi < 0 {
 		return h.next(ctx, w, r, -1)
 	}
-	set, out := h.resolve(name, zi)
+	set, ptr, out := h.resolve(name, zi)
 	switch out {
 	case pass:
 		return h.next(ctx, w, r, zi)
 	case answer:
-		if h.write(w, r, q, zi, set) {
+		if h.write(w, r, q, zi, set, ptr) {
 			reqAnswer.Inc()
 			return dns.RcodeSuccess, nil
 		}
@@ -72,18 +72,26 @@ func inZone(name, zone string) bool {
 	return n == 0 || name[n-1] == '.'
 }
 
-// resolve finds the record set of a lowercase name in zone zi.
-func (h *Headless) resolve(name string, zi int) (*rrSet, outcome) {
+// resolve finds the record set (or, in a reverse zone, the PTR set) of a
+// lowercase name in zone zi.
+func (h *Headless) resolve(name string, zi int) (*rrSet, *ptrSet, outcome) {
 	ix := h.index
 	if h.reverse[zi] {
 		if !ix.Synced() {
-			return nil, servfail
+			return nil, nil, servfail
 		}
-		if set := ix.lookupPTR(name); set != nil {
-			return set, answer
+		if ptr := ix.lookupPTR(name); ptr != nil {
+			return nil, ptr, answer
 		}
-		return nil, pass
+		return nil, nil, pass
 	}
+	set, out := h.resolveService(name, zi)
+	return set, nil, out
+}
+
+// resolveService finds the record set of a forward name.
+func (h *Headless) resolveService(name string, zi int) (*rrSet, outcome) {
+	ix := h.index
 	// <prefix>.<service>.<namespace>.svc.<zone>
 	rel := name[:len(name)-len(h.Zones[zi])]
 	if !strings.HasSuffix(rel, ".svc.") {
@@ -127,26 +135,33 @@ func (h *Headless) resolve(name string, zi int) (*rrSet, outcome) {
 
 // write answers from set for the question's type; false when the set holds
 // no record of that type (NODATA).
-func (h *Headless) write(w dns.ResponseWriter, r *dns.Msg, q dns.Question, zi int, set *rrSet) bool {
+func (h *Headless) write(w dns.ResponseWriter, r *dns.Msg, q dns.Question, zi int, set *rrSet, ptr *ptrSet) bool {
 	m := new(dns.Msg)
 	m.SetReply(r)
 	m.Authoritative = true
+	if ptr != nil {
+		if q.Qtype != dns.TypePTR {
+			return false
+		}
+		m.Answer = copyRRs(ptr.rr, q.Name, nil)
+		w.WriteMsg(m)
+		return true
+	}
 	switch q.Qtype {
 	case dns.TypeA:
 		m.Answer = copyRRs(set.a, q.Name, nil)
 	case dns.TypeAAAA:
 		m.Answer = copyRRs(set.aaaa, q.Name, nil)
-	case dns.TypePTR:
-		m.Answer = copyRRs(set.ptr, q.Name, nil)
 	case dns.TypeSRV:
 		f := h.fwd[zi]
 		if f < 0 {
 			return false
 		}
-		m.Answer = copyRRs(set.srv[f], q.Name, nil)
-		if n := len(set.glueA[f]) + len(set.glue6[f]); n > 0 {
-			m.Extra = copyRRs(set.glueA[f], "", make([]dns.RR, 0, n))
-			m.Extra = copyRRs(set.glue6[f], "", m.Extra)
+		z := &set.z[f]
+		m.Answer = copyRRs(z.srv, q.Name, nil)
+		if n := len(z.glueA) + len(z.glue6); n > 0 {
+			m.Extra = copyRRs(z.glueA, "", make([]dns.RR, 0, n))
+			m.Extra = copyRRs(z.glue6, "", m.Extra)
 		}
 	}
 	if len(m.Answer) == 0 {

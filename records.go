@@ -19,15 +19,20 @@ import (
 // answer records are empty: ServeDNS copies the records and sets the name the
 // client asked, so the per-query path is free to reorder or trim the copy.
 // SRV records and their glue depend on the zone the target is written in and
-// are kept per forward zone (index as in Index.fwd).
+// are kept per forward zone (index as in Index.fwd). The arrays of one
+// Service's sets are carved from shared slabs; sets never change once built.
 type rrSet struct {
 	a     []dns.A
 	aaaa  []dns.AAAA
-	srv   [][]dns.SRV
-	glueA [][]dns.A
-	glue6 [][]dns.AAAA
-	ptr   []dns.PTR
-	zones []string // topology zone of each a/aaaa record (a then aaaa), for zone-aware ordering
+	z     []zoneRRs // per forward zone
+	zones []string  // topology zone of each a/aaaa record (a then aaaa), for zone-aware ordering
+}
+
+// zoneRRs are the SRV records of a name and their glue, in one forward zone.
+type zoneRRs struct {
+	srv   []dns.SRV
+	glueA []dns.A
+	glue6 []dns.AAAA
 }
 
 // svcRecords is the published, immutable answer set of one headless Service
@@ -54,14 +59,14 @@ type Index struct {
 	slices    map[string]map[string]*Slice // service key -> slice namespace/name -> slice
 	sliceSvc  map[string]string            // slice namespace/name -> service key
 	ptrOwn    map[string][]ptrRef          // service key -> the PTRs it contributes
-	ptrRefs   map[netip.Addr][]ptrRef      // address -> every PTR contributed for it
+	ptrRefs   map[netip.Addr]ptrRefs       // address -> every PTR contributed for it
 	dirty     map[string]struct{}
 	wantSync  bool
 	kick      chan struct{}
 	published map[string]bool // service keys currently in svcMap
 
 	svcs     shardMap[*svcRecords]
-	ptrs     shardMap[*rrSet] // key: reverse name, lowercase FQDN
+	ptrs     shardMap[*ptrSet] // key: reverse name, lowercase FQDN
 	modified atomic.Int64
 	isSynced atomic.Bool
 	synced   chan struct{}
@@ -74,6 +79,55 @@ type ptrRef struct {
 	target string
 }
 
+// ptrRefs are the PTRs contributed for one address; nearly always one, kept
+// inline in the map so that one address costs no allocation of its own.
+type ptrRefs struct {
+	first ptrRef
+	more  []ptrRef
+	n     int
+}
+
+func (p *ptrRefs) add(r ptrRef) {
+	if p.n == 0 {
+		p.first = r
+	} else {
+		p.more = append(p.more, r)
+	}
+	p.n++
+}
+
+func (p *ptrRefs) remove(r ptrRef) {
+	switch {
+	case p.n == 0:
+		return
+	case p.first == r:
+		if len(p.more) > 0 {
+			p.first, p.more = p.more[0], p.more[1:]
+		}
+	default:
+		i := slices.Index(p.more, r)
+		if i < 0 {
+			return
+		}
+		p.more = slices.Delete(p.more, i, i+1)
+	}
+	p.n--
+}
+
+func (p *ptrRefs) all() []ptrRef {
+	if p.n == 0 {
+		return nil
+	}
+	return append([]ptrRef{p.first}, p.more...)
+}
+
+// ptrSet is the published PTR answer of one address; one allocation in the
+// common case of a single PTR.
+type ptrSet struct {
+	rr  []dns.PTR
+	one [1]dns.PTR
+}
+
 // NewIndex returns an empty index for the forward zones given.
 func NewIndex(fwd []string, ttl uint32, podNames, zonal bool, selector labels.Selector, namespaces []string) *Index {
 	ix := &Index{
@@ -82,7 +136,7 @@ func NewIndex(fwd []string, ttl uint32, podNames, zonal bool, selector labels.Se
 		slices:    map[string]map[string]*Slice{},
 		sliceSvc:  map[string]string{},
 		ptrOwn:    map[string][]ptrRef{},
-		ptrRefs:   map[netip.Addr][]ptrRef{},
+		ptrRefs:   map[netip.Addr]ptrRefs{},
 		dirty:     map[string]struct{}{},
 		kick:      make(chan struct{}, 1),
 		published: map[string]bool{},
@@ -237,9 +291,12 @@ func (ix *Index) replacePTR(key string, refs []ptrRef, changed map[netip.Addr]st
 		if keep[r] {
 			continue
 		}
-		ix.ptrRefs[r.addr] = slices.DeleteFunc(ix.ptrRefs[r.addr], func(o ptrRef) bool { return o == r })
-		if len(ix.ptrRefs[r.addr]) == 0 {
+		e := ix.ptrRefs[r.addr]
+		e.remove(r)
+		if e.n == 0 {
 			delete(ix.ptrRefs, r.addr)
+		} else {
+			ix.ptrRefs[r.addr] = e
 		}
 		changed[r.addr] = struct{}{}
 	}
@@ -247,7 +304,9 @@ func (ix *Index) replacePTR(key string, refs []ptrRef, changed map[netip.Addr]st
 		if had[r] {
 			continue
 		}
-		ix.ptrRefs[r.addr] = append(ix.ptrRefs[r.addr], r)
+		e := ix.ptrRefs[r.addr]
+		e.add(r)
+		ix.ptrRefs[r.addr] = e
 		changed[r.addr] = struct{}{}
 	}
 	if len(refs) == 0 {
@@ -257,23 +316,27 @@ func (ix *Index) replacePTR(key string, refs []ptrRef, changed map[netip.Addr]st
 	}
 }
 
-func (ix *Index) ptrSets(changed map[netip.Addr]struct{}) map[string]*rrSet {
-	out := make(map[string]*rrSet, len(changed))
+func (ix *Index) ptrSets(changed map[netip.Addr]struct{}) map[string]*ptrSet {
+	out := make(map[string]*ptrSet, len(changed))
 	for addr := range changed {
 		name, _ := dns.ReverseAddr(addr.String())
-		refs := ix.ptrRefs[addr]
-		if len(refs) == 0 {
+		e, ok := ix.ptrRefs[addr]
+		if !ok {
 			out[name] = nil
 			continue
 		}
-		set := &rrSet{}
-		seen := map[string]bool{}
-		for _, r := range refs {
-			if seen[r.target] {
-				continue
+		set := &ptrSet{}
+		if e.n == 1 {
+			set.one[0] = dns.PTR{Hdr: ix.hdr(dns.TypePTR, ""), Ptr: e.first.target}
+			set.rr = set.one[:]
+		} else {
+			seen := map[string]bool{}
+			for _, r := range e.all() {
+				if !seen[r.target] {
+					seen[r.target] = true
+					set.rr = append(set.rr, dns.PTR{Hdr: ix.hdr(dns.TypePTR, ""), Ptr: r.target})
+				}
 			}
-			seen[r.target] = true
-			set.ptr = append(set.ptr, dns.PTR{Hdr: ix.hdr(dns.TypePTR, ""), Ptr: r.target})
 		}
 		out[name] = set
 	}
@@ -306,11 +369,26 @@ func endpointHostname(ep *Endpoint, addr string, podNames bool) string {
 // item is one (address, port) pair of a name: what the stock plugin calls a
 // msg.Service. Port -1 marks a slice without ports.
 type item struct {
-	host string
-	addr netip.Addr
-	ip   net.IP // addr as net.IP, shared by every record of this address
-	port int32
-	zone string
+	host    string
+	addr    netip.Addr
+	ip      net.IP   // addr as net.IP, shared by every record of this address
+	targets []string // SRV target of this address per forward zone, shared
+	port    int32
+	zone    string
+}
+
+// sameItems reports whether two names have the same (address, port) items,
+// so that one record set can serve both.
+func sameItems(a, b []item) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].host != b[i].host || a[i].addr != b[i].addr || a[i].port != b[i].port || a[i].zone != b[i].zone {
+			return false
+		}
+	}
+	return true
 }
 
 type acc struct{ items []item }
@@ -318,10 +396,10 @@ type acc struct{ items []item }
 func (a *acc) add(it item) { a.items = append(a.items, it) }
 
 // build computes every record set of one Service from its slices.
-func (ix *Index) build(svc *Service, sl map[string]*Slice) (*svcRecords, []ptrRef) {
+func (ix *Index) build(svc *Service, slicesOf map[string]*Slice) (*svcRecords, []ptrRef) {
 	recs := &svcRecords{svc: svc}
-	ids := make([]string, 0, len(sl))
-	for id := range sl {
+	ids := make([]string, 0, len(slicesOf))
+	for id := range slicesOf {
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
@@ -336,10 +414,11 @@ func (ix *Index) build(svc *Service, sl map[string]*Slice) (*svcRecords, []ptrRe
 	}
 	var refs []ptrRef
 	seenPTR := map[ptrRef]bool{}
+	sl := &slab{}
 	svcSuffix := "." + svc.Name + "." + svc.Namespace + ".svc."
 	key := serviceKey(svc.Name, svc.Namespace)
 	for _, id := range ids {
-		s := sl[id]
+		s := slicesOf[id]
 		portKeys := make([]string, len(s.Ports))
 		for i, p := range s.Ports {
 			if p.Name != "" && p.Protocol != "" {
@@ -360,20 +439,27 @@ func (ix *Index) build(svc *Service, sl map[string]*Slice) (*svcRecords, []ptrRe
 				host := endpointHostname(ep, raw, ix.podNames)
 				lhost := strings.ToLower(host)
 				ip := net.IP(addr.AsSlice())
+				targets := carve(&sl.targets, len(ix.fwd))
+				for zi, zone := range ix.fwd {
+					targets[zi] = lhost + svcSuffix + zone
+				}
+				var pinKey string
+				if ix.zonal && ep.Zone != "" {
+					pinKey = ep.Zone + ".pin._zone"
+				}
 				for pi, p := range s.Ports {
-					it := item{host: lhost, addr: addr, ip: ip, port: p.Port, zone: ep.Zone}
+					it := item{host: lhost, addr: addr, ip: ip, targets: targets, port: p.Port, zone: ep.Zone}
 					get("").add(it)
 					get(lhost).add(it)
 					if portKeys[pi] != "" {
 						get(portKeys[pi]).add(it)
 					}
-					if ix.zonal && ep.Zone != "" {
-						get(ep.Zone + ".pin._zone").add(it)
-						get(ep.Zone + ".prefer._zone").add(it)
+					if pinKey != "" {
+						get(pinKey).add(it)
 					}
 				}
 				if ix.ptrZone != "" {
-					r := ptrRef{addr: addr, svc: key, target: lhost + svcSuffix + ix.ptrZone}
+					r := ptrRef{addr: addr, svc: key, target: targets[0]} // ptrZone is fwd[0]
 					if !seenPTR[r] {
 						seenPTR[r] = true
 						refs = append(refs, r)
@@ -382,27 +468,94 @@ func (ix *Index) build(svc *Service, sl map[string]*Slice) (*svcRecords, []ptrRe
 			}
 		}
 	}
-	recs.names = make(map[string]*rrSet, len(accs))
+	recs.names = make(map[string]*rrSet, len(accs)+len(accs)/8)
+	all := accs[""]
 	for k, a := range accs {
-		recs.names[k] = ix.rrSetOf(a.items, svcSuffix)
+		if k != "" && all != nil && strings.HasPrefix(k, "_") && sameItems(a.items, all.items) {
+			continue // a port every endpoint has, and the only one: shares the Service's set
+		}
+		recs.names[k] = ix.rrSetOf(a.items, sl)
+	}
+	for k := range accs {
+		if recs.names[k] == nil {
+			recs.names[k] = recs.names[""] // the skipped port set
+		}
+		if strings.HasSuffix(k, ".pin._zone") {
+			// prefer is pin wherever the zone has endpoints
+			recs.names[strings.TrimSuffix(k, ".pin._zone")+".prefer._zone"] = recs.names[k]
+		}
 	}
 	return recs, refs
+}
+
+// slab hands out sub-slices of a few large arrays, so one Service's records
+// take a handful of allocations instead of several per name. Each sub-slice's
+// capacity is its length: an append can never reach a neighbour.
+type slab struct {
+	a       []dns.A
+	aaaa    []dns.AAAA
+	srv     []dns.SRV
+	z       []zoneRRs
+	zones   []string
+	targets []string
+	sets    []rrSet
+	// scratch, reused name after name
+	sa       []dns.A
+	s6       []dns.AAAA
+	szA, sz6 []string
+	ssrv     []dns.SRV
+	sgA      []dns.A
+	sg6      []dns.AAAA
+	srvSeen  map[srvKey]bool
+	glueSeen map[glueKey]bool
+	seen     map[netip.Addr]bool
+}
+
+type srvKey struct {
+	host string
+	port int32
+}
+
+type glueKey struct {
+	host string
+	addr netip.Addr
+}
+
+// carve returns a sub-slice of n elements of *pool, starting a new chunk
+// when the current one is full. Chunks are never reallocated.
+func carve[T any](pool *[]T, n int) []T {
+	if n == 0 {
+		return nil
+	}
+	if cap(*pool)-len(*pool) < n {
+		*pool = make([]T, 0, max(n, 2*cap(*pool), 16))
+	}
+	l := len(*pool)
+	*pool = (*pool)[:l+n]
+	return (*pool)[l : l+n : l+n]
+}
+
+// keep copies scratch into the slab and returns the copy.
+func keep[T any](pool *[]T, scratch []T) []T {
+	out := carve(pool, len(scratch))
+	copy(out, scratch)
+	return out
 }
 
 // rrSetOf turns the (address, port) items of one name into records exactly as
 // the stock plugin's A, AAAA and SRV builders do: addresses de-duplicated,
 // SRV weight 100/N over all N items, SRV de-duplicated by (target, port) and
-// glue by (target, address).
-func (ix *Index) rrSetOf(items []item, svcSuffix string) *rrSet {
-	nz := len(ix.fwd)
-	set := &rrSet{srv: make([][]dns.SRV, nz), glueA: make([][]dns.A, nz), glue6: make([][]dns.AAAA, nz)}
+// glue by (target, address). Records land in the slab.
+func (ix *Index) rrSetOf(items []item, sl *slab) *rrSet {
+	set := &carve(&sl.sets, 1)[0]
 	// De-duplication: linear for the small sets most names have, maps beyond.
 	small := len(items) <= 16
-	var seen map[netip.Addr]bool
 	if !small {
-		seen = make(map[netip.Addr]bool, len(items))
+		sl.seen = resetMap(sl.seen)
+		sl.srvSeen = resetMap(sl.srvSeen)
+		sl.glueSeen = resetMap(sl.glueSeen)
 	}
-	var zA, z6 []string
+	sa, s6, szA, sz6 := sl.sa[:0], sl.s6[:0], sl.szA[:0], sl.sz6[:0]
 	for i, it := range items {
 		if small {
 			dup := false
@@ -416,85 +569,85 @@ func (ix *Index) rrSetOf(items []item, svcSuffix string) *rrSet {
 				continue
 			}
 		} else {
-			if seen[it.addr] {
+			if sl.seen[it.addr] {
 				continue
 			}
-			seen[it.addr] = true
+			sl.seen[it.addr] = true
 		}
-		ip := it.ip
 		if it.addr.Is4() {
-			if set.a == nil {
-				set.a = make([]dns.A, 0, len(items))
-			}
-			set.a = append(set.a, dns.A{Hdr: ix.hdr(dns.TypeA, ""), A: ip})
-			zA = append(zA, it.zone)
+			sa = append(sa, dns.A{Hdr: ix.hdr(dns.TypeA, ""), A: it.ip})
+			szA = append(szA, it.zone)
 		} else {
-			set.aaaa = append(set.aaaa, dns.AAAA{Hdr: ix.hdr(dns.TypeAAAA, ""), AAAA: ip})
-			z6 = append(z6, it.zone)
+			s6 = append(s6, dns.AAAA{Hdr: ix.hdr(dns.TypeAAAA, ""), AAAA: it.ip})
+			sz6 = append(sz6, it.zone)
 		}
 	}
-	set.zones = append(zA, z6...)
+	set.a, set.aaaa = keep(&sl.a, sa), keep(&sl.aaaa, s6)
+	set.zones = carve(&sl.zones, len(szA)+len(sz6))
+	copy(set.zones, szA)
+	copy(set.zones[len(szA):], sz6)
+	sl.sa, sl.s6, sl.szA, sl.sz6 = sa, s6, szA, sz6
+
 	w1 := 100.0 / float64(100*len(items)) * 100
 	weight := uint16(math.Floor(w1))
 	if weight == 0 {
 		weight = 1
 	}
-	type srvKey struct {
-		host string
-		port int32
-	}
-	type glueKey struct {
-		host string
-		addr netip.Addr
-	}
-	var srvSeen map[srvKey]bool
-	var glueSeen map[glueKey]bool
-	if !small {
-		srvSeen, glueSeen = make(map[srvKey]bool, len(items)), make(map[glueKey]bool, len(items))
-	}
-	for i, it := range items {
-		if it.port == -1 {
-			continue
+	set.z = carve(&sl.z, len(ix.fwd))
+	for zi := range ix.fwd {
+		ssrv, sgA, sg6 := sl.ssrv[:0], sl.sgA[:0], sl.sg6[:0]
+		if !small {
+			clear(sl.srvSeen)
+			clear(sl.glueSeen)
 		}
-		var newSRV, newGlue bool
-		if small {
-			newSRV, newGlue = true, true
-			for _, o := range items[:i] {
-				if o.port == -1 || o.host != it.host {
-					continue
-				}
-				if o.port == it.port {
-					newSRV = false
-				}
-				if o.addr == it.addr {
-					newGlue = false
-				}
+		for i, it := range items {
+			if it.port == -1 {
+				continue
 			}
-		} else {
-			newSRV = !srvSeen[srvKey{it.host, it.port}]
-			srvSeen[srvKey{it.host, it.port}] = true
-			newGlue = !glueSeen[glueKey{it.host, it.addr}]
-			glueSeen[glueKey{it.host, it.addr}] = true
-		}
-		if !newSRV && !newGlue {
-			continue
-		}
-		ip := it.ip
-		for zi, zone := range ix.fwd {
-			target := it.host + svcSuffix + zone
+			var newSRV, newGlue bool
+			if small {
+				newSRV, newGlue = true, true
+				for _, o := range items[:i] {
+					if o.port == -1 || o.host != it.host {
+						continue
+					}
+					if o.port == it.port {
+						newSRV = false
+					}
+					if o.addr == it.addr {
+						newGlue = false
+					}
+				}
+			} else {
+				newSRV = !sl.srvSeen[srvKey{it.host, it.port}]
+				sl.srvSeen[srvKey{it.host, it.port}] = true
+				newGlue = !sl.glueSeen[glueKey{it.host, it.addr}]
+				sl.glueSeen[glueKey{it.host, it.addr}] = true
+			}
+			target := it.targets[zi]
 			if newSRV {
-				set.srv[zi] = append(set.srv[zi], dns.SRV{Hdr: ix.hdr(dns.TypeSRV, ""), Priority: 0, Weight: weight, Port: uint16(it.port), Target: target})
+				ssrv = append(ssrv, dns.SRV{Hdr: ix.hdr(dns.TypeSRV, ""), Priority: 0, Weight: weight, Port: uint16(it.port), Target: target})
 			}
 			if newGlue {
 				if it.addr.Is4() {
-					set.glueA[zi] = append(set.glueA[zi], dns.A{Hdr: ix.hdr(dns.TypeA, target), A: ip})
+					sgA = append(sgA, dns.A{Hdr: ix.hdr(dns.TypeA, target), A: it.ip})
 				} else {
-					set.glue6[zi] = append(set.glue6[zi], dns.AAAA{Hdr: ix.hdr(dns.TypeAAAA, target), AAAA: ip})
+					sg6 = append(sg6, dns.AAAA{Hdr: ix.hdr(dns.TypeAAAA, target), AAAA: it.ip})
 				}
 			}
 		}
+		set.z[zi] = zoneRRs{srv: keep(&sl.srv, ssrv), glueA: keep(&sl.a, sgA), glue6: keep(&sl.aaaa, sg6)}
+		sl.ssrv, sl.sgA, sl.sg6 = ssrv, sgA, sg6
 	}
 	return set
+}
+
+func resetMap[K comparable, V any](m map[K]V) map[K]V {
+	if m == nil {
+		return map[K]V{}
+	}
+	clear(m)
+	return m
 }
 
 // lookupService returns the published records of a headless Service by its
@@ -505,7 +658,7 @@ func (ix *Index) lookupService(key string) *svcRecords {
 }
 
 // lookupPTR returns the PTR set of a reverse name (lowercase FQDN).
-func (ix *Index) lookupPTR(name string) *rrSet {
+func (ix *Index) lookupPTR(name string) *ptrSet {
 	r, _ := ix.ptrs.get(name)
 	return r
 }
