@@ -68,6 +68,7 @@ type Index struct {
 	svcs     shardMap[*svcRecords]
 	ptrs     shardMap[*ptrSet] // key: reverse name, lowercase FQDN
 	modified atomic.Int64
+	scr      scratch // builder's working memory, under mu
 	isSynced atomic.Bool
 	synced   chan struct{}
 	builds   atomic.Uint64 // batches published, for tests and metrics
@@ -281,11 +282,13 @@ func (ix *Index) replacePTR(key string, refs []ptrRef, changed map[netip.Addr]st
 	if slices.Equal(old, refs) {
 		return
 	}
-	keep := make(map[ptrRef]bool, len(refs))
+	keep := resetMap(ix.scr.keepPTR)
+	ix.scr.keepPTR = keep
 	for _, r := range refs {
 		keep[r] = true
 	}
-	had := make(map[ptrRef]bool, len(old))
+	had := resetMap(ix.scr.hadPTR)
+	ix.scr.hadPTR = had
 	for _, r := range old {
 		had[r] = true
 		if keep[r] {
@@ -377,23 +380,8 @@ type item struct {
 	zone    string
 }
 
-// sameItems reports whether two names have the same (address, port) items,
-// so that one record set can serve both.
-func sameItems(a, b []item) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i].host != b[i].host || a[i].addr != b[i].addr || a[i].port != b[i].port || a[i].zone != b[i].zone {
-			return false
-		}
-	}
-	return true
-}
-
-type acc struct{ items []item }
-
-func (a *acc) add(it item) { a.items = append(a.items, it) }
+// acc collects the items of one name as indices into the Service's items.
+type acc struct{ idx []int32 }
 
 // build computes every record set of one Service from its slices.
 func (ix *Index) build(svc *Service, slicesOf map[string]*Slice) (*svcRecords, []ptrRef) {
@@ -403,18 +391,21 @@ func (ix *Index) build(svc *Service, slicesOf map[string]*Slice) (*svcRecords, [
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
+	items := ix.scr.all[:0] // every (address, port) of the Service, in order
+	defer func() { ix.scr.all = items[:0] }()
 	accs := map[string]*acc{}
-	get := func(k string) *acc {
+	add := func(k string) {
 		a := accs[k]
 		if a == nil {
 			a = &acc{}
 			accs[k] = a
 		}
-		return a
+		a.idx = append(a.idx, int32(len(items)-1))
 	}
 	var refs []ptrRef
-	seenPTR := map[ptrRef]bool{}
-	sl := &slab{}
+	sl := &slab{scr: &ix.scr}
+	seenPTR := resetMap(ix.scr.seenPTR)
+	ix.scr.seenPTR = seenPTR
 	svcSuffix := "." + svc.Name + "." + svc.Namespace + ".svc."
 	key := serviceKey(svc.Name, svc.Namespace)
 	for _, id := range ids {
@@ -448,14 +439,13 @@ func (ix *Index) build(svc *Service, slicesOf map[string]*Slice) (*svcRecords, [
 					pinKey = ep.Zone + ".pin._zone"
 				}
 				for pi, p := range s.Ports {
-					it := item{host: lhost, addr: addr, ip: ip, targets: targets, port: p.Port, zone: ep.Zone}
-					get("").add(it)
-					get(lhost).add(it)
+					items = append(items, item{host: lhost, addr: addr, ip: ip, targets: targets, port: p.Port, zone: ep.Zone})
+					add(lhost)
 					if portKeys[pi] != "" {
-						get(portKeys[pi]).add(it)
+						add(portKeys[pi])
 					}
 					if pinKey != "" {
-						get(pinKey).add(it)
+						add(pinKey)
 					}
 				}
 				if ix.ptrZone != "" {
@@ -468,13 +458,46 @@ func (ix *Index) build(svc *Service, slicesOf map[string]*Slice) (*svcRecords, [
 			}
 		}
 	}
-	recs.names = make(map[string]*rrSet, len(accs)+len(accs)/8)
-	all := accs[""]
-	for k, a := range accs {
-		if k != "" && all != nil && strings.HasPrefix(k, "_") && sameItems(a.items, all.items) {
-			continue // a port every endpoint has, and the only one: shares the Service's set
+	recs.names = make(map[string]*rrSet, len(accs)+1)
+	if len(items) > 0 {
+		all := make([]int32, len(items))
+		for i := range all {
+			all[i] = int32(i)
 		}
-		recs.names[k] = ix.rrSetOf(a.items, sl)
+		accs[""] = &acc{idx: all}
+	}
+	// Which names get a set of their own, and exact pool sizes for them.
+	build := make([]string, 0, len(accs))
+	var n4, n6, nsrv int
+	for k, a := range accs {
+		if k != "" && strings.HasPrefix(k, "_") && len(a.idx) == len(items) {
+			continue // a port every item has, so every item is of it: shares the Service's set
+		}
+		build = append(build, k)
+		for j, i := range a.idx {
+			it := &items[i]
+			if it.port != -1 {
+				nsrv++
+			}
+			if j > 0 && items[a.idx[j-1]].addr == it.addr {
+				continue // the same address again, for another port
+			}
+			if it.addr.Is4() {
+				n4++
+			} else {
+				n6++
+			}
+		}
+	}
+	nz := len(ix.fwd)
+	sl.sets = make([]rrSet, 0, len(build))
+	sl.z = make([]zoneRRs, 0, len(build)*nz)
+	sl.a = make([]dns.A, 0, n4*(1+nz)) // answers, and glue in each zone
+	sl.aaaa = make([]dns.AAAA, 0, n6*(1+nz))
+	sl.srv = make([]dns.SRV, 0, nsrv*nz)
+	sl.zones = make([]string, 0, n4+n6)
+	for _, k := range build {
+		recs.names[k] = ix.rrSetOf(items, accs[k].idx, sl)
 	}
 	for k := range accs {
 		if recs.names[k] == nil {
@@ -499,7 +522,12 @@ type slab struct {
 	zones   []string
 	targets []string
 	sets    []rrSet
-	// scratch, reused name after name
+	scr     *scratch // the index's, reused Service after Service
+}
+
+// scratch is working memory of the builder, reused across names and Services.
+type scratch struct {
+	items    []item
 	sa       []dns.A
 	s6       []dns.AAAA
 	szA, sz6 []string
@@ -509,6 +537,10 @@ type slab struct {
 	srvSeen  map[srvKey]bool
 	glueSeen map[glueKey]bool
 	seen     map[netip.Addr]bool
+	all      []item
+	seenPTR  map[ptrRef]bool
+	keepPTR  map[ptrRef]bool
+	hadPTR   map[ptrRef]bool
 }
 
 type srvKey struct {
@@ -546,16 +578,21 @@ func keep[T any](pool *[]T, scratch []T) []T {
 // the stock plugin's A, AAAA and SRV builders do: addresses de-duplicated,
 // SRV weight 100/N over all N items, SRV de-duplicated by (target, port) and
 // glue by (target, address). Records land in the slab.
-func (ix *Index) rrSetOf(items []item, sl *slab) *rrSet {
+func (ix *Index) rrSetOf(all []item, idx []int32, sl *slab) *rrSet {
 	set := &carve(&sl.sets, 1)[0]
+	items := sl.scr.items[:0]
+	for _, i := range idx {
+		items = append(items, all[i])
+	}
+	sl.scr.items = items
 	// De-duplication: linear for the small sets most names have, maps beyond.
 	small := len(items) <= 16
 	if !small {
-		sl.seen = resetMap(sl.seen)
-		sl.srvSeen = resetMap(sl.srvSeen)
-		sl.glueSeen = resetMap(sl.glueSeen)
+		sl.scr.seen = resetMap(sl.scr.seen)
+		sl.scr.srvSeen = resetMap(sl.scr.srvSeen)
+		sl.scr.glueSeen = resetMap(sl.scr.glueSeen)
 	}
-	sa, s6, szA, sz6 := sl.sa[:0], sl.s6[:0], sl.szA[:0], sl.sz6[:0]
+	sa, s6, szA, sz6 := sl.scr.sa[:0], sl.scr.s6[:0], sl.scr.szA[:0], sl.scr.sz6[:0]
 	for i, it := range items {
 		if small {
 			dup := false
@@ -569,10 +606,10 @@ func (ix *Index) rrSetOf(items []item, sl *slab) *rrSet {
 				continue
 			}
 		} else {
-			if sl.seen[it.addr] {
+			if sl.scr.seen[it.addr] {
 				continue
 			}
-			sl.seen[it.addr] = true
+			sl.scr.seen[it.addr] = true
 		}
 		if it.addr.Is4() {
 			sa = append(sa, dns.A{Hdr: ix.hdr(dns.TypeA, ""), A: it.ip})
@@ -586,7 +623,7 @@ func (ix *Index) rrSetOf(items []item, sl *slab) *rrSet {
 	set.zones = carve(&sl.zones, len(szA)+len(sz6))
 	copy(set.zones, szA)
 	copy(set.zones[len(szA):], sz6)
-	sl.sa, sl.s6, sl.szA, sl.sz6 = sa, s6, szA, sz6
+	sl.scr.sa, sl.scr.s6, sl.scr.szA, sl.scr.sz6 = sa, s6, szA, sz6
 
 	w1 := 100.0 / float64(100*len(items)) * 100
 	weight := uint16(math.Floor(w1))
@@ -595,10 +632,10 @@ func (ix *Index) rrSetOf(items []item, sl *slab) *rrSet {
 	}
 	set.z = carve(&sl.z, len(ix.fwd))
 	for zi := range ix.fwd {
-		ssrv, sgA, sg6 := sl.ssrv[:0], sl.sgA[:0], sl.sg6[:0]
+		ssrv, sgA, sg6 := sl.scr.ssrv[:0], sl.scr.sgA[:0], sl.scr.sg6[:0]
 		if !small {
-			clear(sl.srvSeen)
-			clear(sl.glueSeen)
+			clear(sl.scr.srvSeen)
+			clear(sl.scr.glueSeen)
 		}
 		for i, it := range items {
 			if it.port == -1 {
@@ -619,10 +656,10 @@ func (ix *Index) rrSetOf(items []item, sl *slab) *rrSet {
 					}
 				}
 			} else {
-				newSRV = !sl.srvSeen[srvKey{it.host, it.port}]
-				sl.srvSeen[srvKey{it.host, it.port}] = true
-				newGlue = !sl.glueSeen[glueKey{it.host, it.addr}]
-				sl.glueSeen[glueKey{it.host, it.addr}] = true
+				newSRV = !sl.scr.srvSeen[srvKey{it.host, it.port}]
+				sl.scr.srvSeen[srvKey{it.host, it.port}] = true
+				newGlue = !sl.scr.glueSeen[glueKey{it.host, it.addr}]
+				sl.scr.glueSeen[glueKey{it.host, it.addr}] = true
 			}
 			target := it.targets[zi]
 			if newSRV {
@@ -637,7 +674,7 @@ func (ix *Index) rrSetOf(items []item, sl *slab) *rrSet {
 			}
 		}
 		set.z[zi] = zoneRRs{srv: keep(&sl.srv, ssrv), glueA: keep(&sl.a, sgA), glue6: keep(&sl.aaaa, sg6)}
-		sl.ssrv, sl.sgA, sl.sg6 = ssrv, sgA, sg6
+		sl.scr.ssrv, sl.scr.sgA, sl.scr.sg6 = ssrv, sgA, sg6
 	}
 	return set
 }
