@@ -233,6 +233,26 @@ func (l *trackerLW) Watch(o meta.ListOptions) (watch.Interface, error) {
 }
 func (l *trackerLW) IsWatchListSemanticsUnSupported() bool { return true }
 
+// listWatcher is a typed client of one resource (Services, EndpointSlices).
+type listWatcher[L runtime.Object] interface {
+	List(context.Context, meta.ListOptions) (L, error)
+	Watch(context.Context, meta.ListOptions) (watch.Interface, error)
+}
+
+// apiLW lists and watches c with the watch's selectors applied.
+func apiLW[L runtime.Object](c listWatcher[L], opts func(*meta.ListOptions)) *cache.ListWatch {
+	return &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o meta.ListOptions) (runtime.Object, error) {
+			opts(&o)
+			return c.List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o meta.ListOptions) (watch.Interface, error) {
+			opts(&o)
+			return c.Watch(ctx, o)
+		},
+	}
+}
+
 // watcher runs the informers of one plugin instance and feeds the index.
 type watcher struct {
 	src       *source
@@ -266,35 +286,15 @@ func (w *watcher) informer(s watchSpec) cache.SharedIndexInformer {
 		obj, transform = &core.Service{}, transformService
 		if w.src.tracker != nil {
 			lw = &trackerLW{w.src.tracker, core.SchemeGroupVersion.WithResource("services"), core.SchemeGroupVersion.WithKind("Service"), s.namespace}
-			break
-		}
-		c := w.src.client.CoreV1().Services(s.namespace)
-		lw = &cache.ListWatch{
-			ListWithContextFunc: func(ctx context.Context, o meta.ListOptions) (runtime.Object, error) {
-				opts(&o)
-				return c.List(ctx, o)
-			},
-			WatchFuncWithContext: func(ctx context.Context, o meta.ListOptions) (watch.Interface, error) {
-				opts(&o)
-				return c.Watch(ctx, o)
-			},
+		} else {
+			lw = apiLW(w.src.client.CoreV1().Services(s.namespace), opts)
 		}
 	default:
 		obj, transform = &discovery.EndpointSlice{}, transformSlice
 		if w.src.tracker != nil {
 			lw = &trackerLW{w.src.tracker, discovery.SchemeGroupVersion.WithResource("endpointslices"), discovery.SchemeGroupVersion.WithKind("EndpointSlice"), s.namespace}
-			break
-		}
-		c := w.src.client.DiscoveryV1().EndpointSlices(s.namespace)
-		lw = &cache.ListWatch{
-			ListWithContextFunc: func(ctx context.Context, o meta.ListOptions) (runtime.Object, error) {
-				opts(&o)
-				return c.List(ctx, o)
-			},
-			WatchFuncWithContext: func(ctx context.Context, o meta.ListOptions) (watch.Interface, error) {
-				opts(&o)
-				return c.Watch(ctx, o)
-			},
+		} else {
+			lw = apiLW(w.src.client.DiscoveryV1().EndpointSlices(s.namespace), opts)
 		}
 	}
 	if l, ok := lw.(*cache.ListWatch); ok {
