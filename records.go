@@ -46,8 +46,7 @@ type svcRecords struct {
 // objects; one builder goroutine turns changed Services into record sets and
 // publishes them; ServeDNS reads published sets without locks.
 type Index struct {
-	fwd      []string // forward zones, lowercase FQDN; SRV targets are built for each
-	ptrZone  string   // zone PTR targets are written in (the first forward zone)
+	fwd      []string // forward zones, lowercase FQDN; SRV targets are built for each, PTR targets in fwd[0]
 	ttl      uint32
 	podNames bool
 	zonal    bool
@@ -71,7 +70,6 @@ type Index struct {
 	scr      scratch // builder's working memory, under mu
 	isSynced atomic.Bool
 	synced   chan struct{}
-	builds   atomic.Uint64 // batches published, for tests and metrics
 }
 
 type ptrRef struct {
@@ -81,42 +79,36 @@ type ptrRef struct {
 }
 
 // ptrRefs are the PTRs contributed for one address; nearly always one, kept
-// inline in the map so that one address costs no allocation of its own.
+// inline in the map so that one address costs no allocation of its own. An
+// empty first (invalid address) means none.
 type ptrRefs struct {
 	first ptrRef
 	more  []ptrRef
-	n     int
 }
 
+func (p *ptrRefs) empty() bool { return !p.first.addr.IsValid() }
+
 func (p *ptrRefs) add(r ptrRef) {
-	if p.n == 0 {
+	if p.empty() {
 		p.first = r
 	} else {
 		p.more = append(p.more, r)
 	}
-	p.n++
 }
 
 func (p *ptrRefs) remove(r ptrRef) {
-	switch {
-	case p.n == 0:
-		return
-	case p.first == r:
+	if p.first == r {
+		p.first = ptrRef{}
 		if len(p.more) > 0 {
 			p.first, p.more = p.more[0], p.more[1:]
 		}
-	default:
-		i := slices.Index(p.more, r)
-		if i < 0 {
-			return
-		}
+	} else if i := slices.Index(p.more, r); i >= 0 {
 		p.more = slices.Delete(p.more, i, i+1)
 	}
-	p.n--
 }
 
 func (p *ptrRefs) all() []ptrRef {
-	if p.n == 0 {
+	if p.empty() {
 		return nil
 	}
 	return append([]ptrRef{p.first}, p.more...)
@@ -142,9 +134,6 @@ func NewIndex(fwd []string, ttl uint32, podNames, zonal bool, selector labels.Se
 		kick:      make(chan struct{}, 1),
 		published: map[string]bool{},
 		synced:    make(chan struct{}),
-	}
-	if len(fwd) > 0 {
-		ix.ptrZone = fwd[0]
 	}
 	if len(namespaces) > 0 {
 		ix.nsAllow = map[string]bool{}
@@ -264,7 +253,6 @@ func (ix *Index) Flush() {
 		ix.svcs.apply(svcChanges)
 		ix.ptrs.apply(ix.ptrSets(ptrChanged))
 		ix.modified.Store(time.Now().Unix())
-		ix.builds.Add(1)
 		indexBuildSeconds.Observe(time.Since(start).Seconds())
 		indexServices.Set(float64(len(ix.published)))
 		indexAddresses.Set(float64(len(ix.ptrRefs)))
@@ -296,7 +284,7 @@ func (ix *Index) replacePTR(key string, refs []ptrRef, changed map[netip.Addr]st
 		}
 		e := ix.ptrRefs[r.addr]
 		e.remove(r)
-		if e.n == 0 {
+		if e.empty() {
 			delete(ix.ptrRefs, r.addr)
 		} else {
 			ix.ptrRefs[r.addr] = e
@@ -329,7 +317,7 @@ func (ix *Index) ptrSets(changed map[netip.Addr]struct{}) map[string]*ptrSet {
 			continue
 		}
 		set := &ptrSet{}
-		if e.n == 1 {
+		if len(e.more) == 0 {
 			set.one[0] = dns.PTR{Hdr: ix.hdr(dns.TypePTR, ""), Ptr: e.first.target}
 			set.rr = set.one[:]
 		} else {
@@ -448,8 +436,8 @@ func (ix *Index) build(svc *Service, slicesOf map[string]*Slice) (*svcRecords, [
 						add(pinKey)
 					}
 				}
-				if ix.ptrZone != "" {
-					r := ptrRef{addr: addr, svc: key, target: targets[0]} // ptrZone is fwd[0]
+				if len(ix.fwd) > 0 { // PTR targets are written in the first forward zone
+					r := ptrRef{addr: addr, svc: key, target: targets[0]}
 					if !seenPTR[r] {
 						seenPTR[r] = true
 						refs = append(refs, r)

@@ -41,8 +41,8 @@ func TestSetup(t *testing.T) {
 			if strings.Join(h.Zones, " ") != strings.Join(want, " ") {
 				t.Errorf("zones %v, want %v", h.Zones, want)
 			}
-			if h.reverse[0] || !h.reverse[1] || !h.reverse[2] || h.fwd[0] != 0 || h.index.ptrZone != "cluster.local." {
-				t.Errorf("reverse %v fwd %v ptrZone %q", h.reverse, h.fwd, h.index.ptrZone)
+			if h.reverse[0] || !h.reverse[1] || !h.reverse[2] || h.fwd[0] != 0 || h.index.fwd[0] != "cluster.local." {
+				t.Errorf("reverse %v fwd %v index zones %q", h.reverse, h.fwd, h.index.fwd)
 			}
 		}},
 		{input: "headless {\n kubeconfig " + kubeconfig + " ctx\n ttl 60\n namespaces a b\n labels app=web, tier in (db)\n endpoint_pod_names\n zonal\n startup_timeout 2s\n}",
