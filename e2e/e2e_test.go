@@ -180,3 +180,25 @@ func TestReloadNoLeak(t *testing.T) {
 		t.Fatalf("no answer after reloads: %v %v", r, err)
 	}
 }
+
+// The README's quick start: sample/Corefile as shipped (port and ready port
+// moved to free ones) answers the README's dig.
+func TestQuickStartCorefile(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(testbed.ModuleRoot(), "sample", "Corefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf := strings.Replace(string(b), ".:1053", ".:{PORT}", 1)
+	cf = strings.Replace(cf, "127.0.0.1:8181", fmt.Sprintf("127.0.0.1:%d", testbed.FreePort(t)), 1)
+	if !strings.Contains(cf, "{PORT}") || !strings.Contains(cf, "manifests sample/cluster.yaml") {
+		t.Fatalf("sample/Corefile changed shape:\n%s", b)
+	}
+	c := testbed.StartCoreDNS(t, testbed.OurCoreDNS(t), cf)
+	r, err := testbed.Exchange(c.Addr, "web-0.web.default.svc.cluster.local.", dns.TypeA, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, got := testbed.Answers(r); strings.Join(got, "") != "A 10.244.1.10" {
+		t.Fatalf("quick start answer %v", got)
+	}
+}
