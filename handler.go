@@ -234,10 +234,10 @@ func (h *Headless) soa(r *dns.Msg, zi int) *dns.SOA {
 // plugin a name in one of its zones gets NXDOMAIN with the SOA.
 func (h *Headless) next(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, zi int) (int, error) {
 	if zi >= 0 {
-		reqPass.Inc()
 		if h.Next == nil {
 			return h.negative(w, r, zi, nxdomain)
 		}
+		reqPass.Inc()
 	}
 	return plugin.NextOrFailure(h.Name(), h.Next, ctx, w, r)
 }

@@ -256,7 +256,6 @@ func apiLW[L runtime.Object](c listWatcher[L], opts func(*meta.ListOptions)) *ca
 // watcher runs the informers of one plugin instance and feeds the index.
 type watcher struct {
 	src       *source
-	specs     []watchSpec
 	index     *Index
 	informers []cache.SharedIndexInformer
 	synced    []cache.InformerSynced // per handler: its initial list was delivered
@@ -266,7 +265,7 @@ type watcher struct {
 }
 
 func newWatcher(src *source, specs []watchSpec, index *Index) *watcher {
-	w := &watcher{src: src, specs: specs, index: index, stop: make(chan struct{})}
+	w := &watcher{src: src, index: index, stop: make(chan struct{})}
 	for _, s := range specs {
 		w.informers = append(w.informers, w.informer(s))
 	}
