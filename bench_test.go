@@ -113,9 +113,9 @@ func BenchmarkRebuild(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		if i%2 == 0 {
-			ix.UpdateSlice(s2, false)
+			ix.UpdateSlice(s2, false, 0)
 		} else {
-			ix.UpdateSlice(s1, false)
+			ix.UpdateSlice(s1, false, 0)
 		}
 		ix.Flush()
 	}
@@ -205,12 +205,12 @@ func BenchmarkIndexMemory(b *testing.B) {
 		runtime.GC()
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
-		ix := NewIndex([]string{"cluster.local."}, 5, false, false, nil, nil)
+		ix := NewIndex(IndexOptions{Zones: []string{"cluster.local."}, TTL: 5})
 		for _, s := range svcs {
 			ix.UpdateService(s, false)
 		}
 		for _, s := range sls {
-			ix.UpdateSlice(s, false)
+			ix.UpdateSlice(s, false, 0)
 		}
 		ix.Flush()
 		runtime.GC()

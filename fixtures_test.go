@@ -131,7 +131,7 @@ func start(t testing.TB, cfg config, objs ...runtime.Object) (*Headless, *fake.C
 	cfg.startupTimeout = 10 * time.Second
 	h := newHeadless([]string{"cluster.local.", "in-addr.arpa.", "ip6.arpa."}, cfg)
 	// the fake clientset filters lists by label but never watches: unfiltered watches
-	h.newSource = func() (*source, error) { return &source{client: client}, nil }
+	h.newSource = func() (source, error) { return &apiSource{client: client}, nil }
 	if err := h.OnStartup(); err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -18,21 +17,15 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/kubernetes/scheme"
-	clienttesting "k8s.io/client-go/testing"
+	"k8s.io/client-go/tools/cache"
 )
 
 // manifestPoll is how often the manifests are checked for changes.
 var manifestPoll = time.Second
 
 const mirrorManager = "endpointslicemirroring-controller.k8s.io"
-
-var (
-	gvrServices = core.SchemeGroupVersion.WithResource("services")
-	gvrSlices   = discovery.SchemeGroupVersion.WithResource("endpointslices")
-)
 
 // loadManifests reads Services, EndpointSlices and Endpoints from YAML or JSON
 // files (multi-document, List kinds included). Hand-written Endpoints become
@@ -137,7 +130,11 @@ func add(out map[string]runtime.Object, resource string, o metav1.Object) {
 		o.SetNamespace(metav1.NamespaceDefault)
 	}
 	o.SetResourceVersion("")
-	out[resource+"/"+o.GetNamespace()+"/"+o.GetName()] = o.(runtime.Object)
+	key := resource + "/" + o.GetNamespace() + "/" + o.GetName()
+	if _, dup := out[key]; dup {
+		log.Warningf("manifests: %s given more than once; the last one is served", key)
+	}
+	out[key] = o.(runtime.Object)
 }
 
 // mirror turns hand-written Endpoints into EndpointSlices, one per subset and
@@ -193,30 +190,38 @@ func mirror(e *core.Endpoints) []*discovery.EndpointSlice {
 	return out
 }
 
-// manifestSource is an in-memory cluster holding the manifests' objects (the
-// object tracker client-go's fake clientsets use, with resource versions and
-// watches). The plugin watches it through the same informers as a live API
-// server; a change to a file is applied as creates, updates and deletes.
+// manifestSource is an in-memory cluster holding the manifests' objects, with
+// resource versions and watches, so the plugin watches it through the same
+// informers as a live API server. A change to a file is applied as creates,
+// updates and deletes.
 type manifestSource struct {
 	paths   []string
-	tracker clienttesting.ObjectTracker
+	store   *memStore
 	applied map[string]runtime.Object
 	sum     [32]byte
 	stop    chan struct{}
 	done    sync.WaitGroup
+	once    sync.Once
 }
 
-func newManifestSource(paths []string) (*source, error) {
-	m := &manifestSource{paths: paths, tracker: clienttesting.NewObjectTracker(scheme.Scheme, scheme.Codecs.UniversalDecoder()),
-		applied: map[string]runtime.Object{}, stop: make(chan struct{})}
+func newManifestSource(paths []string) (*manifestSource, error) {
+	m := &manifestSource{paths: paths, store: newMemStore(), applied: map[string]runtime.Object{}, stop: make(chan struct{})}
 	if err := m.reload(); err != nil {
 		return nil, err
 	}
 	m.done.Add(1)
 	go m.poll()
-	var once sync.Once
-	return &source{tracker: m.tracker, close: func() { once.Do(func() { close(m.stop); m.done.Wait() }) }}, nil
+	return m, nil
 }
+
+func (m *manifestSource) ListerWatcher(w watchSpec) cache.ListerWatcher {
+	return &memLW{store: m.store, resource: w.resource, namespace: w.namespace}
+}
+
+// Filtered is false: every object arrives, the transforms and index filter.
+func (m *manifestSource) Filtered() bool { return false }
+
+func (m *manifestSource) Close() { m.once.Do(func() { close(m.stop); m.done.Wait() }) }
 
 func (m *manifestSource) poll() {
 	defer m.done.Done()
@@ -253,7 +258,6 @@ func (m *manifestSource) reload() error {
 	if err != nil {
 		return err
 	}
-	t := m.tracker
 	keys := make([]string, 0, len(m.applied))
 	for k := range m.applied {
 		keys = append(keys, k)
@@ -261,34 +265,17 @@ func (m *manifestSource) reload() error {
 	sort.Strings(keys)
 	for _, k := range keys {
 		if _, ok := want[k]; !ok {
-			o := m.applied[k].(metav1.Object)
-			if err := t.Delete(gvrOf(k), o.GetNamespace(), o.GetName()); err != nil {
-				return err
-			}
+			m.store.apply(k, nil)
 			delete(m.applied, k)
 		}
 	}
 	for k, o := range want {
-		old, ok := m.applied[k]
-		switch {
-		case !ok:
-			err = t.Create(gvrOf(k), o, o.(metav1.Object).GetNamespace())
-		case !equality.Semantic.DeepEqual(old, o):
-			err = t.Update(gvrOf(k), o, o.(metav1.Object).GetNamespace())
-		}
-		if err != nil {
-			return err
+		if old, ok := m.applied[k]; !ok || !equality.Semantic.DeepEqual(old, o) {
+			m.store.apply(k, o.DeepCopyObject())
 		}
 		m.applied[k] = o
 	}
 	m.sum = sum
 	log.Infof("manifests loaded: %d objects from %d files", len(want), len(m.paths))
 	return nil
-}
-
-func gvrOf(key string) schema.GroupVersionResource {
-	if strings.HasPrefix(key, "services/") {
-		return gvrServices
-	}
-	return gvrSlices
 }

@@ -1,6 +1,9 @@
 package headless
 
 import (
+	"strings"
+	"sync"
+
 	"github.com/coredns/coredns/plugin"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
@@ -11,14 +14,10 @@ var (
 		Namespace: plugin.Namespace, Subsystem: pluginName, Name: "watch_events_total",
 		Help: "Watch events received, by resource (services, endpointslices).",
 	}, []string{"resource"})
-	indexServices = promauto.NewGauge(prometheus.GaugeOpts{
-		Namespace: plugin.Namespace, Subsystem: pluginName, Name: "services",
-		Help: "Headless Services with published records.",
-	})
-	indexAddresses = promauto.NewGauge(prometheus.GaugeOpts{
-		Namespace: plugin.Namespace, Subsystem: pluginName, Name: "addresses",
-		Help: "Distinct ready endpoint addresses published.",
-	})
+	invalidObjects = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace, Subsystem: pluginName, Name: "invalid_objects_total",
+		Help: "Parts of objects skipped because the API server would reject them, by resource and what was skipped.",
+	}, []string{"resource", "reason"})
 	indexBuildSeconds = promauto.NewHistogram(prometheus.HistogramOpts{
 		Namespace: plugin.Namespace, Subsystem: pluginName, Name: "index_build_duration_seconds",
 		Help:    "Time to build and publish one batch of changed Services.",
@@ -34,3 +33,82 @@ var (
 	reqServfail = requests.WithLabelValues("servfail")
 	reqPass     = requests.WithLabelValues("pass")
 )
+
+// Gauges of the index are per plugin instance, labelled by server block and
+// zone as stock metrics are: two server blocks never overwrite each other, and
+// during a reload the newest instance of a server block is the one reported.
+var (
+	descServices = prometheus.NewDesc(plugin.Namespace+"_"+pluginName+"_services",
+		"Headless Services with published records.", []string{"server", "zone"}, nil)
+	descAddresses = prometheus.NewDesc(plugin.Namespace+"_"+pluginName+"_addresses",
+		"Distinct ready endpoint addresses published (with a PTR).", []string{"server", "zone"}, nil)
+	descFallback = prometheus.NewDesc(plugin.Namespace+"_"+pluginName+"_sync_fallback",
+		"1 while Service names pass to the next plugin because the Service watch did not sync within startup_timeout.", []string{"server", "zone"}, nil)
+	descSynced = prometheus.NewDesc(plugin.Namespace+"_"+pluginName+"_synced",
+		"1 once every watch has delivered its initial list and the index holds it.", []string{"server", "zone"}, nil)
+)
+
+type instances struct {
+	mu  sync.Mutex
+	gen uint64
+	all map[*Headless]uint64 // instance -> generation (start order)
+}
+
+var live = &instances{all: map[*Headless]uint64{}}
+
+func init() { prometheus.MustRegister(live) }
+
+func (in *instances) add(h *Headless) {
+	in.mu.Lock()
+	in.gen++
+	in.all[h] = in.gen
+	in.mu.Unlock()
+}
+
+func (in *instances) remove(h *Headless) {
+	in.mu.Lock()
+	delete(in.all, h)
+	in.mu.Unlock()
+}
+
+func (in *instances) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descServices
+	ch <- descAddresses
+	ch <- descFallback
+	ch <- descSynced
+}
+
+func (in *instances) Collect(ch chan<- prometheus.Metric) {
+	in.mu.Lock()
+	newest := map[string]*Headless{}
+	for h, g := range in.all {
+		k := h.server + " " + h.zoneLabel()
+		if o := newest[k]; o == nil || in.all[o] < g {
+			newest[k] = h
+		}
+	}
+	in.mu.Unlock()
+	b := func(v bool) float64 {
+		if v {
+			return 1
+		}
+		return 0
+	}
+	for _, h := range newest {
+		svcs, addrs := h.index.Counts()
+		z := h.zoneLabel()
+		ch <- prometheus.MustNewConstMetric(descServices, prometheus.GaugeValue, float64(svcs), h.server, z)
+		ch <- prometheus.MustNewConstMetric(descAddresses, prometheus.GaugeValue, float64(addrs), h.server, z)
+		ch <- prometheus.MustNewConstMetric(descFallback, prometheus.GaugeValue, b(h.fellBack.Load()), h.server, z)
+		ch <- prometheus.MustNewConstMetric(descSynced, prometheus.GaugeValue, b(h.index.Synced()), h.server, z)
+	}
+}
+
+// zoneLabel is the instance's zones, space-separated.
+func (h *Headless) zoneLabel() string {
+	names := make([]string, len(h.zones))
+	for i, z := range h.zones {
+		names[i] = z.name
+	}
+	return strings.Join(names, " ")
+}

@@ -4,6 +4,7 @@
 package headless
 
 import (
+	"sync/atomic"
 	"time"
 
 	"github.com/coredns/coredns/plugin"
@@ -19,19 +20,20 @@ var log = clog.NewWithPlugin(pluginName)
 type Headless struct {
 	Next plugin.Handler
 
-	Zones   []string // every zone, lowercase FQDN
-	reverse []bool   // per zone: a reverse (in-addr.arpa / ip6.arpa) zone
-	fwd     []int    // per zone: index into index.fwd, -1 for reverse zones
-	mbox    []string // per zone: SOA mbox and ns, precomputed
-	ns      []string
-
+	zones []zone // lowercase; forward zones first in the order given
 	index *Index
 	cfg   config
 
 	// newSource returns what to watch; set by setup from the Corefile.
-	newSource func() (*source, error)
-	src       *source
+	newSource func() (source, error)
+	src       source
 	watch     *watcher
+
+	server    string // the server block, for metric labels
+	startedAt time.Time
+	started   atomic.Bool
+	fellBack  atomic.Bool // passing names on: the Service watch did not sync in time
+	clock     func() time.Time
 }
 
 // config is the parsed Corefile stanza.

@@ -2,23 +2,18 @@ package headless
 
 import (
 	"fmt"
+	"net"
 	"net/url"
 	"os"
-	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/core/dnsserver"
-	"github.com/coredns/coredns/coremain"
 	"github.com/coredns/coredns/plugin"
-	"github.com/coredns/coredns/plugin/pkg/dnsutil"
-	"github.com/miekg/dns"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 )
 
 func init() { plugin.Register(pluginName, setup) }
@@ -34,9 +29,15 @@ func setup(c *caddy.Controller) error {
 	if err != nil {
 		return plugin.Error(pluginName, err)
 	}
+	conf := dnsserver.GetConfig(c)
+	host := ""
+	if len(conf.ListenHosts) > 0 {
+		host = conf.ListenHosts[0]
+	}
+	h.server = conf.Transport + "://" + net.JoinHostPort(host, conf.Port)
 	c.OnStartup(h.OnStartup)
 	c.OnShutdown(h.OnShutdown)
-	dnsserver.GetConfig(c).AddPlugin(func(next plugin.Handler) plugin.Handler {
+	conf.AddPlugin(func(next plugin.Handler) plugin.Handler {
 		h.Next = next
 		return h
 	})
@@ -53,6 +54,9 @@ func parse(c *caddy.Controller) (*Headless, error) {
 			return nil, plugin.ErrOnce
 		}
 		zones = plugin.OriginsFromArgsOrServerBlock(c.RemainingArgs(), c.ServerBlockKeys)
+		if len(zones) > 0 && !slices.ContainsFunc(zones, func(z string) bool { return !isReverse(strings.ToLower(z)) || z == "." }) {
+			return nil, c.Errf("zones %v are all reverse zones: PTR targets need a forward zone (e.g. cluster.local)", zones)
+		}
 		for c.NextBlock() {
 			opt := c.Val()
 			if seen[opt] {
@@ -92,6 +96,11 @@ func parse(c *caddy.Controller) (*Headless, error) {
 			case "namespaces":
 				if len(args) == 0 {
 					return nil, c.ArgErr()
+				}
+				for i, ns := range args {
+					if slices.Contains(args[:i], ns) {
+						return nil, c.Errf("namespaces: '%s' given twice", ns)
+					}
 				}
 				cfg.namespaces = args
 			case "labels":
@@ -143,29 +152,24 @@ func parse(c *caddy.Controller) (*Headless, error) {
 }
 
 // newHeadless builds the plugin for zones (normalized) and a parsed config.
-func newHeadless(zones []string, cfg config) *Headless {
-	h := &Headless{cfg: cfg}
+func newHeadless(names []string, cfg config) *Headless {
+	h := &Headless{cfg: cfg, clock: time.Now}
 	var fwd []string
-	for _, z := range zones {
-		z = strings.ToLower(z)
-		h.Zones = append(h.Zones, z)
-		rev := dns.IsSubDomain("in-addr.arpa.", z) || dns.IsSubDomain("ip6.arpa.", z)
-		h.reverse = append(h.reverse, rev)
-		if rev {
-			h.fwd = append(h.fwd, -1)
-		} else {
-			h.fwd = append(h.fwd, len(fwd))
-			fwd = append(fwd, z)
+	for _, n := range names {
+		n = strings.ToLower(n)
+		z := zone{name: n, fwd: -1, reverse: isReverse(n) && n != "."}
+		if !z.reverse {
+			z.fwd = len(fwd)
+			fwd = append(fwd, n)
 		}
-		h.mbox = append(h.mbox, dnsutil.Join("hostmaster", z))
-		h.ns = append(h.ns, dnsutil.Join("ns.dns", z))
+		h.zones = append(h.zones, z)
 	}
 	var sel labels.Selector
 	if cfg.labels != "" {
 		sel, _ = labels.Parse(cfg.labels) // validated in parse
 	}
-	h.index = NewIndex(fwd, cfg.ttl, cfg.podNames, cfg.zonal, sel, cfg.namespaces)
-	h.newSource = func() (*source, error) { return sourceFor(cfg) }
+	h.index = NewIndex(IndexOptions{Zones: fwd, TTL: cfg.ttl, PodNames: cfg.podNames, Zonal: cfg.zonal, Selector: sel, Namespaces: cfg.namespaces})
+	h.newSource = func() (source, error) { return sourceFor(cfg) }
 	return h
 }
 
@@ -177,50 +181,19 @@ func readable(path string) error {
 	return f.Close()
 }
 
-// sourceFor returns what the Corefile asks to watch: the manifests'
-// in-memory cluster, or an API server from a kubeconfig (with endpoint
-// overriding its server), an endpoint URL, or the in-cluster config.
-func sourceFor(cfg config) (*source, error) {
-	if len(cfg.manifests) > 0 {
-		return newManifestSource(cfg.manifests)
-	}
-	var rc *rest.Config
-	var err error
-	switch {
-	case cfg.kubeconfig != "":
-		rules := &clientcmd.ClientConfigLoadingRules{ExplicitPath: cfg.kubeconfig}
-		over := &clientcmd.ConfigOverrides{CurrentContext: cfg.context}
-		if cfg.endpoint != "" {
-			over.ClusterInfo.Server = cfg.endpoint
-		}
-		rc, err = clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, over).ClientConfig()
-	case cfg.endpoint != "":
-		rc = &rest.Config{Host: cfg.endpoint}
-	default:
-		rc, err = rest.InClusterConfig()
-	}
-	if err != nil {
-		return nil, err
-	}
-	rc.ContentType = "application/vnd.kubernetes.protobuf"
-	rc.UserAgent = fmt.Sprintf("%s/%s headless (%s/%s/%s)", coremain.CoreName, coremain.CoreVersion, runtime.GOOS, runtime.GOARCH, runtime.Version())
-	client, err := kubernetes.NewForConfig(rc)
-	if err != nil {
-		return nil, err
-	}
-	return &source{client: client, filtered: true}, nil
-}
-
 // OnStartup starts the watches and waits up to startup_timeout for a full
 // sync. Until then Ready is false and Service names get SERVFAIL, never a
-// false NXDOMAIN.
+// false NXDOMAIN (see fallback for a Service watch that never syncs).
 func (h *Headless) OnStartup() error {
 	src, err := h.newSource()
 	if err != nil {
 		return plugin.Error(pluginName, fmt.Errorf("kubernetes client: %w", err))
 	}
 	h.src = src
-	h.watch = newWatcher(src, watchSpecs(h.cfg.namespaces, h.cfg.labels, src.filtered), h.index)
+	h.watch = newWatcher(src, watchSpecs(h.cfg.namespaces, h.cfg.labels, src.Filtered()), h.index)
+	h.startedAt = h.clock()
+	h.started.Store(true)
+	live.add(h)
 	h.watch.Start()
 	if !h.watch.WaitSynced(h.cfg.startupTimeout) {
 		log.Warningf("starting server with unsynced Kubernetes API after %s; Service names get SERVFAIL until synced", h.cfg.startupTimeout)
@@ -233,8 +206,9 @@ func (h *Headless) OnShutdown() error {
 	if h.watch != nil {
 		h.watch.Stop()
 	}
-	if h.src != nil && h.src.close != nil {
-		h.src.close()
+	if h.src != nil {
+		h.src.Close()
 	}
+	live.remove(h)
 	return nil
 }

@@ -29,8 +29,8 @@ func TestSetup(t *testing.T) {
 	}{
 		{input: `headless`, check: func(t *testing.T, h *Headless) {
 			// zones from the server block; defaults
-			if len(h.Zones) != 1 || h.Zones[0] != "cluster.local." {
-				t.Errorf("zones %v", h.Zones)
+			if h.zoneLabel() != "cluster.local." {
+				t.Errorf("zones %v", h.zones)
 			}
 			if h.cfg.ttl != 5 || h.cfg.startupTimeout != 5*time.Second || h.cfg.zonal || h.cfg.podNames {
 				t.Errorf("defaults %+v", h.cfg)
@@ -38,11 +38,11 @@ func TestSetup(t *testing.T) {
 		}},
 		{input: `headless Cluster.Local 10.0.0.0/24 ip6.arpa`, check: func(t *testing.T, h *Headless) {
 			want := []string{"cluster.local.", "0.0.10.in-addr.arpa.", "ip6.arpa."}
-			if strings.Join(h.Zones, " ") != strings.Join(want, " ") {
-				t.Errorf("zones %v, want %v", h.Zones, want)
+			if h.zoneLabel() != strings.Join(want, " ") {
+				t.Errorf("zones %v, want %v", h.zones, want)
 			}
-			if h.reverse[0] || !h.reverse[1] || !h.reverse[2] || h.fwd[0] != 0 || h.index.fwd[0] != "cluster.local." {
-				t.Errorf("reverse %v fwd %v index zones %q", h.reverse, h.fwd, h.index.fwd)
+			if h.zones[0].reverse || !h.zones[1].reverse || !h.zones[2].reverse || h.zones[0].fwd != 0 || h.zones[1].fwd != -1 || h.index.opts.Zones[0] != "cluster.local." {
+				t.Errorf("zones %+v, index zones %q", h.zones, h.index.opts.Zones)
 			}
 		}},
 		{input: "headless {\n kubeconfig " + kubeconfig + " ctx\n ttl 60\n namespaces a b\n labels app=web, tier in (db)\n endpoint_pod_names\n zonal\n startup_timeout 2s\n}",
@@ -52,7 +52,7 @@ func TestSetup(t *testing.T) {
 					c.labels != "app=web, tier in (db)" || !c.podNames || !c.zonal || c.startupTimeout != 2*time.Second {
 					t.Errorf("config %+v", c)
 				}
-				if !h.index.zonal || !h.index.podNames || h.index.ttl != 60 || h.index.selector == nil || !h.index.nsAllow["b"] {
+				if o := h.index.opts; !o.Zonal || !o.PodNames || o.TTL != 60 || o.Selector == nil || !h.index.nsAllow["b"] {
 					t.Errorf("index not configured: %+v", h.index)
 				}
 			}},

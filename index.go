@@ -1,0 +1,316 @@
+package headless
+
+import (
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"k8s.io/apimachinery/pkg/labels"
+)
+
+// IndexOptions configure an Index.
+type IndexOptions struct {
+	Zones      []string        // forward zones, lowercase FQDN; SRV targets are built for each, PTR targets in Zones[0]
+	TTL        uint32          // TTL of every record
+	PodNames   bool            // endpoint_pod_names: name endpoints without hostname by their pod
+	Zonal      bool            // zone-scoped names
+	Selector   labels.Selector // Services must match; nil selects all
+	Namespaces []string        // only these namespaces; none means all
+}
+
+// Index is the store of precomputed answers. The informer handlers feed it
+// objects; one builder goroutine turns changed Services into record sets and
+// publishes them; ServeDNS reads published sets without locks.
+type Index struct {
+	opts    IndexOptions
+	nsAllow map[string]bool // nil allows all
+
+	mu       sync.Mutex
+	services map[string]*Service          // key: name.namespace
+	slices   map[string]map[string]*Slice // service key -> slice namespace/name -> slice
+	owners   map[string]sliceOwner        // slice namespace/name -> where it is filed, and which watch delivered it
+	dirty    map[string]struct{}
+	wantSync bool
+	wantSvc  bool
+	kick     chan struct{}
+	build    builder         // the builder's working memory, under mu
+	ptr      ptrBook         // PTR contributions per address, under mu
+	live     map[string]bool // service keys currently published
+	liveNS   map[string]int  // namespace -> published Services in it
+
+	svcs       shardMap[*svcRecords]
+	ptrs       shardMap[*ptrSet] // key: reverse name, lowercase FQDN
+	namespaces atomic.Pointer[map[string]struct{}]
+	addrs      atomic.Pointer[[]netip.Addr] // every published PTR address, sorted
+	modified   atomic.Int64
+	nServices  atomic.Int64
+	nAddresses atomic.Int64
+	isSynced   atomic.Bool
+	svcSynced  atomic.Bool
+	synced     chan struct{}
+}
+
+// sliceOwner is where a slice is filed and which watch delivered it last:
+// a slice that moves between two watches (its managed-by label changed) may
+// be added by the new watch before the old watch's delete arrives, and that
+// delete must not remove it.
+type sliceOwner struct {
+	service string
+	watch   int
+}
+
+// NewIndex returns an empty index.
+func NewIndex(o IndexOptions) *Index {
+	ix := &Index{
+		opts:     o,
+		services: map[string]*Service{},
+		slices:   map[string]map[string]*Slice{},
+		owners:   map[string]sliceOwner{},
+		dirty:    map[string]struct{}{},
+		kick:     make(chan struct{}, 1),
+		ptr:      newPTRBook(),
+		live:     map[string]bool{},
+		liveNS:   map[string]int{},
+		synced:   make(chan struct{}),
+	}
+	if len(o.Namespaces) > 0 {
+		ix.nsAllow = map[string]bool{}
+		for _, n := range o.Namespaces {
+			ix.nsAllow[n] = true
+		}
+	}
+	ix.svcs.init()
+	ix.ptrs.init()
+	ix.namespaces.Store(&map[string]struct{}{})
+	ix.addrs.Store(&[]netip.Addr{})
+	ix.modified.Store(time.Now().Unix())
+	return ix
+}
+
+func serviceKey(name, namespace string) string { return name + "." + namespace }
+
+func (ix *Index) markDirty(key string) {
+	ix.dirty[key] = struct{}{}
+	select {
+	case ix.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (ix *Index) allowed(ns string) bool { return ix.nsAllow == nil || ix.nsAllow[ns] }
+
+// UpdateService records a Service add, update or delete. A revision that
+// changes nothing an answer depends on (a relist) costs no rebuild.
+func (ix *Index) UpdateService(s *Service, deleted bool) {
+	key := serviceKey(s.Name, s.Namespace)
+	keep := !deleted && s.Headless && ix.allowed(s.Namespace) &&
+		(ix.opts.Selector == nil || ix.opts.Selector.Matches(labels.Set(s.Labels)))
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	old := ix.services[key]
+	switch {
+	case keep && old != nil && old.sameContent(s):
+		ix.services[key] = s
+		return
+	case keep:
+		ix.services[key] = s
+	case old == nil:
+		return
+	default:
+		delete(ix.services, key)
+	}
+	ix.markDirty(key)
+}
+
+// UpdateSlice records an EndpointSlice add, update or delete delivered by
+// watch number watch. A delete from a watch that no longer owns the slice is
+// stale (the slice moved to another watch) and ignored.
+func (ix *Index) UpdateSlice(s *Slice, deleted bool, watch int) {
+	id := s.Namespace + "/" + s.Name
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	owner, had := ix.owners[id]
+	if deleted && had && owner.watch != watch {
+		return
+	}
+	key := ""
+	if !deleted && s.Service != "" && ix.allowed(s.Namespace) {
+		key = serviceKey(s.Service, s.Namespace)
+	}
+	if had {
+		if old := ix.slices[owner.service][id]; key == owner.service && old != nil && old.sameContent(s) {
+			ix.slices[key][id] = s
+			ix.owners[id] = sliceOwner{service: key, watch: watch}
+			return
+		}
+		delete(ix.slices[owner.service], id)
+		if len(ix.slices[owner.service]) == 0 {
+			delete(ix.slices, owner.service)
+		}
+		delete(ix.owners, id)
+		ix.markDirty(owner.service)
+	}
+	if key == "" {
+		return
+	}
+	if ix.slices[key] == nil {
+		ix.slices[key] = map[string]*Slice{}
+	}
+	ix.slices[key][id] = s
+	ix.owners[id] = sliceOwner{service: key, watch: watch}
+	ix.markDirty(key)
+}
+
+// MarkSynced tells the index that every watch has delivered its initial list.
+// The index reports synced once it has published what that list held.
+func (ix *Index) MarkSynced() {
+	ix.mu.Lock()
+	ix.wantSync = true
+	ix.mu.Unlock()
+	select {
+	case ix.kick <- struct{}{}:
+	default:
+	}
+}
+
+// MarkServicesSynced tells the index that the Service watches have delivered
+// their initial lists: from the next publish on it knows every headless
+// Service, and names of other Services can pass on.
+func (ix *Index) MarkServicesSynced() {
+	ix.mu.Lock()
+	ix.wantSvc = true
+	ix.mu.Unlock()
+	select {
+	case ix.kick <- struct{}{}:
+	default:
+	}
+}
+
+// ServicesSynced reports whether the index knows every headless Service.
+func (ix *Index) ServicesSynced() bool { return ix.svcSynced.Load() }
+
+// Synced reports whether the index holds a full sync.
+func (ix *Index) Synced() bool { return ix.isSynced.Load() }
+
+// Run builds and publishes record sets for changed Services until stop closes.
+func (ix *Index) Run(stop <-chan struct{}) {
+	for {
+		select {
+		case <-stop:
+			return
+		case <-ix.kick:
+			ix.Flush()
+		}
+	}
+}
+
+// Flush builds and publishes everything that changed since the last flush.
+func (ix *Index) Flush() {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if len(ix.dirty) > 0 {
+		start := time.Now()
+		changes := make(map[string]*svcRecords, len(ix.dirty))
+		nsChanged := false
+		for key := range ix.dirty {
+			var recs *svcRecords
+			var refs []ptrRef
+			if svc := ix.services[key]; svc != nil {
+				recs, refs = ix.build.service(&ix.opts, svc, ix.slices[key])
+			}
+			ix.ptr.replace(key, refs)
+			switch {
+			case recs != nil:
+				changes[key] = recs
+				if !ix.live[key] {
+					ix.live[key] = true
+					ix.liveNS[recs.svc.Namespace]++
+					nsChanged = nsChanged || ix.liveNS[recs.svc.Namespace] == 1
+				}
+			case ix.live[key]:
+				changes[key] = nil
+				delete(ix.live, key)
+				ns := ix.liveNSOf(key)
+				if ix.liveNS[ns]--; ix.liveNS[ns] == 0 {
+					delete(ix.liveNS, ns)
+					nsChanged = true
+				}
+			}
+		}
+		clear(ix.dirty)
+		ix.svcs.apply(changes)
+		ptrChanges, addrs := ix.ptr.publish(&ix.opts, *ix.addrs.Load())
+		ix.ptrs.apply(ptrChanges)
+		ix.addrs.Store(&addrs)
+		if nsChanged {
+			m := make(map[string]struct{}, len(ix.liveNS))
+			for ns := range ix.liveNS {
+				m[ns] = struct{}{}
+			}
+			ix.namespaces.Store(&m)
+		}
+		ix.modified.Store(time.Now().Unix())
+		indexBuildSeconds.Observe(time.Since(start).Seconds())
+		ix.nServices.Store(int64(len(ix.live)))
+		ix.nAddresses.Store(int64(len(addrs)))
+	}
+	if (ix.wantSvc || ix.wantSync) && !ix.svcSynced.Load() {
+		ix.svcSynced.Store(true)
+	}
+	if ix.wantSync && !ix.isSynced.Load() {
+		ix.isSynced.Store(true)
+		close(ix.synced)
+	}
+}
+
+// liveNSOf returns the namespace of a published Service key (name.namespace;
+// names hold no dot).
+func (ix *Index) liveNSOf(key string) string {
+	for i := 0; i < len(key); i++ {
+		if key[i] == '.' {
+			return key[i+1:]
+		}
+	}
+	return key
+}
+
+// The query API: what ServeDNS reads. Lock-free, allocation-free.
+
+// Service returns the published records of a headless Service by its key
+// (name.namespace, lowercase), or nil.
+func (ix *Index) Service(key string) *svcRecords {
+	r, _ := ix.svcs.get(key)
+	return r
+}
+
+// PTR returns the PTR set of a reverse name (lowercase FQDN), or nil.
+func (ix *Index) PTR(name string) *ptrSet {
+	r, _ := ix.ptrs.get(name)
+	return r
+}
+
+// HasNamespace reports whether a headless Service is published in ns.
+func (ix *Index) HasNamespace(ns string) bool {
+	_, ok := (*ix.namespaces.Load())[ns]
+	return ok
+}
+
+// HasAddressIn reports whether a published PTR address is inside p.
+func (ix *Index) HasAddressIn(p netip.Prefix) bool {
+	return anyIn(*ix.addrs.Load(), p)
+}
+
+// TTL is the TTL of every record, and the SOA minimum.
+func (ix *Index) TTL() uint32 { return ix.opts.TTL }
+
+// Zonal reports whether zone-scoped names are answered.
+func (ix *Index) Zonal() bool { return ix.opts.Zonal }
+
+// Serial is the SOA serial: the Unix time of the last published change.
+func (ix *Index) Serial() uint32 { return uint32(ix.modified.Load()) }
+
+// Counts are the published Services and distinct PTR addresses.
+func (ix *Index) Counts() (services, addresses int64) {
+	return ix.nServices.Load(), ix.nAddresses.Load()
+}

@@ -1,0 +1,252 @@
+package headless
+
+import (
+	"net/netip"
+	"strconv"
+	"strings"
+)
+
+// The name grammar, in one place. Forward names (Kubernetes DNS spec 1.1.0,
+// and the spellings the stock plugin's parser accepts):
+//
+//	<zone>                                    apex: SOA, NS
+//	svc.<zone>, <ns>.svc.<zone>               empty non-terminals
+//	<svc>.<ns>.svc.<zone>                     the Service
+//	<host>.<svc>.<ns>.svc.<zone>              an endpoint (hostname, pod name or dashed IP)
+//	<port>.<proto>.<svc>.<ns>.svc.<zone>      a port: each label with or without its
+//	                                          leading underscore; an empty one ("_") is any
+//	<topozone>.pin|prefer._zone.<svc>...      zone-scoped names (the zonal option)
+//
+// Reverse names: the in-addr.arpa / ip6.arpa name of an address, or of a
+// prefix above it (an empty non-terminal when some published address is in it).
+
+// nameKind is what a forward name is, by its shape alone.
+type nameKind int
+
+const (
+	nameOther     nameKind = iota // not a name of this grammar: the next plugin's
+	nameApex                      // the zone itself
+	nameNS                        // ns.dns.<zone>, the name the apex NS points to
+	nameSvcLabel                  // svc.<zone>
+	nameNamespace                 // <ns>.svc.<zone>
+	nameService                   // <svc>.<ns>.svc.<zone> or a name below it
+)
+
+// forwardName is a parsed forward name. Strings are slices of the (lowercase)
+// query name: parsing allocates only for the rarer port spellings.
+type forwardName struct {
+	kind      nameKind
+	namespace string
+	service   string // index key of the Service: <svc>.<ns>
+	prefix    string // key of the name below the Service: "" the Service itself, a host, portKey(...)
+	topoZone  string // zone-scoped name: the topology zone (prefix is then "")
+	prefer    bool   // zone-scoped name with the prefer directive
+	tooLong   bool   // below the Service, but no shape of the grammar: NXDOMAIN
+}
+
+const (
+	svcLabel  = "svc"
+	zoneLabel = "_zone"
+	nsName    = "ns.dns"
+)
+
+// portKey is the index key of a port name and protocol (lowercase, without
+// underscores); "" is any. Every spelling of a port name maps to one key.
+func portKey(port, proto string) string { return "_" + port + "._" + proto }
+
+// isPortKey tells a port key from a host key (hosts are DNS labels: no "_").
+func isPortKey(k string) bool { return strings.HasPrefix(k, "_") }
+
+// parseForward parses name (lowercase FQDN) in a zone of zoneLen bytes.
+// zonal enables zone-scoped names.
+func parseForward(name string, zoneLen int, zonal bool) forwardName {
+	base := strings.TrimSuffix(name[:len(name)-zoneLen], ".")
+	if base == "" {
+		return forwardName{kind: nameApex}
+	}
+	if base == nsName {
+		return forwardName{kind: nameNS}
+	}
+	// Walk labels from the right: svc, namespace, service, then the prefix.
+	rest, last := cutLast(base)
+	if last != svcLabel {
+		return forwardName{}
+	}
+	if rest == "" {
+		return forwardName{kind: nameSvcLabel}
+	}
+	rest, ns := cutLast(rest)
+	if rest == "" {
+		return forwardName{kind: nameNamespace, namespace: ns}
+	}
+	prefix, svc := cutLast(rest)
+	// the Service key is "<svc>.<ns>": a slice of the name when no escape is in it
+	key := base[len(base)-len(svc)-len(ns)-len(".svc")-1 : len(base)-len(".svc")]
+	n := forwardName{kind: nameService, namespace: ns, service: key}
+	if prefix == "" {
+		return n
+	}
+	switch labels := countLabels(prefix); {
+	case labels == 1:
+		n.prefix = prefix
+	case labels == 2:
+		proto, port := cutFirst(prefix)
+		port, proto = strings.TrimPrefix(port, "_"), strings.TrimPrefix(proto, "_")
+		if len(port)+len(proto)+3 == len(prefix) {
+			n.prefix = prefix // already the canonical _port._proto
+		} else {
+			n.prefix = portKey(port, proto)
+		}
+	default:
+		rest, z := cutLast(prefix)
+		topo, directive := cutLast(rest)
+		if !zonal || z != zoneLabel || (directive != "pin" && directive != "prefer") {
+			n.tooLong = true
+			return n
+		}
+		n.topoZone, n.prefer = topo, directive == "prefer"
+	}
+	return n
+}
+
+// cutLast splits s at its last unescaped dot: (left, last label).
+func cutLast(s string) (string, string) {
+	for i := len(s) - 1; i >= 0; i-- {
+		if s[i] == '.' && !escaped(s, i) {
+			return s[:i], s[i+1:]
+		}
+	}
+	return "", s
+}
+
+// cutFirst splits s at its first unescaped dot: (rest, first label).
+func cutFirst(s string) (string, string) {
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '\\':
+			i++
+		case '.':
+			return s[i+1:], s[:i]
+		}
+	}
+	return "", s
+}
+
+func countLabels(s string) int {
+	n := 1
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '\\':
+			i++
+		case '.':
+			n++
+		}
+	}
+	return n
+}
+
+// escaped reports whether the byte at i is escaped by an odd run of backslashes.
+func escaped(s string, i int) bool {
+	n := 0
+	for j := i - 1; j >= 0 && s[j] == '\\'; j-- {
+		n++
+	}
+	return n%2 == 1
+}
+
+// inZone reports whether name (FQDN) equals zone or is below it, by labels:
+// `x\.cluster.local.` is not below cluster.local.
+func inZone(name, zone string) bool {
+	if zone == "." {
+		return true
+	}
+	if !strings.HasSuffix(name, zone) {
+		return false
+	}
+	n := len(name) - len(zone)
+	return n == 0 || (name[n-1] == '.' && !escaped(name, n-1))
+}
+
+// isReverse reports whether a lowercase FQDN is under in-addr.arpa or ip6.arpa.
+func isReverse(name string) bool {
+	return inZone(name, "in-addr.arpa.") || inZone(name, "ip6.arpa.")
+}
+
+// parseReverse returns the address prefix a reverse name stands for: a /32 or
+// /128 for an address's own name, shorter for names above it. ok is false for
+// names that are no prefix (bad labels, too many labels).
+func parseReverse(name string) (p netip.Prefix, ok bool) {
+	if base, found := strings.CutSuffix(name, ".in-addr.arpa."); found || name == "in-addr.arpa." {
+		var b [4]byte
+		n := 0
+		for base != "" {
+			if n == 4 {
+				return p, false
+			}
+			var label string
+			base, label = cutLast(base)
+			v, err := strconv.ParseUint(label, 10, 8)
+			if err != nil || (len(label) > 1 && label[0] == '0') {
+				return p, false
+			}
+			b[n] = byte(v)
+			n++
+		}
+		return netip.PrefixFrom(netip.AddrFrom4(b), n*8), true
+	}
+	base, found := strings.CutSuffix(name, ".ip6.arpa.")
+	if !found && name != "ip6.arpa." {
+		return p, false
+	}
+	var b [16]byte
+	n := 0
+	for base != "" {
+		if n == 32 {
+			return p, false
+		}
+		var label string
+		base, label = cutLast(base)
+		if len(label) != 1 {
+			return p, false
+		}
+		v, err := strconv.ParseUint(label, 16, 8)
+		if err != nil {
+			return p, false
+		}
+		if n%2 == 0 {
+			b[n/2] = byte(v) << 4
+		} else {
+			b[n/2] |= byte(v)
+		}
+		n++
+	}
+	return netip.PrefixFrom(netip.AddrFrom16(b), n*4), true
+}
+
+// joinName joins a relative name and a zone (FQDN, possibly the root).
+func joinName(rel, zone string) string {
+	if zone == "." {
+		return rel + "."
+	}
+	return rel + "." + zone
+}
+
+// endpointHostname is the stock plugin's name for an endpoint address: its
+// hostname, else (endpoint_pod_names) its target's name, else the dashed
+// address as written in the slice.
+func endpointHostname(ep *Endpoint, addr string, podNames bool) string {
+	if ep.Hostname != "" {
+		return ep.Hostname
+	}
+	if podNames && ep.TargetName != "" {
+		return ep.TargetName
+	}
+	if strings.Contains(addr, ".") {
+		return strings.ReplaceAll(addr, ".", "-")
+	}
+	h := strings.ReplaceAll(addr, ":", "-")
+	if strings.HasSuffix(h, "-") {
+		h += "0"
+	}
+	return h
+}

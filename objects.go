@@ -1,0 +1,254 @@
+package headless
+
+import (
+	"maps"
+	"net/netip"
+	"slices"
+	"strings"
+
+	core "k8s.io/api/core/v1"
+	discovery "k8s.io/api/discovery/v1"
+	meta "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+)
+
+// Labels and values the Kubernetes controllers put on EndpointSlices.
+const (
+	labelHeadless     = "service.kubernetes.io/headless"
+	labelManagedBy    = discovery.LabelManagedBy
+	labelServiceName  = discovery.LabelServiceName
+	managerController = "endpointslice-controller.k8s.io"
+)
+
+// Service is what the index keeps of a core/v1 Service: its identity, its
+// labels (the labels option selects on them) and whether it is headless.
+type Service struct {
+	meta.TypeMeta
+	meta.ObjectMeta
+	Headless bool
+}
+
+// DeepCopyObject implements runtime.Object.
+func (s *Service) DeepCopyObject() runtime.Object {
+	c := *s
+	s.ObjectMeta.DeepCopyInto(&c.ObjectMeta)
+	return &c
+}
+
+// sameContent reports whether two revisions of a Service answer alike.
+func (s *Service) sameContent(o *Service) bool {
+	return s.Headless == o.Headless && maps.Equal(s.Labels, o.Labels)
+}
+
+// Slice is what the index keeps of a discovery/v1 EndpointSlice, validated:
+// every address, hostname and port in it is one the API server would accept.
+// Not-ready endpoints are kept with their conditions for publish policies.
+type Slice struct {
+	meta.TypeMeta
+	meta.ObjectMeta
+	Service   string // kubernetes.io/service-name
+	Ports     []Port
+	Endpoints []Endpoint
+}
+
+// DeepCopyObject implements runtime.Object. Slices are immutable once stored,
+// so the endpoint and port slices are shared.
+func (s *Slice) DeepCopyObject() runtime.Object {
+	c := *s
+	s.ObjectMeta.DeepCopyInto(&c.ObjectMeta)
+	return &c
+}
+
+// sameContent reports whether two revisions of a slice answer alike.
+func (s *Slice) sameContent(o *Slice) bool {
+	return s.Service == o.Service && slices.Equal(s.Ports, o.Ports) &&
+		slices.EqualFunc(s.Endpoints, o.Endpoints, func(a, b Endpoint) bool {
+			return slices.Equal(a.Addrs, b.Addrs) && a.Hostname == b.Hostname && a.TargetName == b.TargetName &&
+				a.NodeName == b.NodeName && a.Zone == b.Zone && a.Ready == b.Ready && a.Serving == b.Serving &&
+				a.Terminating == b.Terminating
+		})
+}
+
+// Port is one EndpointSlice port; Port is -1 when the slice has no ports.
+// Name and Protocol are lowercase, as names are matched.
+type Port struct {
+	Name     string
+	Protocol string
+	Port     int32
+}
+
+// Endpoint is one EndpointSlice endpoint.
+type Endpoint struct {
+	Addrs       []netip.Addr
+	Raw         []string // the addresses as written, only when one is not canonical (stock builds dashed names from them)
+	Hostname    string
+	TargetName  string // targetRef name when shorter than 64 characters
+	NodeName    string
+	Zone        string // lowercased, as the stock plugin compares zones
+	Ready       bool   // conditions.ready true or absent
+	Serving     bool   // conditions.serving true or absent
+	Terminating bool
+}
+
+// addrString is address i as written in the slice.
+func (e *Endpoint) addrString(i int) string {
+	if e.Raw != nil {
+		return e.Raw[i]
+	}
+	return e.Addrs[i].String()
+}
+
+func isNonCanonical(raw string) bool {
+	a, err := netip.ParseAddr(raw)
+	return err != nil || a.String() != raw
+}
+
+func condition(b *bool, absent bool) bool {
+	if b == nil {
+		return absent
+	}
+	return *b
+}
+
+// transformService keeps only what answers need of a Service. A Service whose
+// name the API server would reject is dropped (and reported).
+func transformService(obj any) (any, error) {
+	s, ok := obj.(*core.Service)
+	if !ok {
+		return obj, nil // tombstones and already transformed objects pass unchanged
+	}
+	out := &Service{
+		ObjectMeta: meta.ObjectMeta{Name: s.Name, Namespace: s.Namespace, ResourceVersion: s.ResourceVersion, Labels: s.Labels, UID: s.UID},
+		Headless:   s.Spec.ClusterIP == core.ClusterIPNone,
+	}
+	if problem := validServiceName(s.Name, s.Namespace); problem != "" {
+		reportInvalid("services", s.Namespace, s.Name, s.ResourceVersion, "name", problem)
+		out.Headless = false // kept as an object, never published
+	}
+	return out, nil
+}
+
+// transformSlice keeps only what answers need of an EndpointSlice.
+func transformSlice(obj any) (any, error) {
+	es, ok := obj.(*discovery.EndpointSlice)
+	if !ok {
+		return obj, nil
+	}
+	return sliceFromAPI(es), nil
+}
+
+// sliceFromAPI reduces and validates a slice. What the API server would
+// reject is skipped at the smallest unit that keeps the rest right (a port,
+// an address, an endpoint) and reported once per revision.
+func sliceFromAPI(es *discovery.EndpointSlice) *Slice {
+	s := &Slice{
+		ObjectMeta: meta.ObjectMeta{Name: es.Name, Namespace: es.Namespace, ResourceVersion: es.ResourceVersion, Labels: es.Labels, UID: es.UID, Annotations: es.Annotations},
+		Service:    es.Labels[labelServiceName],
+	}
+	bad := func(reason, problem string) {
+		reportInvalid("endpointslices", es.Namespace, es.Name, es.ResourceVersion, reason, problem)
+	}
+	if s.Service != "" {
+		if problem := validServiceName(s.Service, es.Namespace); problem != "" {
+			bad("service-name", problem)
+			s.Service = ""
+			return s
+		}
+	}
+	family := 0
+	switch es.AddressType {
+	case discovery.AddressTypeIPv4:
+		family = 4
+	case discovery.AddressTypeIPv6:
+		family = 6
+	default:
+		return s // FQDN slices carry no addresses to publish
+	}
+	s.Ports = slicePorts(es.Ports, bad)
+	s.Endpoints = make([]Endpoint, 0, len(es.Endpoints))
+	for _, e := range es.Endpoints {
+		ep := Endpoint{
+			Ready:       condition(e.Conditions.Ready, true),
+			Serving:     condition(e.Conditions.Serving, condition(e.Conditions.Ready, true)),
+			Terminating: condition(e.Conditions.Terminating, false),
+		}
+		if e.Hostname != nil && *e.Hostname != "" {
+			if problem := validLabel(*e.Hostname); problem != "" {
+				bad("hostname", problem)
+				continue // never published under another name than the one asked for
+			}
+			ep.Hostname = *e.Hostname
+		}
+		for _, raw := range e.Addresses {
+			addr, problem := validAddress(raw, family)
+			if problem != "" {
+				bad("address", problem)
+				continue
+			}
+			ep.Addrs = append(ep.Addrs, addr)
+			ep.Raw = append(ep.Raw, raw)
+		}
+		if len(ep.Addrs) == 0 {
+			continue
+		}
+		if !slices.ContainsFunc(ep.Raw, isNonCanonical) {
+			ep.Raw = nil
+		}
+		if e.TargetRef != nil && len(e.TargetRef.Name) < 64 && validLabel(e.TargetRef.Name) == "" {
+			ep.TargetName = e.TargetRef.Name
+		}
+		if e.NodeName != nil {
+			ep.NodeName = *e.NodeName
+		}
+		if e.Zone != nil {
+			ep.Zone = strings.ToLower(*e.Zone)
+		}
+		s.Endpoints = append(s.Endpoints, ep)
+	}
+	return s
+}
+
+// slicePorts validates ports as the API server does (and defaults a missing
+// protocol to TCP as its defaulting does). A slice without ports gets the
+// stock plugin's sentinel port -1: addresses, but no SRV.
+func slicePorts(in []discovery.EndpointPort, bad func(reason, problem string)) []Port {
+	if len(in) == 0 {
+		return []Port{{Port: -1}}
+	}
+	out := make([]Port, 0, len(in))
+	for _, p := range in {
+		port := Port{Port: -1, Protocol: "tcp"}
+		if p.Port != nil {
+			if *p.Port < 1 || *p.Port > 65535 {
+				bad("port", "port number out of 1-65535")
+				continue
+			}
+			port.Port = *p.Port
+		}
+		if p.Name != nil && *p.Name != "" {
+			if problem := validLabel(*p.Name); problem != "" {
+				bad("port", problem)
+				continue
+			}
+			port.Name = *p.Name
+		}
+		if p.Protocol != nil {
+			switch *p.Protocol {
+			case core.ProtocolTCP, core.ProtocolUDP, core.ProtocolSCTP:
+				port.Protocol = strings.ToLower(string(*p.Protocol))
+			default:
+				bad("port", "unsupported protocol")
+				continue
+			}
+		}
+		if slices.ContainsFunc(out, func(o Port) bool { return o.Name == port.Name }) {
+			bad("port", "duplicate port name")
+			continue
+		}
+		out = append(out, port)
+	}
+	if len(out) == 0 {
+		return nil // every port was invalid: nothing to answer on any port
+	}
+	return out
+}

@@ -1,0 +1,196 @@
+package headless
+
+import (
+	"fmt"
+	"net"
+
+	"github.com/miekg/dns"
+)
+
+// zone is one zone of the plugin, with what its replies need precomputed.
+type zone struct {
+	name    string // lowercase FQDN
+	fwd     int    // index into the forward zones (SRV targets), -1 for a reverse zone
+	reverse bool
+}
+
+// reply writes the reply for a resolved question.
+func (h *Headless) reply(w dns.ResponseWriter, r *dns.Msg, z *zone, res result) (int, error) {
+	q := r.Question[0]
+	m := new(dns.Msg)
+	m.SetReply(r)
+	m.Authoritative = true
+	qzone := q.Name[len(q.Name)-len(z.name):] // the zone as the client spelled it
+	out := res.out
+	switch out {
+	case answer:
+		if !h.fill(m, q, z, qzone, res) {
+			out = nodata
+		}
+	case apex:
+		out = h.fillApex(m, w, q, qzone)
+	case nsHost:
+		out = h.fillNSHost(m, w, q, qzone)
+	}
+	switch out {
+	case answer:
+		reqAnswer.Inc()
+	case nodata:
+		reqNodata.Inc()
+	case nxdomain:
+		reqNXDomain.Inc()
+		m.Rcode = dns.RcodeNameError
+	case servfail:
+		reqServfail.Inc()
+		m.Rcode = dns.RcodeServerFailure
+	}
+	if len(m.Answer) == 0 {
+		m.Ns = []dns.RR{h.soa(qzone)}
+	}
+	if err := w.WriteMsg(m); err != nil {
+		// The server answers SERVFAIL for this rcode; errors logs err.
+		return dns.RcodeServerFailure, fmt.Errorf("headless: reply to %s %s not written: %w", q.Name, dns.TypeToString[q.Qtype], err)
+	}
+	return dns.RcodeSuccess, nil
+}
+
+// fill puts the records of the question's type into m; false when there are
+// none (NODATA).
+func (h *Headless) fill(m *dns.Msg, q dns.Question, z *zone, qzone string, res result) bool {
+	if res.ptr != nil {
+		if q.Qtype != dns.TypePTR {
+			return false
+		}
+		m.Answer = copyRRs(res.ptr.rr, q.Name, nil)
+		return true
+	}
+	set := res.set
+	switch q.Qtype {
+	case dns.TypeA:
+		m.Answer = copyRRs(set.a, q.Name, nil)
+	case dns.TypeAAAA:
+		m.Answer = copyRRs(set.aaaa, q.Name, nil)
+	case dns.TypeSRV:
+		if z.fwd < 0 {
+			return false
+		}
+		rrs := &set.z[z.fwd]
+		m.Answer = copyRRs(rrs.srv, q.Name, nil)
+		if n := len(rrs.glueA) + len(rrs.glue6); n > 0 {
+			m.Extra = copyRRs(rrs.glueA, "", make([]dns.RR, 0, n))
+			m.Extra = copyRRs(rrs.glue6, "", m.Extra)
+		}
+		if qzone != z.name {
+			echoZoneCase(m, z.name, qzone)
+		}
+	}
+	return len(m.Answer) > 0
+}
+
+// echoZoneCase writes SRV targets and glue owners with the zone spelled as
+// the client spelled it, as the stock plugin does (it builds them from the
+// query). Only mixed-case queries pay for it.
+func echoZoneCase(m *dns.Msg, zone, qzone string) {
+	respell := func(s string) string {
+		if len(s) >= len(zone) && s[len(s)-len(zone):] == zone {
+			return s[:len(s)-len(zone)] + qzone
+		}
+		return s
+	}
+	for _, rr := range m.Answer {
+		if srv, ok := rr.(*dns.SRV); ok {
+			srv.Target = respell(srv.Target)
+		}
+	}
+	for _, rr := range m.Extra {
+		rr.Header().Name = respell(rr.Header().Name)
+	}
+}
+
+// fillApex answers the zone apex (SOA, NS) as stock does, with no next plugin.
+func (h *Headless) fillApex(m *dns.Msg, w dns.ResponseWriter, q dns.Question, qzone string) outcome {
+	switch q.Qtype {
+	case dns.TypeSOA:
+		m.Answer = []dns.RR{h.soa(qzone)}
+	case dns.TypeNS:
+		host := joinName("ns.dns", qzone)
+		m.Answer = []dns.RR{&dns.NS{Hdr: h.hdr(dns.TypeNS, q.Name), Ns: host}}
+		if rr := h.localAddress(w, host, 0); rr != nil {
+			m.Extra = []dns.RR{rr}
+		}
+	default:
+		return nodata
+	}
+	return answer
+}
+
+// fillNSHost answers ns.dns.<zone>, the apex NS target: the address the
+// query came in on, as stock does outside a cluster.
+func (h *Headless) fillNSHost(m *dns.Msg, w dns.ResponseWriter, q dns.Question, _ string) outcome {
+	if rr := h.localAddress(w, q.Name, q.Qtype); rr != nil {
+		m.Answer = []dns.RR{rr}
+		return answer
+	}
+	return nodata
+}
+
+// localAddress is an A or AAAA record for the server's local address, of
+// type qtype (0: either).
+func (h *Headless) localAddress(w dns.ResponseWriter, name string, qtype uint16) dns.RR {
+	var ip net.IP
+	switch a := w.LocalAddr().(type) {
+	case *net.UDPAddr:
+		ip = a.IP
+	case *net.TCPAddr:
+		ip = a.IP
+	}
+	if ip == nil || ip.IsUnspecified() {
+		return nil
+	}
+	if ip4 := ip.To4(); ip4 != nil && (qtype == 0 || qtype == dns.TypeA) {
+		return &dns.A{Hdr: h.hdr(dns.TypeA, name), A: ip4}
+	}
+	if ip.To4() == nil && (qtype == 0 || qtype == dns.TypeAAAA) {
+		return &dns.AAAA{Hdr: h.hdr(dns.TypeAAAA, name), AAAA: ip}
+	}
+	return nil
+}
+
+func (h *Headless) hdr(t uint16, name string) dns.RR_Header {
+	return dns.RR_Header{Name: name, Rrtype: t, Class: dns.ClassINET, Ttl: h.index.TTL()}
+}
+
+// soa is the zone's SOA as the stock plugin writes it: the zone as the client
+// spelled it, TTL min(ttl, 300), serial the time of the last index change.
+func (h *Headless) soa(qzone string) *dns.SOA {
+	ttl := h.index.TTL()
+	return &dns.SOA{
+		Hdr:  dns.RR_Header{Name: qzone, Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: min(ttl, 300)},
+		Mbox: joinName("hostmaster", qzone), Ns: joinName("ns.dns", qzone), Serial: h.index.Serial(),
+		Refresh: 7200, Retry: 1800, Expire: 86400, Minttl: ttl,
+	}
+}
+
+// copyRRs appends copies of src to dst, with owner name set when name is not
+// empty. The copies share one allocation; later plugins may change them.
+func copyRRs[T any, P interface {
+	*T
+	dns.RR
+}](src []T, name string, dst []dns.RR) []dns.RR {
+	if len(src) == 0 {
+		return dst
+	}
+	arr := make([]T, len(src))
+	copy(arr, src)
+	if dst == nil {
+		dst = make([]dns.RR, 0, len(src))
+	}
+	for i := range arr {
+		p := P(&arr[i])
+		if name != "" {
+			p.Header().Name = name
+		}
+		dst = append(dst, p)
+	}
+	return dst
+}

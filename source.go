@@ -1,0 +1,149 @@
+package headless
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+
+	"github.com/coredns/coredns/coremain"
+	core "k8s.io/api/core/v1"
+	meta "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	kruntime "k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// source is what the watches list and watch: a live API server, or the
+// in-memory cluster of the manifests option.
+type source interface {
+	// ListerWatcher lists and watches one watch's objects.
+	ListerWatcher(w watchSpec) cache.ListerWatcher
+	// Filtered reports whether label and field selectors are applied at the
+	// source (else every object arrives and the index filters).
+	Filtered() bool
+	// Close stops what the source runs.
+	Close()
+}
+
+// watchSpec is one informer: a resource, a namespace and selectors.
+type watchSpec struct {
+	resource  string // "services" or "endpointslices"
+	namespace string // "" for all
+	label     string
+	field     string
+}
+
+func (s watchSpec) String() string {
+	return fmt.Sprintf("%s ns=%q labels=%q fields=%q", s.resource, s.namespace, s.label, s.field)
+}
+
+// watchSpecs returns the watches for a set of namespaces. Services: only
+// headless ones (spec.clusterIP=None). Slices: those the endpointslice
+// controller made for headless Services, plus every slice that controller did
+// not make (mirrored from hand-written Endpoints, or written by another
+// manager), which is how selector-less headless Services get their endpoints.
+// Slices of ClusterIP Services made by the controller are never received.
+func watchSpecs(namespaces []string, svcSelector string, filtered bool) []watchSpec {
+	if len(namespaces) == 0 {
+		namespaces = []string{meta.NamespaceAll}
+	}
+	var specs []watchSpec
+	for _, ns := range namespaces {
+		if !filtered {
+			specs = append(specs,
+				watchSpec{resource: "services", namespace: ns, label: svcSelector},
+				watchSpec{resource: "endpointslices", namespace: ns})
+			continue
+		}
+		specs = append(specs,
+			watchSpec{resource: "services", namespace: ns, label: svcSelector, field: fields.OneTermEqualSelector("spec.clusterIP", core.ClusterIPNone).String()},
+			watchSpec{resource: "endpointslices", namespace: ns, label: labelHeadless + "," + labelManagedBy + "=" + managerController},
+			watchSpec{resource: "endpointslices", namespace: ns, label: labelManagedBy + "!=" + managerController},
+		)
+	}
+	return specs
+}
+
+// apiSource watches an API server through a clientset (or a fake one in
+// tests, which cannot filter: filtered false).
+type apiSource struct {
+	client   kubernetes.Interface
+	filtered bool
+}
+
+func (s *apiSource) Filtered() bool { return s.filtered }
+func (s *apiSource) Close()         {}
+
+func (s *apiSource) ListerWatcher(w watchSpec) cache.ListerWatcher {
+	opts := func(o *meta.ListOptions) {
+		o.LabelSelector = w.label
+		o.FieldSelector = w.field
+	}
+	var lw *cache.ListWatch
+	if w.resource == "services" {
+		lw = typedLW(s.client.CoreV1().Services(w.namespace), opts)
+	} else {
+		lw = typedLW(s.client.DiscoveryV1().EndpointSlices(w.namespace), opts)
+	}
+	// The wrapper tells the reflector when the client (a fake clientset in
+	// tests) cannot stream a watch-list, so it lists instead.
+	return cache.ToListWatcherWithWatchListSemantics(lw, s.client)
+}
+
+// typedClient is a typed client of one resource (Services, EndpointSlices).
+type typedClient[L kruntime.Object] interface {
+	List(context.Context, meta.ListOptions) (L, error)
+	Watch(context.Context, meta.ListOptions) (watch.Interface, error)
+}
+
+// typedLW lists and watches c with the watch's selectors applied.
+func typedLW[L kruntime.Object](c typedClient[L], opts func(*meta.ListOptions)) *cache.ListWatch {
+	return &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o meta.ListOptions) (kruntime.Object, error) {
+			opts(&o)
+			return c.List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o meta.ListOptions) (watch.Interface, error) {
+			opts(&o)
+			return c.Watch(ctx, o)
+		},
+	}
+}
+
+// sourceFor returns what the Corefile asks to watch: the manifests'
+// in-memory cluster, or an API server from a kubeconfig (with endpoint
+// overriding its server), an endpoint URL, or the in-cluster config.
+func sourceFor(cfg config) (source, error) {
+	if len(cfg.manifests) > 0 {
+		return newManifestSource(cfg.manifests)
+	}
+	var rc *rest.Config
+	var err error
+	switch {
+	case cfg.kubeconfig != "":
+		rules := &clientcmd.ClientConfigLoadingRules{ExplicitPath: cfg.kubeconfig}
+		over := &clientcmd.ConfigOverrides{CurrentContext: cfg.context}
+		if cfg.endpoint != "" {
+			over.ClusterInfo.Server = cfg.endpoint
+		}
+		rc, err = clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, over).ClientConfig()
+	case cfg.endpoint != "":
+		rc = &rest.Config{Host: cfg.endpoint}
+	default:
+		rc, err = rest.InClusterConfig()
+	}
+	if err != nil {
+		return nil, err
+	}
+	rc.ContentType = "application/vnd.kubernetes.protobuf"
+	rc.UserAgent = fmt.Sprintf("%s/%s headless (%s/%s/%s)", coremain.CoreName, coremain.CoreVersion, runtime.GOOS, runtime.GOARCH, runtime.Version())
+	client, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return nil, err
+	}
+	return &apiSource{client: client, filtered: true}, nil
+}
