@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
 	"github.com/coredns/coredns/plugin/test"
 	"github.com/miekg/dns"
@@ -124,12 +125,18 @@ func fixture() []runtime.Object {
 // start runs a plugin on the fake clientset holding objs, synced.
 func start(t testing.TB, cfg config, objs ...runtime.Object) (*Headless, *fake.Clientset) {
 	t.Helper()
+	return startZones(t, []string{"cluster.local.", "in-addr.arpa.", "ip6.arpa."}, cfg, objs...)
+}
+
+// startZones is start with zones of one's choice.
+func startZones(t testing.TB, zones []string, cfg config, objs ...runtime.Object) (*Headless, *fake.Clientset) {
+	t.Helper()
 	client := fake.NewClientset(objs...)
 	if cfg.ttl == 0 {
 		cfg.ttl = defaultTTL
 	}
 	cfg.startupTimeout = 10 * time.Second
-	h := newHeadless([]string{"cluster.local.", "in-addr.arpa.", "ip6.arpa."}, cfg)
+	h := newHeadless(zones, cfg)
 	// the fake clientset filters lists by label but never watches: unfiltered watches
 	h.newSource = func() (source, error) { return &apiSource{client: client}, nil }
 	if err := h.OnStartup(); err != nil {
@@ -147,7 +154,13 @@ const nextRcode = dns.RcodeNotImplemented
 
 func runCases(t *testing.T, h *Headless, cases []test.Case) {
 	t.Helper()
-	h.Next = test.NextHandler(nextRcode, nil)
+	runCasesNext(t, h, test.NextHandler(nextRcode, nil), cases)
+}
+
+// runCasesNext runs cases with next as the next plugin (nil: none).
+func runCasesNext(t *testing.T, h *Headless, next plugin.Handler, cases []test.Case) {
+	t.Helper()
+	h.Next = next
 	for _, tc := range cases {
 		t.Run(dns.TypeToString[tc.Qtype]+" "+tc.Qname, func(t *testing.T) {
 			w := dnstest.NewRecorder(&test.ResponseWriter{})

@@ -142,7 +142,7 @@ func (h *Headless) resolveReverse(name string, z *zone) result {
 		return result{out: apex}
 	}
 	if !h.index.Synced() {
-		if h.fallback() {
+		if !h.index.ServicesSynced() && h.fallback() {
 			return result{out: pass}
 		}
 		return result{out: servfail}

@@ -2,16 +2,24 @@ package headless
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
 	"github.com/coredns/coredns/plugin/test"
 	"github.com/miekg/dns"
 	discovery "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	meta "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/tools/cache"
 )
 
 const soaLine = "cluster.local.	5	IN	SOA	ns.dns.cluster.local. hostmaster.cluster.local. 1 7200 1800 86400 5"
@@ -382,19 +390,87 @@ func TestAnswersAreCopies(t *testing.T) {
 	runCases(t, h, baseCases[6:7])
 }
 
-func TestInZone(t *testing.T) {
-	for _, c := range []struct {
-		name, zone string
-		want       bool
-	}{
-		{"cluster.local.", "cluster.local.", true},
-		{"a.cluster.local.", "cluster.local.", true},
-		{"xcluster.local.", "cluster.local.", false},
-		{"local.", "cluster.local.", false},
-		{"anything.", ".", true},
+// forbiddenSource fails the watches of some resources, as a missing RBAC
+// rule does.
+type forbiddenSource struct {
+	source
+	forbid string
+}
+
+func (s forbiddenSource) ListerWatcher(w watchSpec) cache.ListerWatcher {
+	if w.resource != s.forbid {
+		return s.source.ListerWatcher(w)
+	}
+	err := apierrors.NewForbidden(schema.GroupResource{Resource: w.resource}, "", errors.New("RBAC: no rule"))
+	return &cache.ListWatch{
+		ListWithContextFunc:  func(context.Context, meta.ListOptions) (runtime.Object, error) { return nil, err },
+		WatchFuncWithContext: func(context.Context, meta.ListOptions) (watch.Interface, error) { return nil, err },
+	}
+}
+
+// startForbidden starts a plugin whose watches of resource fail.
+func startForbidden(t *testing.T, resource string, timeout time.Duration) *Headless {
+	client := fake.NewClientset(fixture()...)
+	h := newHeadless([]string{"cluster.local.", "in-addr.arpa."}, config{ttl: 5, startupTimeout: timeout})
+	h.newSource = func() (source, error) { return forbiddenSource{&apiSource{client: client}, resource}, nil }
+	if err := h.OnStartup(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = h.OnShutdown() })
+	h.Next = test.NextHandler(nextRcode, nil)
+	return h
+}
+
+func rcodeOf(h *Headless, name string) int {
+	w := dnstest.NewRecorder(&test.ResponseWriter{})
+	m := new(dns.Msg)
+	m.SetQuestion(name, dns.TypeA)
+	rc, _ := h.ServeDNS(context.Background(), w, m)
+	if w.Msg != nil {
+		return w.Msg.Rcode
+	}
+	return rc
+}
+
+// Only the slice watch fails: the Service watch tells which names are ours.
+// Names of other Services pass on at once; ours are SERVFAIL, never a false
+// NXDOMAIN; Ready stays false.
+func TestSliceWatchFails(t *testing.T) {
+	h := startForbidden(t, "endpointslices", 50*time.Millisecond)
+	waitFor(t, "Service watch synced", h.index.ServicesSynced)
+	if h.Ready() {
+		t.Fatal("ready without endpoint slices")
+	}
+	for name, want := range map[string]int{
+		"clstr.testns.svc.cluster.local.": nextRcode,
+		"ghost.testns.svc.cluster.local.": nextRcode,
+		svcName:                           dns.RcodeServerFailure,
+		h0:                                dns.RcodeServerFailure,
+		"1.0.0.172.in-addr.arpa.":         dns.RcodeServerFailure,
 	} {
-		if got := inZone(c.name, c.zone); got != c.want {
-			t.Errorf("inZone(%q, %q) = %v", c.name, c.zone, got)
+		if got := rcodeOf(h, name); got != want {
+			t.Errorf("%s: rcode %d, want %d", name, got, want)
 		}
+	}
+}
+
+// The Service watch fails: SERVFAIL until startup_timeout has passed since
+// start, then every Service name passes on (the next plugin answers, or says
+// SERVFAIL while it is not synced itself), and the fallback is shown.
+func TestServiceWatchFailsFallsBack(t *testing.T) {
+	h := startForbidden(t, "services", 200*time.Millisecond)
+	now := h.startedAt
+	h.clock = func() time.Time { return now }
+	if got := rcodeOf(h, "clstr.testns.svc.cluster.local."); got != dns.RcodeServerFailure {
+		t.Fatalf("before startup_timeout: rcode %d, want SERVFAIL", got)
+	}
+	now = now.Add(200 * time.Millisecond)
+	for _, name := range []string{"clstr.testns.svc.cluster.local.", svcName, "1.0.0.172.in-addr.arpa."} {
+		if got := rcodeOf(h, name); got != nextRcode {
+			t.Errorf("%s after startup_timeout: rcode %d, want passed on", name, got)
+		}
+	}
+	if !h.fellBack.Load() {
+		t.Error("fallback not shown")
 	}
 }

@@ -177,6 +177,9 @@ func isReverse(name string) bool {
 // names that are no prefix (bad labels, too many labels).
 func parseReverse(name string) (p netip.Prefix, ok bool) {
 	if base, found := strings.CutSuffix(name, ".in-addr.arpa."); found || name == "in-addr.arpa." {
+		if !found {
+			base = ""
+		}
 		var b [4]byte
 		n := 0
 		for base != "" {
@@ -197,6 +200,9 @@ func parseReverse(name string) (p netip.Prefix, ok bool) {
 	base, found := strings.CutSuffix(name, ".ip6.arpa.")
 	if !found && name != "ip6.arpa." {
 		return p, false
+	}
+	if !found {
+		base = ""
 	}
 	var b [16]byte
 	n := 0

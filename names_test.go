@@ -1,0 +1,180 @@
+package headless
+
+import (
+	"context"
+	"net/netip"
+	"testing"
+
+	"github.com/coredns/coredns/plugin/pkg/dnstest"
+	"github.com/coredns/coredns/plugin/test"
+	"github.com/miekg/dns"
+)
+
+const svcName = "hdls.testns.svc.cluster.local."
+
+// srvHTTP is the SRV answer of the http port (TCP 80) of hdls, any spelling.
+func srvHTTP(owner string) test.Case {
+	return test.Case{Qname: owner, Qtype: dns.TypeSRV, Rcode: dns.RcodeSuccess, Answer: []dns.RR{
+		test.SRV(owner + "	5	IN	SRV	0 20 80 " + h0),
+		test.SRV(owner + "	5	IN	SRV	0 20 80 " + h1),
+		test.SRV(owner + "	5	IN	SRV	0 20 80 " + h3),
+		test.SRV(owner + "	5	IN	SRV	0 20 80 " + h6),
+		test.SRV(owner + "	5	IN	SRV	0 20 80 " + h7),
+	}, Extra: []dns.RR{
+		test.A(h0 + "	5	IN	A	172.0.0.1"), test.A(h1 + "	5	IN	A	172.0.0.2"), test.A(h3 + "	5	IN	A	172.0.0.3"),
+		test.AAAA(h6 + "	5	IN	AAAA	fd00::1"), test.AAAA(h7 + "	5	IN	AAAA	fd00:0:0:2::"),
+	}}
+}
+
+func srvDNS(owner string) test.Case {
+	return test.Case{Qname: owner, Qtype: dns.TypeSRV, Rcode: dns.RcodeSuccess, Answer: []dns.RR{
+		test.SRV(owner + "	5	IN	SRV	0 33 53 " + h0),
+		test.SRV(owner + "	5	IN	SRV	0 33 53 " + h1),
+		test.SRV(owner + "	5	IN	SRV	0 33 53 " + h3),
+	}, Extra: []dns.RR{test.A(h0 + "	5	IN	A	172.0.0.1"), test.A(h1 + "	5	IN	A	172.0.0.2"), test.A(h3 + "	5	IN	A	172.0.0.3")}}
+}
+
+// Every port spelling the stock parser accepts: labels with or without the
+// underscore, an empty label ("_") for any port or protocol.
+func TestPortSpellings(t *testing.T) {
+	h, _ := start(t, config{}, fixture()...)
+	all := baseCases[6] // SRV of the Service: every (endpoint, port)
+	anyAny := all
+	anyAny.Qname = "_._." + svcName
+	anyAny.Answer = renamed(all.Answer, anyAny.Qname)
+	nxSOA := []dns.RR{soa}
+	runCases(t, h, []test.Case{
+		srvHTTP("http.tcp." + svcName), srvHTTP("_http.tcp." + svcName), srvHTTP("http._tcp." + svcName),
+		srvHTTP("_._tcp." + svcName), srvHTTP("HTTP.TCP." + svcName),
+		srvDNS("dns.udp." + svcName), srvDNS("_._udp." + svcName), srvDNS("_dns._." + svcName), srvDNS("dns._." + svcName),
+		anyAny,
+		{Qname: "dns.udp." + svcName, Qtype: dns.TypeA, Rcode: dns.RcodeSuccess, Answer: []dns.RR{
+			test.A("dns.udp." + svcName + "	5	IN	A	172.0.0.1"), test.A("dns.udp." + svcName + "	5	IN	A	172.0.0.2"),
+			test.A("dns.udp." + svcName + "	5	IN	A	172.0.0.3")}},
+		{Qname: "_._sctp." + svcName, Qtype: dns.TypeSRV, Rcode: dns.RcodeNameError, Ns: nxSOA},
+		{Qname: "http.udp." + svcName, Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: nxSOA},
+		// a slice without ports: only "any port, any protocol" selects its addresses
+		{Qname: "_._.noports.other.svc.cluster.local.", Qtype: dns.TypeA, Rcode: dns.RcodeSuccess, Answer: []dns.RR{
+			test.A("_._.noports.other.svc.cluster.local.	5	IN	A	172.0.3.1")}},
+		{Qname: "_._.noports.other.svc.cluster.local.", Qtype: dns.TypeSRV, Rcode: dns.RcodeSuccess, Ns: nxSOA},
+		{Qname: "_._tcp.noports.other.svc.cluster.local.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: nxSOA},
+		// one label with an underscore is an endpoint name, which no endpoint has
+		{Qname: "_http." + svcName, Qtype: dns.TypeSRV, Rcode: dns.RcodeNameError, Ns: nxSOA},
+	})
+}
+
+func renamed(rrs []dns.RR, owner string) []dns.RR {
+	out := make([]dns.RR, len(rrs))
+	for i, rr := range rrs {
+		out[i] = dns.Copy(rr)
+		out[i].Header().Name = owner
+	}
+	return out
+}
+
+// With no next plugin the apex, ns.dns and the names above Services and
+// above published addresses exist: SOA/NS, NODATA, never NXDOMAIN.
+func TestNoNextPlugin(t *testing.T) {
+	h, _ := start(t, config{}, fixture()...)
+	rev := test.SOA("in-addr.arpa.	5	IN	SOA	ns.dns.in-addr.arpa. hostmaster.in-addr.arpa. 1 7200 1800 86400 5")
+	rev6 := test.SOA("ip6.arpa.	5	IN	SOA	ns.dns.ip6.arpa. hostmaster.ip6.arpa. 1 7200 1800 86400 5")
+	runCasesNext(t, h, nil, []test.Case{
+		{Qname: "cluster.local.", Qtype: dns.TypeSOA, Rcode: dns.RcodeSuccess, Answer: []dns.RR{soa}},
+		{Qname: "cluster.local.", Qtype: dns.TypeNS, Rcode: dns.RcodeSuccess,
+			Answer: []dns.RR{test.NS("cluster.local.	5	IN	NS	ns.dns.cluster.local.")},
+			Extra:  []dns.RR{test.A("ns.dns.cluster.local.	5	IN	A	127.0.0.1")}},
+		{Qname: "ns.dns.cluster.local.", Qtype: dns.TypeA, Rcode: dns.RcodeSuccess, Answer: []dns.RR{test.A("ns.dns.cluster.local.	5	IN	A	127.0.0.1")}},
+		{Qname: "cluster.local.", Qtype: dns.TypeA, Rcode: dns.RcodeSuccess, Ns: []dns.RR{soa}},
+		{Qname: "svc.cluster.local.", Qtype: dns.TypeA, Rcode: dns.RcodeSuccess, Ns: []dns.RR{soa}},
+		{Qname: "testns.svc.cluster.local.", Qtype: dns.TypeA, Rcode: dns.RcodeSuccess, Ns: []dns.RR{soa}},
+		{Qname: "other.svc.cluster.local.", Qtype: dns.TypeSRV, Rcode: dns.RcodeSuccess, Ns: []dns.RR{soa}},
+		{Qname: "nons.svc.cluster.local.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: []dns.RR{soa}},
+		{Qname: "clstr.testns.svc.cluster.local.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: []dns.RR{soa}},
+		{Qname: "dns-version.cluster.local.", Qtype: dns.TypeTXT, Rcode: dns.RcodeNameError, Ns: []dns.RR{soa}},
+		{Qname: "in-addr.arpa.", Qtype: dns.TypeSOA, Rcode: dns.RcodeSuccess, Answer: []dns.RR{rev}},
+		{Qname: "172.in-addr.arpa.", Qtype: dns.TypePTR, Rcode: dns.RcodeSuccess, Ns: []dns.RR{rev}},
+		{Qname: "0.0.172.in-addr.arpa.", Qtype: dns.TypePTR, Rcode: dns.RcodeSuccess, Ns: []dns.RR{rev}},
+		{Qname: "2.0.192.in-addr.arpa.", Qtype: dns.TypeA, Rcode: dns.RcodeSuccess, Ns: []dns.RR{rev}},
+		{Qname: "1.0.172.in-addr.arpa.", Qtype: dns.TypePTR, Rcode: dns.RcodeNameError, Ns: []dns.RR{rev}}, // only a not-ready address
+		{Qname: "9.0.0.172.in-addr.arpa.", Qtype: dns.TypePTR, Rcode: dns.RcodeNameError, Ns: []dns.RR{rev}},
+		{Qname: "x.0.172.in-addr.arpa.", Qtype: dns.TypePTR, Rcode: dns.RcodeNameError, Ns: []dns.RR{rev}},
+		{Qname: "d.f.ip6.arpa.", Qtype: dns.TypePTR, Rcode: dns.RcodeSuccess, Ns: []dns.RR{rev6}},
+		{Qname: "e.f.ip6.arpa.", Qtype: dns.TypePTR, Rcode: dns.RcodeNameError, Ns: []dns.RR{rev6}},
+	})
+	// AXFR: REFUSED, written by the server (nothing logged), as stock
+	m := new(dns.Msg)
+	m.SetQuestion(svcName, dns.TypeAXFR)
+	w := dnstest.NewRecorder(&test.ResponseWriter{})
+	if rc, err := h.ServeDNS(context.Background(), w, m); rc != dns.RcodeRefused || err != nil || w.Msg != nil {
+		t.Errorf("AXFR with no next plugin: rcode %d err %v msg %v, want REFUSED for the server to write", rc, err, w.Msg)
+	}
+}
+
+// A plugin in the root zone serves Service names and PTRs, targets in ".".
+func TestRootZone(t *testing.T) {
+	h, _ := startZones(t, []string{"."}, config{}, fixture()...)
+	rootSOA := test.SOA(".	5	IN	SOA	ns.dns. hostmaster. 1 7200 1800 86400 5")
+	runCases(t, h, []test.Case{
+		{Qname: "web-0.hdls.testns.svc.", Qtype: dns.TypeA, Rcode: dns.RcodeSuccess, Answer: []dns.RR{test.A("web-0.hdls.testns.svc.	5	IN	A	172.0.0.1")}},
+		{Qname: "_dns._udp.hdls.testns.svc.", Qtype: dns.TypeSRV, Rcode: dns.RcodeSuccess, Answer: []dns.RR{
+			test.SRV("_dns._udp.hdls.testns.svc.	5	IN	SRV	0 33 53 web-0.hdls.testns.svc."),
+			test.SRV("_dns._udp.hdls.testns.svc.	5	IN	SRV	0 33 53 web-1.hdls.testns.svc."),
+			test.SRV("_dns._udp.hdls.testns.svc.	5	IN	SRV	0 33 53 172-0-0-3.hdls.testns.svc."),
+		}, Extra: []dns.RR{test.A("web-0.hdls.testns.svc.	5	IN	A	172.0.0.1"), test.A("web-1.hdls.testns.svc.	5	IN	A	172.0.0.2"),
+			test.A("172-0-0-3.hdls.testns.svc.	5	IN	A	172.0.0.3")}},
+		{Qname: "1.0.0.172.in-addr.arpa.", Qtype: dns.TypePTR, Rcode: dns.RcodeSuccess, Answer: []dns.RR{test.PTR("1.0.0.172.in-addr.arpa.	5	IN	PTR	web-0.hdls.testns.svc.")}},
+		{Qname: "nope.hdls.testns.svc.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: []dns.RR{rootSOA}},
+		{Qname: "example.org.", Qtype: dns.TypeA, Rcode: nextRcode},
+	})
+}
+
+// Zones match by labels, and escaped dots never split a label.
+func TestEscapedNames(t *testing.T) {
+	h, _ := start(t, config{}, fixture()...)
+	runCases(t, h, []test.Case{
+		{Qname: `x\.cluster.local.`, Qtype: dns.TypeA, Rcode: nextRcode}, // labels "x.cluster", "local": not in cluster.local
+		{Qname: `hdls.testns.svc.x\.cluster.local.`, Qtype: dns.TypeA, Rcode: nextRcode},
+		{Qname: `web-0\.hdls.testns.svc.cluster.local.`, Qtype: dns.TypeA, Rcode: nextRcode}, // Service "web-0.hdls": not ours
+		{Qname: `_http\._tcp.hdls.testns.svc.cluster.local.`, Qtype: dns.TypeSRV, Rcode: dns.RcodeNameError, Ns: []dns.RR{soa}},
+	})
+}
+
+func TestInZone(t *testing.T) {
+	for _, c := range []struct {
+		name, zone string
+		want       bool
+	}{
+		{"cluster.local.", "cluster.local.", true},
+		{"a.cluster.local.", "cluster.local.", true},
+		{"xcluster.local.", "cluster.local.", false},
+		{`x\.cluster.local.`, "cluster.local.", false},
+		{`x\\.cluster.local.`, "cluster.local.", true}, // an escaped backslash, then a real dot
+		{"local.", "cluster.local.", false},
+		{"anything.", ".", true},
+	} {
+		if got := inZone(c.name, c.zone); got != c.want {
+			t.Errorf("inZone(%q, %q) = %v", c.name, c.zone, got)
+		}
+	}
+}
+
+func TestParseReverse(t *testing.T) {
+	for name, want := range map[string]string{
+		"in-addr.arpa.":           "0.0.0.0/0",
+		"10.in-addr.arpa.":        "10.0.0.0/8",
+		"1.244.10.in-addr.arpa.":  "10.244.1.0/24",
+		"4.3.2.1.in-addr.arpa.":   "1.2.3.4/32",
+		"5.4.3.2.1.in-addr.arpa.": "",
+		"01.10.in-addr.arpa.":     "",
+		"256.in-addr.arpa.":       "",
+		"d.f.ip6.arpa.":           "fd00::/8",
+		"dd.f.ip6.arpa.":          "",
+		"1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.d.f.ip6.arpa.": "fd00::1/128",
+		"example.org.": "",
+	} {
+		p, ok := parseReverse(name)
+		if (want == "") != !ok || (ok && p != netip.MustParsePrefix(want)) {
+			t.Errorf("parseReverse(%q) = %v %v, want %q", name, p, ok, want)
+		}
+	}
+}

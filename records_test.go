@@ -1,0 +1,164 @@
+package headless
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/miekg/dns"
+	discovery "k8s.io/api/discovery/v1"
+)
+
+// The index alone: objects in, published record sets out.
+
+func newTestIndex() *Index {
+	return NewIndex(IndexOptions{Zones: []string{"cluster.local."}, TTL: 5})
+}
+
+func svcObj(ns, name string) *Service {
+	return &Service{ObjectMeta: headlessSvc(ns, name, nil).ObjectMeta, Headless: true}
+}
+
+func sliceObj(ns, name, svc string, ports []pt, eps ...ep) *Slice {
+	return sliceFromAPI(slice(ns, name, svc, discovery.AddressTypeIPv4, "", ports, eps...))
+}
+
+// aOf lists the A records of a name of a Service, "" when it has no set.
+func aOf(ix *Index, key, name string) string {
+	recs := ix.Service(key)
+	if recs == nil || recs.Name(name) == nil {
+		return ""
+	}
+	var out []string
+	for _, a := range recs.Name(name).a {
+		out = append(out, a.A.String())
+	}
+	slices.Sort(out)
+	return strings.Join(out, " ")
+}
+
+func srvOf(ix *Index, key, name string) []dns.SRV {
+	recs := ix.Service(key)
+	if recs == nil || recs.Name(name) == nil {
+		return nil
+	}
+	return recs.Name(name).z[0].srv
+}
+
+func TestIndexTable(t *testing.T) {
+	// a Service above the linear de-duplication threshold: 20 endpoints, each
+	// address listed twice (two slices), two ports
+	var eps []ep
+	for i := 0; i < 20; i++ {
+		eps = append(eps, ep{ip: fmt.Sprintf("10.1.0.%d", i+1), host: fmt.Sprintf("big-%d", i)})
+	}
+	ports := []pt{{"http", "TCP", 80}, {"grpc", "TCP", 9000}}
+	ix := newTestIndex()
+	ix.UpdateService(svcObj("ns", "big"), false)
+	ix.UpdateSlice(sliceObj("ns", "big-a", "big", ports, eps...), false, 0)
+	ix.UpdateSlice(sliceObj("ns", "big-b", "big", ports, eps...), false, 0)
+	// one address published by two Services
+	ix.UpdateService(svcObj("ns", "one"), false)
+	ix.UpdateService(svcObj("ns", "two"), false)
+	ix.UpdateSlice(sliceObj("ns", "one-a", "one", ports, ep{ip: "10.2.0.1", host: "m"}), false, 0)
+	ix.UpdateSlice(sliceObj("ns", "two-a", "two", ports, ep{ip: "10.2.0.1", host: "m"}), false, 0)
+	ix.Flush()
+
+	if got := strings.Count(aOf(ix, "big.ns", ""), " ") + 1; got != 20 {
+		t.Errorf("big: %d distinct A records, want 20", got)
+	}
+	srv := srvOf(ix, "big.ns", "")
+	if len(srv) != 40 {
+		t.Errorf("big: %d SRV, want 40 (20 hosts x 2 ports, duplicates dropped)", len(srv))
+	}
+	// weight is 100/N over every item, duplicates included (as stock): 80 items
+	if srv[0].Weight != 1 {
+		t.Errorf("big: SRV weight %d, want 1", srv[0].Weight)
+	}
+	if got := len(srvOf(ix, "big.ns", portKey("http", "tcp"))); got != 20 {
+		t.Errorf("big http: %d SRV, want 20", got)
+	}
+	if got := len(ix.Service("big.ns").Name("big-7").z[0].glueA); got != 1 {
+		t.Errorf("big-7: %d glue records, want 1", got)
+	}
+	// the address of both: both PTRs; removing one Service keeps the other's
+	if ptr := ix.PTR("1.0.2.10.in-addr.arpa."); ptr == nil || len(ptr.rr) != 2 {
+		t.Fatalf("shared address: PTR %v, want 2 records", ptr)
+	}
+	ix.UpdateService(svcObj("ns", "one"), true)
+	ix.Flush()
+	if ptr := ix.PTR("1.0.2.10.in-addr.arpa."); ptr == nil || len(ptr.rr) != 1 || ptr.rr[0].Ptr != "m.two.ns.svc.cluster.local." {
+		t.Fatalf("after deleting one: PTR %v, want m.two only", ptr)
+	}
+	if svcs, addrs := ix.Counts(); svcs != 2 || addrs != 21 {
+		t.Errorf("counts %d services %d addresses, want 2 and 21", svcs, addrs)
+	}
+	ix.UpdateService(svcObj("ns", "two"), true)
+	ix.Flush()
+	if ix.PTR("1.0.2.10.in-addr.arpa.") != nil || ix.HasAddressIn(netipPrefix("10.2.0.0/16")) {
+		t.Error("address still published after both Services were deleted")
+	}
+	if !ix.HasAddressIn(netipPrefix("10.1.0.0/24")) || !ix.HasNamespace("ns") || ix.HasNamespace("other") {
+		t.Error("ancestors of big not published")
+	}
+}
+
+// A relist delivers every object again: unchanged revisions rebuild nothing.
+func TestIndexRelistSkipsUnchanged(t *testing.T) {
+	ix := newTestIndex()
+	ix.UpdateService(svcObj("ns", "web"), false)
+	s := sliceObj("ns", "web-a", "web", http80, ep{ip: "10.0.0.1", host: "web-0"})
+	ix.UpdateSlice(s, false, 0)
+	ix.Flush()
+	before := ix.Service("web.ns")
+	// the same content again, as a relist would deliver it (a new object)
+	ix.UpdateService(svcObj("ns", "web"), false)
+	ix.UpdateSlice(sliceObj("ns", "web-a", "web", http80, ep{ip: "10.0.0.1", host: "web-0"}), false, 0)
+	if len(ix.dirty) != 0 {
+		t.Fatalf("unchanged objects marked %d Services dirty", len(ix.dirty))
+	}
+	ix.Flush()
+	if ix.Service("web.ns") != before {
+		t.Error("unchanged objects rebuilt the Service")
+	}
+	// a real change is built
+	ix.UpdateSlice(sliceObj("ns", "web-a", "web", http80, ep{ip: "10.0.0.2", host: "web-0"}), false, 0)
+	ix.Flush()
+	if got := aOf(ix, "web.ns", "web-0"); got != "10.0.0.2" {
+		t.Errorf("after change: %q", got)
+	}
+}
+
+// A slice whose managed-by label changed moves between two watches; the new
+// watch's add may come before the old watch's delete, in either order.
+func TestIndexSliceMovesBetweenWatches(t *testing.T) {
+	for _, addFirst := range []bool{true, false} {
+		ix := newTestIndex()
+		ix.UpdateService(svcObj("ns", "db"), false)
+		s := sliceObj("ns", "db-a", "db", http80, ep{ip: "10.0.0.1", host: "db-0"})
+		ix.UpdateSlice(s, false, 1) // delivered by watch 1
+		ix.Flush()
+		moved := sliceObj("ns", "db-a", "db", http80, ep{ip: "10.0.0.1", host: "db-0"})
+		if addFirst {
+			ix.UpdateSlice(moved, false, 2)
+			ix.UpdateSlice(s, true, 1)
+		} else {
+			ix.UpdateSlice(s, true, 1)
+			ix.UpdateSlice(moved, false, 2)
+		}
+		ix.Flush()
+		if got := aOf(ix, "db.ns", "db-0"); got != "10.0.0.1" {
+			t.Errorf("add first %v: db-0 %q, want 10.0.0.1", addFirst, got)
+		}
+		// and a delete from the watch that owns it does remove it
+		ix.UpdateSlice(moved, true, 2)
+		ix.Flush()
+		if got := aOf(ix, "db.ns", "db-0"); got != "" {
+			t.Errorf("add first %v: db-0 %q after delete", addFirst, got)
+		}
+	}
+}
+
+func netipPrefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }
