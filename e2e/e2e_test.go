@@ -4,14 +4,9 @@ package e2e
 
 import (
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -100,33 +95,33 @@ func TestManifestReload(t *testing.T) {
 	if err := os.WriteFile(file, []byte(changed), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	replica := func() error {
 		r, err := testbed.Exchange(c.Addr, "replica.db.default.svc.cluster.local.", dns.TypeA, false)
-		if err == nil {
-			if _, got := testbed.Answers(r); strings.Join(got, "") == "A 192.0.2.12" {
-				break
-			}
+		if err != nil {
+			return err
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("change not served: %v %v", r, err)
+		if _, got := testbed.Answers(r); strings.Join(got, "") != "A 192.0.2.12" {
+			return fmt.Errorf("answer %v", got)
 		}
-		time.Sleep(50 * time.Millisecond)
+		return nil
 	}
+	testbed.Eventually(t, 10*time.Second, "manifest change served", replica)
 	// a broken file keeps the last good answers
 	if err := os.WriteFile(file, []byte("kind: [\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(2500 * time.Millisecond)
+	testbed.Eventually(t, 10*time.Second, "broken manifest noticed", func() error {
+		if !strings.Contains(c.Log(), "manifests not reloaded") {
+			return fmt.Errorf("no log line for the broken manifest")
+		}
+		return nil
+	})
 	r, err := testbed.Exchange(c.Addr, "replica.db.default.svc.cluster.local.", dns.TypeA, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, got := testbed.Answers(r); strings.Join(got, "") != "A 192.0.2.12" {
 		t.Fatalf("broken manifest dropped answers: %v", got)
-	}
-	if !strings.Contains(c.Log(), "manifests not reloaded") {
-		t.Errorf("no log line for the broken manifest:\n%s", c.Log())
 	}
 }
 
@@ -136,44 +131,14 @@ func TestReloadNoLeak(t *testing.T) {
 	mport := testbed.FreePort(t)
 	c := testbed.StartCoreDNS(t, bin, sampleCorefile(fmt.Sprintf("prometheus 127.0.0.1:%d", mport)))
 	metricsURL := fmt.Sprintf("http://127.0.0.1:%d/metrics", mport)
-	goroutines := func() int {
-		resp, err := http.Get(metricsURL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		m := regexp.MustCompile(`(?m)^go_goroutines (\d+)`).FindSubmatch(b)
-		if m == nil {
-			t.Fatalf("no go_goroutines in metrics")
-		}
-		n, _ := strconv.Atoi(string(m[1]))
-		return n
-	}
-	reloads := func(n int) {
-		for i := 0; i < n; i++ {
-			before := strings.Count(c.Log(), "Reloading complete")
-			if err := c.Signal(syscall.SIGUSR1); err != nil {
-				t.Fatal(err)
-			}
-			deadline := time.Now().Add(20 * time.Second)
-			for strings.Count(c.Log(), "Reloading complete") == before {
-				if time.Now().After(deadline) {
-					t.Fatalf("reload %d did not complete:\n%s", i, c.Log())
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
-		}
-	}
-	reloads(3) // warm up: first reloads allocate long-lived pieces (metrics, listeners)
-	time.Sleep(time.Second)
-	base := goroutines()
-	reloads(30)
-	time.Sleep(2 * time.Second)
-	after := goroutines()
-	t.Logf("goroutines after 3 reloads: %d, after 30 more: %d", base, after)
+	goroutines := func() float64 { return testbed.Metric(t, metricsURL, "go_goroutines") }
+	testbed.Reload(t, c.Proc, 3) // warm up: first reloads allocate long-lived pieces (metrics, listeners)
+	base := testbed.Settled(t, 20*time.Second, "goroutines", goroutines)
+	testbed.Reload(t, c.Proc, 30)
+	after := testbed.Settled(t, 20*time.Second, "goroutines", goroutines)
+	t.Logf("goroutines after 3 reloads: %v, after 30 more: %v", base, after)
 	if after > base+5 {
-		t.Errorf("goroutines grew from %d to %d over 30 reloads", base, after)
+		t.Errorf("goroutines grew from %v to %v over 30 reloads", base, after)
 	}
 	r, err := testbed.Exchange(c.Addr, "web-0.web.default.svc.cluster.local.", dns.TypeA, false)
 	if err != nil || len(r.Answer) != 1 {

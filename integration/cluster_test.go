@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -48,7 +47,7 @@ func TestCluster(t *testing.T) {
 		sameAsStock(t, ours.Addr, stock.Addr,
 			q{"api.mixed" + zone, dns.TypeA, "NOERROR A " + svc.Spec.ClusterIP},
 			q{"_http._tcp.api.mixed" + zone, dns.TypeSRV, "NOERROR SRV 0 100 80 api.mixed.svc.cluster.local."})
-		time.Sleep(time.Second) // let any event that was coming arrive
+		time.Sleep(time.Second) // an absence cannot be polled for: give any event that was coming time to arrive
 		if after := metric(t, ours.metrics, series); after != before {
 			t.Fatalf("headless received %v EndpointSlice events for a ClusterIP Service", after-before)
 		}
@@ -206,11 +205,11 @@ func TestCluster(t *testing.T) {
 		watches := func() int { return apiWatches(t, c) }
 		goroutines := func() float64 { return metric(t, ours.metrics, "go_goroutines") }
 		reload(t, ours, 3)
-		time.Sleep(2 * time.Second)
-		g0, w0 := goroutines(), watches()
+		g0 := testbed.Settled(t, 30*time.Second, "goroutines", goroutines)
+		w0 := int(testbed.Settled(t, 30*time.Second, "API watches", func() float64 { return float64(watches()) }))
 		reload(t, ours, 20)
-		time.Sleep(3 * time.Second)
-		g1, w1 := goroutines(), watches()
+		g1 := testbed.Settled(t, 30*time.Second, "goroutines", goroutines)
+		w1 := int(testbed.Settled(t, 30*time.Second, "API watches", func() float64 { return float64(watches()) }))
 		t.Logf("after 3 reloads: %v goroutines, %d API watches; after 20 more: %v goroutines, %d API watches", g0, w0, g1, w1)
 		if g1 > g0+10 {
 			t.Errorf("goroutines grew over 20 reloads: %v -> %v", g0, g1)
@@ -225,18 +224,7 @@ func TestCluster(t *testing.T) {
 // reload sends SIGUSR1 n times, waiting for each reload to complete.
 func reload(t *testing.T, d *dut, n int) {
 	t.Helper()
-	for i := 0; i < n; i++ {
-		before := strings.Count(d.Log(), "Reloading complete")
-		if err := d.Signal(syscall.SIGUSR1); err != nil {
-			t.Fatal(err)
-		}
-		eventually(t, 30*time.Second, "reload", func() error {
-			if strings.Count(d.Log(), "Reloading complete") == before {
-				return fmt.Errorf("not yet")
-			}
-			return nil
-		})
-	}
+	testbed.Reload(t, d.Proc, n)
 }
 
 // apiWatches counts the WATCH requests the API server is serving.

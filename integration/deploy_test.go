@@ -18,7 +18,9 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/discovery/cached/memory"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/restmapper"
 )
@@ -127,7 +129,22 @@ func TestDeployLeastPrivilege(t *testing.T) {
 					t.Fatal(err)
 				}
 			}()
-			time.Sleep(500 * time.Millisecond) // the authorizer's cache follows RBAC objects by watch
+			// the authorizer's cache follows RBAC objects by watch: poll until it denies
+			dnsUser := kubernetes.NewForConfigOrDie(c.RestConfig(testbed.UserDNS))
+			eventually(t, 20*time.Second, "RBAC cut in force", func() error {
+				var err error
+				if r.Resources[0] == "services" {
+					_, err = dnsUser.CoreV1().Services("").List(bg, meta.ListOptions{Limit: 1})
+				} else if r.Resources[0] == "endpointslices" {
+					_, err = dnsUser.DiscoveryV1().EndpointSlices("").List(bg, meta.ListOptions{Limit: 1})
+				} else {
+					_, err = dnsUser.CoreV1().Namespaces().List(bg, meta.ListOptions{Limit: 1})
+				}
+				if !apierrors.IsForbidden(err) {
+					return fmt.Errorf("list %v: %v", r.Resources, err)
+				}
+				return nil
+			})
 			d := startOursWith(t, kc, "", "startup_timeout 2s")
 			want := fmt.Sprintf(`cannot list resource "%s"`, r.Resources[0])
 			eventually(t, 20*time.Second, "forbidden log line", func() error {
@@ -138,6 +155,18 @@ func TestDeployLeastPrivilege(t *testing.T) {
 			})
 			if s := httpStatus(d.ready); s == http.StatusOK {
 				t.Errorf("ready without the %v rule", r.Resources)
+			}
+			if r.Resources[0] == "endpointslices" {
+				// Only our slice watch fails: the Service watch still tells
+				// which names are ours. The ClusterIP name is answered by
+				// kubernetes; the headless one is SERVFAIL, never NXDOMAIN.
+				svc, _ := c.Client.CoreV1().Services("app").Get(bg, "api", meta.GetOptions{})
+				expect(t, d.Addr, "api.app"+zone, dns.TypeA, "NOERROR A "+svc.Spec.ClusterIP)
+				expect(t, d.Addr, "web-0.web.app"+zone, dns.TypeA, "SERVFAIL")
+				expect(t, d.Addr, "web.app"+zone, dns.TypeSRV, "SERVFAIL")
+				if v := metric(t, d.metrics, "coredns_headless_synced"); v != 0 {
+					t.Errorf("coredns_headless_synced %v without endpoint slices", v)
+				}
 			}
 			for _, line := range strings.Split(d.Log(), "\n") {
 				if strings.Contains(line, want) {

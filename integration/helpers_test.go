@@ -6,11 +6,8 @@ package integration
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
-	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -99,16 +96,7 @@ func answer(t testing.TB, addr, name string, qtype uint16, tcp bool) string {
 // eventually polls f until it returns nil, failing after within.
 func eventually(t testing.TB, within time.Duration, what string, f func() error) time.Duration {
 	t.Helper()
-	start := time.Now()
-	var err error
-	for time.Since(start) < within {
-		if err = f(); err == nil {
-			return time.Since(start)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("%s: not within %s: %v", what, within, err)
-	return 0
+	return testbed.Eventually(t, within, what, f)
 }
 
 // expect waits until name answers want over UDP and TCP.
@@ -149,22 +137,10 @@ type q struct {
 	want  string // expected prefix, e.g. "NOERROR A"
 }
 
-// metric reads one sample of a Prometheus text metric ("name{labels}").
+// metric reads a metric: a full series, or a bare name summed over its labels.
 func metric(t testing.TB, url, series string) float64 {
 	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(series) + ` ([0-9.e+-]+)$`)
-	m := re.FindSubmatch(b)
-	if m == nil {
-		return 0
-	}
-	v, _ := strconv.ParseFloat(string(m[1]), 64)
-	return v
+	return testbed.Metric(t, url, series)
 }
 
 func httpStatus(url string) int {
