@@ -63,85 +63,12 @@ func parse(c *caddy.Controller) (*Headless, error) {
 				return nil, c.Errf("option '%s' given twice", opt)
 			}
 			seen[opt] = true
-			args := c.RemainingArgs()
-			switch opt {
-			case "kubeconfig":
-				if len(args) < 1 || len(args) > 2 {
-					return nil, c.ArgErr()
-				}
-				if err := readable(args[0]); err != nil {
-					return nil, c.Errf("kubeconfig: %v", err)
-				}
-				cfg.kubeconfig = args[0]
-				if len(args) == 2 {
-					cfg.context = args[1]
-				}
-			case "endpoint":
-				if len(args) != 1 {
-					return nil, c.ArgErr()
-				}
-				u, err := url.Parse(args[0])
-				if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-					return nil, c.Errf("endpoint: '%s' is not an http(s) URL", args[0])
-				}
-				cfg.endpoint = args[0]
-			case "manifests":
-				if len(args) == 0 {
-					return nil, c.ArgErr()
-				}
-				if _, err := loadManifests(args); err != nil {
-					return nil, c.Errf("manifests: %v", err)
-				}
-				cfg.manifests = args
-			case "namespaces":
-				if len(args) == 0 {
-					return nil, c.ArgErr()
-				}
-				for i, ns := range args {
-					if slices.Contains(args[:i], ns) {
-						return nil, c.Errf("namespaces: '%s' given twice", ns)
-					}
-				}
-				cfg.namespaces = args
-			case "labels":
-				if len(args) == 0 {
-					return nil, c.ArgErr()
-				}
-				expr := strings.Join(args, " ")
-				if _, err := labels.Parse(expr); err != nil {
-					return nil, c.Errf("labels: bad selector '%s': %v", expr, err)
-				}
-				cfg.labels = expr
-			case "ttl":
-				if len(args) != 1 {
-					return nil, c.ArgErr()
-				}
-				t, err := strconv.Atoi(args[0])
-				if err != nil || t < 0 || t > maxTTL {
-					return nil, c.Errf("ttl: '%s' is not a number of seconds from 0 to %d", args[0], maxTTL)
-				}
-				cfg.ttl = uint32(t)
-			case "endpoint_pod_names":
-				if len(args) != 0 {
-					return nil, c.ArgErr()
-				}
-				cfg.podNames = true
-			case "zonal":
-				if len(args) != 0 {
-					return nil, c.ArgErr()
-				}
-				cfg.zonal = true
-			case "startup_timeout":
-				if len(args) != 1 {
-					return nil, c.ArgErr()
-				}
-				d, err := time.ParseDuration(args[0])
-				if err != nil || d < 0 {
-					return nil, c.Errf("startup_timeout: '%s' is not a duration of 0s or more", args[0])
-				}
-				cfg.startupTimeout = d
-			default:
+			parseOpt, ok := options[opt]
+			if !ok {
 				return nil, c.Errf("unknown property '%s'", opt)
+			}
+			if err := parseOpt(c, c.RemainingArgs(), &cfg); err != nil {
+				return nil, err
 			}
 		}
 	}
@@ -149,6 +76,102 @@ func parse(c *caddy.Controller) (*Headless, error) {
 		return nil, c.Err("manifests serves objects from files: it cannot be combined with kubeconfig or endpoint")
 	}
 	return newHeadless(zones, cfg), nil
+}
+
+// options parse each Corefile option's arguments into the config.
+var options = map[string]func(c *caddy.Controller, args []string, cfg *config) error{
+	"kubeconfig": func(c *caddy.Controller, args []string, cfg *config) error {
+		if len(args) < 1 || len(args) > 2 {
+			return c.ArgErr()
+		}
+		if err := readable(args[0]); err != nil {
+			return c.Errf("kubeconfig: %v", err)
+		}
+		cfg.kubeconfig = args[0]
+		if len(args) == 2 {
+			cfg.context = args[1]
+		}
+		return nil
+	},
+	"endpoint": func(c *caddy.Controller, args []string, cfg *config) error {
+		if len(args) != 1 {
+			return c.ArgErr()
+		}
+		u, err := url.Parse(args[0])
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return c.Errf("endpoint: '%s' is not an http(s) URL", args[0])
+		}
+		cfg.endpoint = args[0]
+		return nil
+	},
+	"manifests": func(c *caddy.Controller, args []string, cfg *config) error {
+		if len(args) == 0 {
+			return c.ArgErr()
+		}
+		if _, err := loadManifests(args); err != nil {
+			return c.Errf("manifests: %v", err)
+		}
+		cfg.manifests = args
+		return nil
+	},
+	"namespaces": func(c *caddy.Controller, args []string, cfg *config) error {
+		if len(args) == 0 {
+			return c.ArgErr()
+		}
+		for i, ns := range args {
+			if slices.Contains(args[:i], ns) {
+				return c.Errf("namespaces: '%s' given twice", ns)
+			}
+		}
+		cfg.namespaces = args
+		return nil
+	},
+	"labels": func(c *caddy.Controller, args []string, cfg *config) error {
+		if len(args) == 0 {
+			return c.ArgErr()
+		}
+		expr := strings.Join(args, " ")
+		if _, err := labels.Parse(expr); err != nil {
+			return c.Errf("labels: bad selector '%s': %v", expr, err)
+		}
+		cfg.labels = expr
+		return nil
+	},
+	"ttl": func(c *caddy.Controller, args []string, cfg *config) error {
+		if len(args) != 1 {
+			return c.ArgErr()
+		}
+		t, err := strconv.Atoi(args[0])
+		if err != nil || t < 0 || t > maxTTL {
+			return c.Errf("ttl: '%s' is not a number of seconds from 0 to %d", args[0], maxTTL)
+		}
+		cfg.ttl = uint32(t)
+		return nil
+	},
+	"endpoint_pod_names": flag(func(cfg *config) { cfg.podNames = true }),
+	"zonal":              flag(func(cfg *config) { cfg.zonal = true }),
+	"startup_timeout": func(c *caddy.Controller, args []string, cfg *config) error {
+		if len(args) != 1 {
+			return c.ArgErr()
+		}
+		d, err := time.ParseDuration(args[0])
+		if err != nil || d < 0 {
+			return c.Errf("startup_timeout: '%s' is not a duration of 0s or more", args[0])
+		}
+		cfg.startupTimeout = d
+		return nil
+	},
+}
+
+// flag is an option without arguments.
+func flag(set func(*config)) func(*caddy.Controller, []string, *config) error {
+	return func(c *caddy.Controller, args []string, cfg *config) error {
+		if len(args) != 0 {
+			return c.ArgErr()
+		}
+		set(cfg)
+		return nil
+	}
 }
 
 // newHeadless builds the plugin for zones (normalized) and a parsed config.
