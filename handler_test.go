@@ -15,6 +15,7 @@ import (
 	discovery "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	meta "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/watch"
@@ -256,7 +257,7 @@ func TestEndpointPodNames(t *testing.T) {
 func TestTTLNamespacesLabels(t *testing.T) {
 	objs := append(fixture(), headlessSvc("testns", "labelled", map[string]string{"dns": "yes"}),
 		slice("testns", "labelled-a", "labelled", discovery.AddressTypeIPv4, "", http80, ep{ip: "172.0.9.1"}))
-	h, _ := start(t, config{ttl: 30, namespaces: []string{"testns"}, labels: "dns=yes"}, objs...)
+	h, _ := start(t, config{ttl: 30, namespaces: []string{"testns"}, labels: "dns=yes", selector: labels.SelectorFromSet(labels.Set{"dns": "yes"})}, objs...)
 	runCases(t, h, []test.Case{
 		{Qname: "labelled.testns.svc.cluster.local.", Qtype: dns.TypeA, Rcode: dns.RcodeSuccess, Answer: []dns.RR{
 			test.A("labelled.testns.svc.cluster.local.	30	IN	A	172.0.9.1"),

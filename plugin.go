@@ -9,6 +9,7 @@ import (
 
 	"github.com/coredns/coredns/plugin"
 	clog "github.com/coredns/coredns/plugin/pkg/log"
+	"k8s.io/apimachinery/pkg/labels"
 )
 
 const pluginName = "headless"
@@ -43,7 +44,8 @@ type config struct {
 	endpoint       string
 	manifests      []string
 	namespaces     []string
-	labels         string
+	labels         string          // the selector as written: sent to the API server
+	selector       labels.Selector // the same, parsed once; nil selects all
 	ttl            uint32
 	podNames       bool
 	zonal          bool

@@ -131,10 +131,11 @@ var options = map[string]func(c *caddy.Controller, args []string, cfg *config) e
 			return c.ArgErr()
 		}
 		expr := strings.Join(args, " ")
-		if _, err := labels.Parse(expr); err != nil {
+		sel, err := labels.Parse(expr)
+		if err != nil {
 			return c.Errf("labels: bad selector '%s': %v", expr, err)
 		}
-		cfg.labels = expr
+		cfg.labels, cfg.selector = expr, sel
 		return nil
 	},
 	"ttl": func(c *caddy.Controller, args []string, cfg *config) error {
@@ -187,11 +188,7 @@ func newHeadless(names []string, cfg config) *Headless {
 		}
 		h.zones = append(h.zones, z)
 	}
-	var sel labels.Selector
-	if cfg.labels != "" {
-		sel, _ = labels.Parse(cfg.labels) // validated in parse
-	}
-	h.index = NewIndex(IndexOptions{Zones: fwd, TTL: cfg.ttl, PodNames: cfg.podNames, Zonal: cfg.zonal, Selector: sel, Namespaces: cfg.namespaces})
+	h.index = NewIndex(IndexOptions{Zones: fwd, TTL: cfg.ttl, PodNames: cfg.podNames, Zonal: cfg.zonal, Selector: cfg.selector, Namespaces: cfg.namespaces})
 	h.newSource = func() (source, error) { return sourceFor(cfg) }
 	return h
 }
