@@ -31,6 +31,7 @@ type Index struct {
 	slices   map[string]map[string]*Slice // service key -> slice namespace/name -> slice
 	owners   map[string]sliceOwner        // slice namespace/name -> where it is filed, and which watch delivered it
 	dirty    map[string]struct{}
+	triggers map[string]time.Time // service key -> when its oldest unpublished live change began
 	wantSync bool
 	wantSvc  bool
 	kick     chan struct{}
@@ -68,6 +69,7 @@ func NewIndex(o IndexOptions) *Index {
 		slices:   map[string]map[string]*Slice{},
 		owners:   map[string]sliceOwner{},
 		dirty:    map[string]struct{}{},
+		triggers: map[string]time.Time{},
 		kick:     make(chan struct{}, 1),
 		ptr:      newPTRBook(),
 		live:     map[string]bool{},
@@ -127,6 +129,13 @@ func (ix *Index) UpdateService(s *Service, deleted bool) {
 // watch number watch. A delete from a watch that no longer owns the slice is
 // stale (the slice moved to another watch) and ignored.
 func (ix *Index) UpdateSlice(s *Slice, deleted bool, watch int) {
+	ix.UpdateSliceAt(s, deleted, watch, time.Time{})
+}
+
+// UpdateSliceAt is UpdateSlice for a live change that began at trigger: when
+// the change is published, the time since trigger is the DNS programming
+// latency. A zero trigger (a relist) is not measured.
+func (ix *Index) UpdateSliceAt(s *Slice, deleted bool, watch int, trigger time.Time) {
 	id := s.Namespace + "/" + s.Name
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
@@ -150,6 +159,7 @@ func (ix *Index) UpdateSlice(s *Slice, deleted bool, watch int) {
 		}
 		delete(ix.owners, id)
 		ix.markDirty(owner.service)
+		ix.noteTrigger(owner.service, trigger)
 	}
 	if key == "" {
 		return
@@ -160,6 +170,18 @@ func (ix *Index) UpdateSlice(s *Slice, deleted bool, watch int) {
 	ix.slices[key][id] = s
 	ix.owners[id] = sliceOwner{service: key, watch: watch}
 	ix.markDirty(key)
+	ix.noteTrigger(key, trigger)
+}
+
+// noteTrigger remembers when the oldest unpublished change of a Service
+// began (zero: not measured).
+func (ix *Index) noteTrigger(key string, trigger time.Time) {
+	if trigger.IsZero() {
+		return
+	}
+	if t, ok := ix.triggers[key]; !ok || trigger.Before(t) {
+		ix.triggers[key] = trigger
+	}
 }
 
 // MarkSynced tells the index that every watch has delivered its initial list.
@@ -238,7 +260,6 @@ func (ix *Index) Flush() {
 				}
 			}
 		}
-		clear(ix.dirty)
 		ix.svcs.apply(changes)
 		ptrChanges, addrs := ix.ptr.publish(&ix.opts, *ix.addrs.Load())
 		ix.ptrs.apply(ptrChanges)
@@ -250,8 +271,11 @@ func (ix *Index) Flush() {
 			}
 			ix.namespaces.Store(&m)
 		}
-		ix.modified.Store(time.Now().Unix())
-		indexBuildSeconds.Observe(time.Since(start).Seconds())
+		now := time.Now()
+		ix.observeProgramming(now)
+		clear(ix.dirty)
+		ix.modified.Store(now.Unix())
+		indexBuildSeconds.Observe(now.Sub(start).Seconds())
 		ix.nServices.Store(int64(len(ix.live)))
 		ix.nAddresses.Store(int64(len(addrs)))
 	}
@@ -261,6 +285,34 @@ func (ix *Index) Flush() {
 	if ix.wantSync && !ix.isSynced.Load() {
 		ix.isSynced.Store(true)
 		close(ix.synced)
+	}
+}
+
+// observeProgramming records, for each Service just published, how long its
+// change took from trigger to answer. Changes that built nothing new (an
+// unchanged revision) are not published and not counted.
+func (ix *Index) observeProgramming(now time.Time) {
+	if !ix.isSynced.Load() {
+		clear(ix.triggers) // the initial list is not a change
+		return
+	}
+	for key, t := range ix.triggers {
+		if _, published := ix.dirty[key]; !published {
+			continue // not built yet (its change is still to come) or nothing changed
+		}
+		delete(ix.triggers, key)
+		svc := ix.services[key]
+		if svc == nil {
+			continue
+		}
+		kind := "headless_without_selector"
+		if svc.Selector {
+			kind = "headless_with_selector"
+		}
+		programmingSeconds.WithLabelValues(kind).Observe(max(now.Sub(t), 0).Seconds())
+	}
+	if len(ix.triggers) > 10000 {
+		clear(ix.triggers) // changes that never published (filtered Services): bounded
 	}
 }
 

@@ -3,6 +3,7 @@ package headless
 import (
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/coredns/coredns/plugin"
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,6 +24,11 @@ var (
 		Help:    "Time to build and publish one batch of changed Services.",
 		Buckets: prometheus.ExponentialBuckets(0.00005, 4, 10),
 	})
+	programmingSeconds = promauto.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: plugin.Namespace, Subsystem: pluginName, Name: "dns_programming_duration_seconds",
+		Help:    "Time from an endpoint change (the EndpointSlice's last-change-trigger-time, else the event's arrival) to its new answer being served, by service_kind (headless_with_selector, headless_without_selector).",
+		Buckets: prometheus.ExponentialBuckets(0.001, 2, 17),
+	}, []string{"service_kind"})
 	requests = promauto.NewCounterVec(prometheus.CounterOpts{
 		Namespace: plugin.Namespace, Subsystem: pluginName, Name: "requests_total",
 		Help: "Queries in the plugin's zones, by outcome (answer, nodata, nxdomain, servfail, pass).",
@@ -46,6 +52,10 @@ var (
 		"1 while Service names pass to the next plugin because the Service watch did not sync within startup_timeout.", []string{"server", "zone"}, nil)
 	descSynced = prometheus.NewDesc(plugin.Namespace+"_"+pluginName+"_synced",
 		"1 once every watch has delivered its initial list and the index holds it.", []string{"server", "zone"}, nil)
+	descWatchUp = prometheus.NewDesc(plugin.Namespace+"_"+pluginName+"_watch_up",
+		"1 while a watch is connected, 0 while its list or watch calls fail and answers come from the last known state.", []string{"server", "zone", "watch"}, nil)
+	descWatchAge = prometheus.NewDesc(plugin.Namespace+"_"+pluginName+"_watch_last_event_age_seconds",
+		"Seconds since a watch last delivered an event, a list or a bookmark (the API server bookmarks idle watches about once a minute).", []string{"server", "zone", "watch"}, nil)
 )
 
 type instances struct {
@@ -56,7 +66,17 @@ type instances struct {
 
 var live = &instances{all: map[*Headless]uint64{}}
 
-func init() { prometheus.MustRegister(live) }
+func init() {
+	prometheus.MustRegister(live)
+	// Series that alerts and dashboards use exist from the start, at zero.
+	for _, r := range []struct{ resource, reason string }{{"services", "name"}, {"endpointslices", "service-name"},
+		{"endpointslices", "hostname"}, {"endpointslices", "address"}, {"endpointslices", "port"}} {
+		invalidObjects.WithLabelValues(r.resource, r.reason)
+	}
+	for _, kind := range []string{"headless_with_selector", "headless_without_selector"} {
+		programmingSeconds.WithLabelValues(kind)
+	}
+}
 
 func (in *instances) add(h *Headless) {
 	in.mu.Lock()
@@ -76,6 +96,8 @@ func (in *instances) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descAddresses
 	ch <- descFallback
 	ch <- descSynced
+	ch <- descWatchUp
+	ch <- descWatchAge
 }
 
 func (in *instances) Collect(ch chan<- prometheus.Metric) {
@@ -101,6 +123,18 @@ func (in *instances) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descAddresses, prometheus.GaugeValue, float64(addrs), h.server, z)
 		ch <- prometheus.MustNewConstMetric(descFallback, prometheus.GaugeValue, b(h.fellBack.Load()), h.server, z)
 		ch <- prometheus.MustNewConstMetric(descSynced, prometheus.GaugeValue, b(h.index.Synced()), h.server, z)
+		if h.watch == nil {
+			continue
+		}
+		now := time.Now()
+		for _, w := range h.watch.watches {
+			age := 0.0
+			if t := w.health.lastHeard.Load(); t > 0 {
+				age = now.Sub(time.Unix(0, t)).Seconds()
+			}
+			ch <- prometheus.MustNewConstMetric(descWatchUp, prometheus.GaugeValue, b(w.health.up.Load()), h.server, z, w.spec.name())
+			ch <- prometheus.MustNewConstMetric(descWatchAge, prometheus.GaugeValue, age, h.server, z, w.spec.name())
+		}
 	}
 }
 

@@ -26,6 +26,7 @@ type Service struct {
 	meta.TypeMeta
 	meta.ObjectMeta
 	Headless bool
+	Selector bool // has a pod selector (else its endpoints are written by hand or another manager)
 }
 
 // DeepCopyObject implements runtime.Object.
@@ -37,7 +38,7 @@ func (s *Service) DeepCopyObject() runtime.Object {
 
 // sameContent reports whether two revisions of a Service answer alike.
 func (s *Service) sameContent(o *Service) bool {
-	return s.Headless == o.Headless && maps.Equal(s.Labels, o.Labels)
+	return s.Headless == o.Headless && s.Selector == o.Selector && maps.Equal(s.Labels, o.Labels)
 }
 
 // Slice is what the index keeps of a discovery/v1 EndpointSlice, validated:
@@ -120,6 +121,7 @@ func transformService(obj any) (any, error) {
 	out := &Service{
 		ObjectMeta: meta.ObjectMeta{Name: s.Name, Namespace: s.Namespace, ResourceVersion: s.ResourceVersion, Labels: s.Labels, UID: s.UID},
 		Headless:   s.Spec.ClusterIP == core.ClusterIPNone,
+		Selector:   len(s.Spec.Selector) > 0,
 	}
 	if problem := validServiceName(s.Name, s.Namespace); problem != "" {
 		reportInvalid("services", s.Namespace, s.Name, s.ResourceVersion, "name", problem)

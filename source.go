@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"strings"
 
 	"github.com/coredns/coredns/coremain"
 	core "k8s.io/api/core/v1"
@@ -35,6 +36,21 @@ type watchSpec struct {
 	namespace string // "" for all
 	label     string
 	field     string
+}
+
+// name is the watch's metric label: resource, which slices, namespace.
+func (s watchSpec) name() string {
+	n := s.resource
+	switch {
+	case strings.HasPrefix(s.label, labelHeadless):
+		n += "/controller"
+	case strings.HasPrefix(s.label, labelManagedBy+"!="):
+		n += "/other"
+	}
+	if s.namespace != "" {
+		n += "@" + s.namespace
+	}
+	return n
 }
 
 func (s watchSpec) String() string {

@@ -1,108 +1,91 @@
 package headless
 
 import (
-	"errors"
-	"io"
+	"context"
+	"math"
 	"sync"
 	"time"
 
 	core "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	meta "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/cache"
 )
 
-// watcher runs the informers of one plugin instance and feeds the index.
+// reflectorBackoff paces a watch's retries after a failed list or watch:
+// 200 ms doubling to 1 s, with up to 50 % jitter (so at most 1.5 s between
+// tries, about one request a second per watch while the API is down), reset
+// after two minutes of health. client-go's default (0.8 s doubling to 30 s)
+// leaves changes made during an outage unserved for up to a minute after the
+// API returns; 429 answers are retried by the REST client after their
+// Retry-After, before the reflector sees an error.
+var reflectorBackoff = wait.Backoff{Duration: 200 * time.Millisecond, Factor: 2, Jitter: 0.5, Cap: time.Second, Steps: math.MaxInt32}
+
+// watcher runs the reflectors of one plugin instance. Each reflector feeds
+// its watch (a cache.ReflectorStore of ours) which hands objects straight to
+// the index: no informer cache or delta queue holds a second copy.
 type watcher struct {
-	index     *Index
-	informers []cache.SharedIndexInformer
-	svcSynced []cache.InformerSynced // per Service handler: its initial list was delivered
-	synced    []cache.InformerSynced // per handler
-	stop      chan struct{}
-	stopOnce  sync.Once
-	wg        sync.WaitGroup
+	index      *Index
+	watches    []*watchStore
+	reflectors []*cache.Reflector
+	stop       chan struct{}
+	stopOnce   sync.Once
+	wg         sync.WaitGroup
 }
 
 func newWatcher(src source, specs []watchSpec, index *Index) *watcher {
 	w := &watcher{index: index, stop: make(chan struct{})}
 	for id, s := range specs {
-		w.informers = append(w.informers, w.informer(src, id, s))
+		wt := newWatch(id, s, index)
+		var obj runtime.Object = &discovery.EndpointSlice{}
+		if s.resource == "services" {
+			obj = &core.Service{}
+		}
+		lw := &observedLW{inner: src.ListerWatcher(s), watch: wt}
+		r := cache.NewReflectorWithOptions(lw, obj, wt, cache.ReflectorOptions{
+			Name: "headless " + s.String(), TypeDescription: s.resource, Backoff: &reflectorBackoff,
+		})
+		w.watches = append(w.watches, wt)
+		w.reflectors = append(w.reflectors, r)
 	}
 	return w
 }
 
-// informer runs one watch; id tells its events apart from other watches'.
-func (w *watcher) informer(src source, id int, s watchSpec) cache.SharedIndexInformer {
-	var obj runtime.Object = &discovery.EndpointSlice{}
-	transform := transformSlice
-	if s.resource == "services" {
-		obj, transform = &core.Service{}, transformService
-	}
-	inf := cache.NewSharedIndexInformerWithOptions(src.ListerWatcher(s), obj, cache.SharedIndexInformerOptions{})
-	_ = inf.SetTransform(transform)
-	// Watch failures are logged by this plugin, naming the watch: klog is
-	// global and another plugin (kubernetes) may have taken its output.
-	_ = inf.SetWatchErrorHandler(func(_ *cache.Reflector, err error) {
-		switch {
-		case errors.Is(err, io.EOF), apierrors.IsResourceExpired(err), apierrors.IsGone(err):
-			// a watch closed or expired: the reflector re-watches or relists
-		case errors.Is(err, io.ErrUnexpectedEOF):
-			log.Debugf("watch of %s closed unexpectedly: %v", s, err)
-		default:
-			log.Errorf("watch of %s failed: %v", s, err)
-		}
-	})
-	resource := s.resource
-	reg, _ := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(o any) { w.event(resource, id, o, false) },
-		UpdateFunc: func(_, o any) { w.event(resource, id, o, false) },
-		DeleteFunc: func(o any) { w.event(resource, id, o, true) },
-	})
-	w.synced = append(w.synced, reg.HasSynced)
-	if resource == "services" {
-		w.svcSynced = append(w.svcSynced, reg.HasSynced)
-	}
-	return inf
-}
-
-func (w *watcher) event(resource string, id int, o any, deleted bool) {
-	if t, ok := o.(cache.DeletedFinalStateUnknown); ok {
-		o, deleted = t.Obj, true
-	}
-	watchEvents.WithLabelValues(resource).Inc()
-	switch v := o.(type) {
-	case *Service:
-		w.index.UpdateService(v, deleted)
-	case *Slice:
-		w.index.UpdateSlice(v, deleted, id)
-	}
-}
-
-// Start runs every informer and the index builder.
+// Start runs every reflector, the index builder and the health monitor.
 func (w *watcher) Start() {
-	for _, inf := range w.informers {
+	for _, r := range w.reflectors {
 		w.wg.Add(1)
-		go func() { defer w.wg.Done(); inf.Run(w.stop) }()
+		go func() { defer w.wg.Done(); r.Run(w.stop) }()
 	}
-	w.wg.Add(2)
+	w.wg.Add(3)
 	go func() { defer w.wg.Done(); w.index.Run(w.stop) }()
 	go func() { defer w.wg.Done(); w.waitSync() }()
+	go func() { defer w.wg.Done(); w.monitor() }()
 }
 
 // waitSync tells the index when the Service watches, then all watches, have
-// delivered their initial lists. It polls every 5 ms (WaitForCacheSync polls
-// every 100 ms): start-up and readiness follow the sync closely.
+// delivered their initial lists. It polls every 5 ms: start-up and readiness
+// follow the sync closely.
 func (w *watcher) waitSync() {
 	t := time.NewTicker(5 * time.Millisecond)
 	defer t.Stop()
 	svcDone := false
 	for {
-		if !svcDone && all(w.svcSynced) {
+		svcs, all := true, true
+		for _, wt := range w.watches {
+			synced := wt.synced.Load()
+			all = all && synced
+			if wt.spec.resource == "services" {
+				svcs = svcs && synced
+			}
+		}
+		if svcs && !svcDone {
 			w.index.MarkServicesSynced()
 			svcDone = true
 		}
-		if all(w.synced) {
+		if all {
 			w.index.MarkSynced()
 			return
 		}
@@ -114,13 +97,21 @@ func (w *watcher) waitSync() {
 	}
 }
 
-func all(fs []cache.InformerSynced) bool {
-	for _, f := range fs {
-		if !f() {
-			return false
+// monitor logs, once each, a watch that has been failing for longer than
+// staleAfter (answers come from the last known state) and its recovery.
+func (w *watcher) monitor() {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-w.stop:
+			return
+		case now := <-t.C:
+			for _, wt := range w.watches {
+				wt.health.check(wt.spec, now)
+			}
 		}
 	}
-	return true
 }
 
 // WaitSynced waits until the index is built from a full sync or timeout passes.
@@ -137,8 +128,42 @@ func (w *watcher) WaitSynced(timeout time.Duration) bool {
 	}
 }
 
-// Stop ends every informer and waits for their goroutines.
+// Stop ends every reflector and waits for their goroutines.
 func (w *watcher) Stop() {
 	w.stopOnce.Do(func() { close(w.stop) })
 	w.wg.Wait()
+}
+
+// observedLW lists and watches through the source and tells the watch's
+// health how each call went. It keeps the source's watch-list capability.
+type observedLW struct {
+	inner cache.ListerWatcher
+	watch *watchStore
+}
+
+func (l *observedLW) List(o meta.ListOptions) (runtime.Object, error) {
+	return l.ListWithContext(context.Background(), o)
+}
+
+func (l *observedLW) Watch(o meta.ListOptions) (watchInterface, error) {
+	return l.WatchWithContext(context.Background(), o)
+}
+
+func (l *observedLW) ListWithContext(ctx context.Context, o meta.ListOptions) (runtime.Object, error) {
+	obj, err := cache.ToListerWatcherWithContext(l.inner).ListWithContext(ctx, o)
+	l.watch.health.result(l.watch.spec, err)
+	return obj, err
+}
+
+func (l *observedLW) WatchWithContext(ctx context.Context, o meta.ListOptions) (watchInterface, error) {
+	wi, err := cache.ToListerWatcherWithContext(l.inner).WatchWithContext(ctx, o)
+	l.watch.health.result(l.watch.spec, err)
+	return wi, err
+}
+
+// IsWatchListSemanticsUnSupported passes on whether the source can stream a
+// watch-list (a fake clientset or the manifests cannot: the reflector lists).
+func (l *observedLW) IsWatchListSemanticsUnSupported() bool {
+	u, ok := l.inner.(interface{ IsWatchListSemanticsUnSupported() bool })
+	return ok && u.IsWatchListSemanticsUnSupported()
 }

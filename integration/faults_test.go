@@ -59,6 +59,35 @@ func TestFaults(t *testing.T) {
 		t.Logf("CATCH-UP after kube-apiserver restart: pod created -> answer served in %s", time.Since(start).Round(time.Millisecond))
 	})
 
+	t.Run("APIServerStopped60s", func(t *testing.T) {
+		// An outage long enough for client-go's default backoff to reach its
+		// 30 s cap; a change written the moment /readyz answers again.
+		qr := startQuerier(t, ours.Addr, lastKnown())
+		c.APIServer.Stop()
+		time.Sleep(60 * time.Second)
+		qr.finish(t, "kube-apiserver stopped 60 s")
+		if httpStatus(ours.ready) != http.StatusOK {
+			t.Error("ready went down while serving the last known answers")
+		}
+		if !strings.Contains(ours.Log(), "answering from the last known state") {
+			t.Error("no log line for a watch failing longer than 10 s")
+		}
+		c.StartAPIServer() // returns when /readyz answers
+		start := time.Now()
+		pod(6, true)
+		expect(t, ours.Addr, "web-6.web.app"+zone, dns.TypeA, "NOERROR A 10.244.1.16")
+		t.Logf("CATCH-UP after a 60 s kube-apiserver outage: pod created at /readyz -> answer served in %s", time.Since(start).Round(time.Millisecond))
+		eventually(t, 10*time.Second, "watches reported back", func() error {
+			if !strings.Contains(ours.Log(), "is back after") {
+				return fmt.Errorf("no recovery log line")
+			}
+			if v := metric(t, ours.metrics, "coredns_headless_watch_up"); v != 3 {
+				return fmt.Errorf("watch_up sum %v, want 3", v)
+			}
+			return nil
+		})
+	})
+
 	t.Run("ChangesWhileUnreachable", func(t *testing.T) {
 		qr := startQuerier(t, ours.Addr, lastKnown())
 		proxy.Down()

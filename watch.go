@@ -1,0 +1,181 @@
+package headless
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	kwatch "k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/tools/cache"
+)
+
+type watchInterface = kwatch.Interface
+
+// watchStore is the store one reflector writes to: it reduces each object
+// (transform), hands it to the index and remembers what it delivered, so a
+// relist (Replace) can tell the index what disappeared meanwhile.
+type watchStore struct {
+	id        int
+	spec      watchSpec
+	index     *Index
+	transform cache.TransformFunc
+	known     map[string]any // namespace/name -> reduced object; reflector goroutine only
+	synced    atomic.Bool
+	health    health
+}
+
+func newWatch(id int, s watchSpec, index *Index) *watchStore {
+	w := &watchStore{id: id, spec: s, index: index, transform: transformSlice, known: map[string]any{}}
+	if s.resource == "services" {
+		w.transform = transformService
+	}
+	return w
+}
+
+// Transformer lets the reflector reduce objects in its own temporary store
+// (watch-list streaming) before they reach Replace.
+func (w *watchStore) Transformer() cache.TransformFunc { return w.transform }
+
+func (w *watchStore) Add(obj any) error    { return w.event(obj, false, true) }
+func (w *watchStore) Update(obj any) error { return w.event(obj, false, true) }
+func (w *watchStore) Delete(obj any) error { return w.event(obj, true, true) }
+func (w *watchStore) Resync() error        { return nil }
+
+// Bookmark is the API server's periodic heartbeat on an idle watch: the
+// watch is alive and nothing changed.
+func (w *watchStore) Bookmark(string) error {
+	w.health.heard(time.Now())
+	return nil
+}
+
+// Replace is a (re)list: the full set. What the watch delivered before and
+// is not in it was deleted while the watch was away.
+func (w *watchStore) Replace(list []any, _ string) error {
+	next := make(map[string]any, len(list))
+	for _, o := range list {
+		o, err := w.transform(o)
+		if err != nil {
+			return err
+		}
+		key, err := cache.MetaNamespaceKeyFunc(o)
+		if err != nil {
+			return err
+		}
+		next[key] = o
+	}
+	for key, o := range w.known {
+		if _, ok := next[key]; !ok {
+			w.deliver(o, true, false)
+		}
+	}
+	for _, o := range next {
+		w.deliver(o, false, false)
+	}
+	w.known = next
+	w.synced.Store(true)
+	w.health.heard(time.Now())
+	return nil
+}
+
+// event handles one watch event.
+func (w *watchStore) event(obj any, deleted, live bool) error {
+	o, err := w.transform(obj)
+	if err != nil {
+		return err
+	}
+	key, err := cache.MetaNamespaceKeyFunc(o)
+	if err != nil {
+		return err
+	}
+	if deleted {
+		delete(w.known, key)
+	} else {
+		w.known[key] = o
+	}
+	w.deliver(o, deleted, live)
+	w.health.heard(time.Now())
+	return nil
+}
+
+// deliver hands one object to the index. live: it came from the watch
+// stream (not a relist), so its change counts for programming latency.
+func (w *watchStore) deliver(o any, deleted, live bool) {
+	watchEvents.WithLabelValues(w.spec.resource).Inc()
+	switch v := o.(type) {
+	case *Service:
+		w.index.UpdateService(v, deleted)
+	case *Slice:
+		var trigger time.Time
+		if live {
+			trigger = triggerTime(v, deleted)
+		}
+		w.index.UpdateSliceAt(v, deleted, w.id, trigger)
+	}
+}
+
+// triggerTime is when the change a slice event carries began: the
+// controller's last-change-trigger-time annotation (the pod change it
+// reacts to), else now.
+func triggerTime(s *Slice, deleted bool) time.Time {
+	if !deleted {
+		if v, ok := s.Annotations[annotationTriggerTime]; ok {
+			if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+				return t
+			}
+		}
+	}
+	return time.Now()
+}
+
+const annotationTriggerTime = "endpoints.kubernetes.io/last-change-trigger-time"
+
+// staleAfter is how long a watch may fail before it is logged as serving
+// the last known state.
+var staleAfter = 10 * time.Second
+
+// health is what a watch's calls and events say of it.
+type health struct {
+	lastHeard    atomic.Int64 // unix nanoseconds of the last event, list or bookmark
+	up           atomic.Bool  // the last list or watch call succeeded
+	mu           sync.Mutex
+	failingSince time.Time // zero while up
+	lastErr      string
+	loggedStale  bool
+}
+
+func (h *health) heard(t time.Time) { h.lastHeard.Store(t.UnixNano()) }
+
+// result records how a list or watch call went; a new error is logged once.
+func (h *health) result(s watchSpec, err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if err == nil {
+		if !h.failingSince.IsZero() && h.loggedStale {
+			log.Infof("watch of %s is back after %s: answers are current again", s, time.Since(h.failingSince).Round(time.Millisecond))
+		}
+		h.up.Store(true)
+		h.failingSince, h.lastErr, h.loggedStale = time.Time{}, "", false
+		return
+	}
+	h.up.Store(false)
+	if h.failingSince.IsZero() {
+		h.failingSince = time.Now()
+	}
+	if msg := err.Error(); msg != h.lastErr {
+		h.lastErr = msg
+		log.Errorf("watch of %s failed: %v", s, err)
+	}
+}
+
+// check logs once when the watch has been failing for staleAfter.
+func (h *health) check(s watchSpec, now time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.failingSince.IsZero() || h.loggedStale || now.Sub(h.failingSince) < staleAfter {
+		return
+	}
+	h.loggedStale = true
+	last := time.Unix(0, h.lastHeard.Load())
+	log.Warningf("watch of %s failing for %s: answering from the last known state (last heard %s ago)", s,
+		now.Sub(h.failingSince).Round(time.Second), now.Sub(last).Round(time.Second))
+}
