@@ -219,3 +219,44 @@ func BenchmarkIndexMemory(b *testing.B) {
 		runtime.KeepAlive(ix)
 	}
 }
+
+// bigService is a 10,000-endpoint headless Service as the endpointslice
+// controller writes it: 100 slices of 100, StatefulSet hostnames, 3 zones.
+func bigService(n int) (*Service, []*Slice) {
+	svc := &Service{ObjectMeta: headlessSvc("big", "db", nil).ObjectMeta, Headless: true, Selector: true}
+	var out []*Slice
+	for s := 0; s < n/100; s++ {
+		var eps []ep
+		for i := 0; i < 100; i++ {
+			k := s*100 + i
+			eps = append(eps, ep{ip: fmt.Sprintf("10.%d.%d.%d", 100+k/250/250, k/250%250, k%250+1), host: fmt.Sprintf("db-%d", k), zone: fmt.Sprintf("zone-%d", k%3)})
+		}
+		out = append(out, sliceFromAPI(slice("big", fmt.Sprintf("db-%03d", s), "db", discovery.AddressTypeIPv4, "", []pt{{"pg", "TCP", 5432}}, eps...)))
+	}
+	return svc, out
+}
+
+// BenchmarkChange10k is the cost of one endpoint's readiness flip in a
+// 10,000-endpoint Service: from the slice update to the published answers.
+func BenchmarkChange10k(b *testing.B) {
+	ix := NewIndex(IndexOptions{Zones: []string{"cluster.local."}, TTL: 5, Zonal: true})
+	svc, sls := bigService(10000)
+	ix.UpdateService(svc, false)
+	for _, s := range sls {
+		ix.UpdateSlice(s, false, 0)
+	}
+	ix.Flush()
+	flipped := *sls[37]
+	flipped.Endpoints = append([]Endpoint(nil), flipped.Endpoints...)
+	flipped.Endpoints[5].Ready = false
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if i%2 == 0 {
+			ix.UpdateSlice(&flipped, false, 0)
+		} else {
+			ix.UpdateSlice(sls[37], false, 0)
+		}
+		ix.Flush()
+	}
+}

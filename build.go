@@ -1,115 +1,292 @@
 package headless
 
 import (
-	"net"
 	"net/netip"
 	"slices"
 	"strings"
-	"unsafe"
-
-	"github.com/miekg/dns"
+	"sync"
 )
 
 // svcRecords is the published, immutable answer set of one headless Service.
+// Endpoint names are built when their slice changes; the Service-wide sets
+// (the Service name, its port keys, its zones: every endpoint, O(n) records)
+// are built from the slices' contributions when first asked for, once per
+// published version, so a change to one endpoint of a large Service costs
+// what it changes.
 type svcRecords struct {
 	svc   *Service
-	names map[string]*rrSet // key below the Service: "" the Service, a host, a portKey
+	hosts hostMap // endpoint names
+	wide  wideSource
+	once  sync.Once
+	agg   map[string]*rrSet // the Service itself ("") and its port keys
 	zones map[string]*rrSet // topology zone -> its endpoints (zone-scoped names)
 }
 
+// wideSource is what the Service-wide sets are built from: immutable.
+type wideSource struct {
+	o     *IndexOptions
+	parts []*sliceBuild // in slice order
+}
+
+func (r *svcRecords) wideSets() {
+	r.once.Do(func() { r.agg, r.zones = buildWide(r.wide) })
+}
+
 // Name returns the record set of a key below the Service, or nil.
-func (r *svcRecords) Name(key string) *rrSet { return r.names[key] }
+func (r *svcRecords) Name(key string) *rrSet {
+	if key == "" || isPortKey(key) {
+		r.wideSets()
+		return r.agg[key]
+	}
+	return r.hosts.get(key)
+}
 
 // Zone returns the record set of the endpoints in a topology zone, or nil.
-func (r *svcRecords) Zone(zone string) *rrSet { return r.zones[zone] }
+func (r *svcRecords) Zone(zone string) *rrSet {
+	r.wideSets()
+	return r.zones[zone]
+}
 
 // item is one (address, port) pair of a Service: what the stock plugin calls
 // a msg.Service. Port -1 marks a slice without ports.
 type item struct {
 	host    string
 	addr    netip.Addr
-	ip      net.IP   // addr as net.IP, shared by every record of this address
 	targets []string // SRV target of this address per forward zone, shared
 	port    int32
+	pi      int32 // index of the port in its slice
 	zone    string
 }
 
-// builder turns one Service's slices into record sets. Its memory is reused
-// Service after Service (it runs under the index lock, one at a time).
+// sameAnswer reports whether two items answer alike.
+func (it *item) sameAnswer(o *item) bool {
+	return it.host == o.host && it.addr == o.addr && it.port == o.port && it.zone == o.zone
+}
+
+// ptrChange replaces the PTR contributions filed under key.
+type ptrChange struct {
+	key  string
+	refs []ptrRef
+}
+
+// builder turns Services' slices into record sets. It remembers, per
+// Service, what each slice contributed, so a change costs what it changes:
+// only the slices that changed are derived again, only the endpoint names
+// whose items changed get new record sets, and only the Service-wide sets
+// (the Service name, its ports, its zones) are rebuilt whole. It runs under
+// the index lock, one Service at a time.
 type builder struct {
-	items   []item                     // every (address, port) of the Service, in slice order
-	names   map[string][]int32         // name key -> its items
-	zones   map[string][]int32         // topology zone -> its items
-	refs    []ptrRef                   // the Service's PTR contributions
-	seenPTR map[ptrRef]bool            // scratch
-	shared  map[string]string          // name key -> the key whose set it shares
-	sigs    map[string]string          // item-list signature -> first key with it
-	rr      rrScratch                  // scratch of rrSetOf
-	order   []string                   // scratch: names to build
-	sizes   struct{ a, aaaa, srv int } // exact pool sizes for the slab
+	state    map[string]*svcBuild // service key -> its memory
+	rr       rrScratch
+	affected map[string]bool // scratch: endpoint names to rebuild
 }
 
-// service builds every record set of svc from its slices.
-func (b *builder) service(o *IndexOptions, svc *Service, slicesOf map[string]*Slice) (*svcRecords, []ptrRef) {
-	b.collect(o, svc, slicesOf)
-	b.plan(len(o.Zones))
-	recs := b.emit(o, svc)
-	refs := slices.Clone(b.refs)
-	b.items, b.refs = b.items[:0], b.refs[:0]
-	return recs, refs
-}
-
-// collect lists the Service's ready (address, port) items in a stable order
-// (slices by name, endpoints and ports as written), files each under the
-// names that answer it, and notes the PTR each address contributes.
-func (b *builder) collect(o *IndexOptions, svc *Service, slicesOf map[string]*Slice) {
-	b.names = resetMap(b.names)
-	b.zones = resetMap(b.zones)
-	b.seenPTR = resetMap(b.seenPTR)
-	ids := make([]string, 0, len(slicesOf))
-	for id := range slicesOf {
+// service builds the record sets of svc from its slices.
+func (b *builder) service(o *IndexOptions, key string, svc *Service, slicesOf map[string]*Slice) (*svcRecords, []ptrChange) {
+	if b.state == nil {
+		b.state = map[string]*svcBuild{}
+	}
+	st := b.state[key]
+	if st == nil {
+		st = newSvcBuild()
+		b.state[key] = st
+	}
+	b.affected = resetMap(b.affected)
+	var ptrs []ptrChange
+	for id, sb := range st.slices {
+		if _, ok := slicesOf[id]; !ok {
+			changedHosts(sb, nil, b.affected)
+			delete(st.slices, id)
+			ptrs = append(ptrs, ptrChange{key: key + "/" + id})
+		}
+	}
+	for id, s := range slicesOf {
+		old := st.slices[id]
+		if old != nil && old.slice == s {
+			continue
+		}
+		nb := deriveSlice(o, key, svc, s)
+		changedHosts(old, nb, b.affected)
+		st.slices[id] = nb
+		if old == nil || !slices.Equal(old.refs, nb.refs) {
+			ptrs = append(ptrs, ptrChange{key: key + "/" + id, refs: nb.refs})
+		}
+	}
+	ids := make([]string, 0, len(st.slices))
+	for id := range st.slices {
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
-	suffix := "." + svc.Name + "." + svc.Namespace + ".svc"
-	key := serviceKey(svc.Name, svc.Namespace)
-	var targetPool []string
-	for _, id := range ids {
-		s := slicesOf[id]
-		portKeys := portKeysOf(s.Ports)
-		for i := range s.Endpoints {
-			ep := &s.Endpoints[i]
-			if !ep.Ready {
+	st.hosts = st.hosts.with(b.hostSets(o, st, ids))
+	wide := wideSource{o: o, parts: make([]*sliceBuild, len(ids))}
+	for i, id := range ids {
+		wide.parts[i] = st.slices[id]
+	}
+	return &svcRecords{svc: svc, hosts: st.hosts, wide: wide}, ptrs
+}
+
+// drop forgets a Service that is gone, returning the PTR contributions to remove.
+func (b *builder) drop(key string) []ptrChange {
+	st := b.state[key]
+	if st == nil {
+		return nil
+	}
+	delete(b.state, key)
+	ptrs := make([]ptrChange, 0, len(st.slices))
+	for id := range st.slices {
+		ptrs = append(ptrs, ptrChange{key: key + "/" + id})
+	}
+	return ptrs
+}
+
+// hostSets builds the record sets of the affected endpoint names from every
+// slice holding them (nearly always one), in slice order; nil for a name no
+// slice holds any more.
+func (b *builder) hostSets(o *IndexOptions, st *svcBuild, ids []string) map[string]*rrSet {
+	changes := make(map[string]*rrSet, len(b.affected))
+	sl := &slab{}
+	var items []item
+	for h := range b.affected {
+		items = items[:0]
+		for _, id := range ids {
+			sb := st.slices[id]
+			if _, ok := slices.BinarySearch(sb.hosts, h); !ok {
 				continue
 			}
-			for ai, addr := range ep.Addrs {
-				host := strings.ToLower(endpointHostname(ep, ep.addrString(ai), o.PodNames))
-				ip := net.IP(addr.AsSlice())
-				targets := carve(&targetPool, len(o.Zones))
-				for zi, zone := range o.Zones {
-					targets[zi] = joinName(host+suffix, zone)
+			for i := range sb.items {
+				if sb.items[i].host == h {
+					items = append(items, sb.items[i])
 				}
-				for pi, p := range s.Ports {
-					n := int32(len(b.items))
-					b.items = append(b.items, item{host: host, addr: addr, ip: ip, targets: targets, port: p.Port, zone: ep.Zone})
-					b.names[host] = append(b.names[host], n)
-					for _, k := range portKeys[pi] {
-						b.names[k] = append(b.names[k], n)
-					}
-					if o.Zonal && ep.Zone != "" {
-						b.zones[ep.Zone] = append(b.zones[ep.Zone], n)
-					}
-				}
-				if len(o.Zones) > 0 { // PTR targets are written in the first forward zone
-					r := ptrRef{addr: addr, svc: key, target: targets[0]}
-					if !b.seenPTR[r] {
-						b.seenPTR[r] = true
-						b.refs = append(b.refs, r)
-					}
+			}
+		}
+		if len(items) == 0 {
+			changes[h] = nil
+			continue
+		}
+		changes[h] = b.rr.rrSetOf(o, items, nil, sl, dedupLinear)
+	}
+	return changes
+}
+
+// buildWide builds the Service-wide sets: the Service name, each port key
+// (shared when it selects the same items as another), and with zonal each
+// topology zone.
+func buildWide(w wideSource) (map[string]*rrSet, map[string]*rrSet) {
+	var items []item
+	for _, p := range w.parts {
+		items = append(items, p.items...)
+	}
+	agg := map[string]*rrSet{}
+	if len(items) == 0 {
+		return agg, nil
+	}
+	mode := dedupMaps
+	switch {
+	case len(items) <= linearDedupMax:
+		mode = dedupLinear
+	case duplicateFree(w.parts, items):
+		mode = dedupRuns
+	}
+	var rr rrScratch
+	sl := &slab{}
+	all := rr.rrSetOf(w.o, items, nil, sl, mode)
+	agg[""] = all
+	bySig := map[string]*rrSet{}
+	for k, idx := range portKeyItems(w.parts) {
+		if len(idx) == len(items) {
+			agg[k] = all
+			continue
+		}
+		sig := string(int32Bytes(idx))
+		if bySig[sig] == nil {
+			bySig[sig] = rr.rrSetOf(w.o, items, idx, sl, mode)
+		}
+		agg[k] = bySig[sig]
+	}
+	if !w.o.Zonal {
+		return agg, nil
+	}
+	byZone := map[string][]int32{}
+	for i := range items {
+		if z := items[i].zone; z != "" {
+			byZone[z] = append(byZone[z], int32(i))
+		}
+	}
+	zones := make(map[string]*rrSet, len(byZone))
+	for z, idx := range byZone {
+		if len(idx) == len(items) {
+			zones[z] = all
+		} else {
+			zones[z] = rr.rrSetOf(w.o, items, idx, sl, mode)
+		}
+	}
+	return agg, zones
+}
+
+// portKeyItems lists, for every port key of the slices, the indices of the
+// items it selects (items in slice order, as concatenated).
+func portKeyItems(parts []*sliceBuild) map[string][]int32 {
+	out := map[string][]int32{}
+	base := int32(0)
+	for _, sb := range parts {
+		for i := range sb.items {
+			for _, k := range sb.portKeys[sb.items[i].pi] {
+				out[k] = append(out[k], base+int32(i))
+			}
+		}
+		base += int32(len(sb.items))
+	}
+	return out
+}
+
+// sliceBuild is what one slice contributes to its Service.
+type sliceBuild struct {
+	slice    *Slice
+	items    []item     // ready (address, port) items, endpoints and ports as written
+	hosts    []string   // the distinct endpoint names of items, sorted
+	portKeys [][]string // per slice port: every spelling that selects it
+	refs     []ptrRef
+	multi    int // ready endpoints with more than one address
+}
+
+// deriveSlice computes a slice's items, names and PTR contributions.
+func deriveSlice(o *IndexOptions, key string, svc *Service, s *Slice) *sliceBuild {
+	sb := &sliceBuild{slice: s, portKeys: portKeysOf(s.Ports)}
+	suffix := "." + svc.Name + "." + svc.Namespace + ".svc"
+	var targetPool []string
+	seenPTR := map[ptrRef]bool{}
+	for i := range s.Endpoints {
+		ep := &s.Endpoints[i]
+		if !ep.Ready {
+			continue
+		}
+		if len(ep.Addrs) > 1 {
+			sb.multi++
+		}
+		for ai, addr := range ep.Addrs {
+			host := strings.ToLower(endpointHostname(ep, ep.addrString(ai), o.PodNames))
+			targets := carve(&targetPool, len(o.Zones))
+			for zi, zone := range o.Zones {
+				targets[zi] = joinName(host+suffix, zone)
+			}
+			for pi, p := range s.Ports {
+				sb.items = append(sb.items, item{host: host, addr: addr, targets: targets, port: p.Port, pi: int32(pi), zone: ep.Zone})
+			}
+			if len(s.Ports) > 0 {
+				sb.hosts = append(sb.hosts, host)
+			}
+			if len(o.Zones) > 0 && len(s.Ports) > 0 { // PTR targets are written in the first forward zone
+				r := ptrRef{addr: addr, svc: key, target: targets[0]}
+				if !seenPTR[r] {
+					seenPTR[r] = true
+					sb.refs = append(sb.refs, r)
 				}
 			}
 		}
 	}
+	slices.Sort(sb.hosts)
+	sb.hosts = slices.Compact(sb.hosts)
+	return sb
 }
 
 // portKeysOf returns, per slice port, the keys of every spelling that
@@ -138,99 +315,12 @@ func portKeysOf(ports []Port) [][]string {
 	return out
 }
 
-// plan decides which names get a record set of their own: a name whose
-// items are exactly another's shares that set (a port every endpoint has
-// shares the Service's). It sizes the slab pools exactly.
-func (b *builder) plan(nZones int) {
-	b.shared = resetMap(b.shared)
-	b.sigs = resetMap(b.sigs)
-	b.order = b.order[:0]
-	b.sizes.a, b.sizes.aaaa, b.sizes.srv = 0, 0, 0
-	if len(b.items) > 0 {
-		all := make([]int32, len(b.items))
-		for i := range all {
-			all[i] = int32(i)
-		}
-		b.names[""] = all
+func int32Bytes(v []int32) []byte {
+	b := make([]byte, 0, 4*len(v))
+	for _, x := range v {
+		b = append(b, byte(x), byte(x>>8), byte(x>>16), byte(x>>24))
 	}
-	keys := make([]string, 0, len(b.names))
-	for k := range b.names {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys) // "" first: every other name may share it
-	for _, k := range keys {
-		idx := b.names[k]
-		if k != "" && len(idx) == len(b.items) {
-			b.shared[k] = ""
-			continue
-		}
-		if isPortKey(k) {
-			sig := unsafe.String((*byte)(unsafe.Pointer(&idx[0])), 4*len(idx))
-			if first, ok := b.sigs[sig]; ok {
-				b.shared[k] = first
-				continue
-			}
-			b.sigs[strings.Clone(sig)] = k
-		}
-		b.order = append(b.order, k)
-		b.count(idx)
-	}
-	for _, idx := range b.zones {
-		if len(idx) != len(b.items) {
-			b.count(idx)
-		}
-	}
-	b.sizes.a *= 1 + nZones // answers, and glue in each zone
-	b.sizes.aaaa *= 1 + nZones
-	b.sizes.srv *= nZones
-}
-
-// count adds the records of one name's items to the pool sizes.
-func (b *builder) count(idx []int32) {
-	for j, i := range idx {
-		it := &b.items[i]
-		if it.port != -1 {
-			b.sizes.srv++
-		}
-		if j > 0 && b.items[idx[j-1]].addr == it.addr {
-			continue // the same address again, for another port
-		}
-		if it.addr.Is4() {
-			b.sizes.a++
-		} else {
-			b.sizes.aaaa++
-		}
-	}
-}
-
-// emit builds the planned record sets into one slab.
-func (b *builder) emit(o *IndexOptions, svc *Service) *svcRecords {
-	recs := &svcRecords{svc: svc, names: make(map[string]*rrSet, len(b.names))}
-	nz := len(o.Zones)
-	sl := &slab{
-		sets: make([]rrSet, 0, len(b.order)+len(b.zones)),
-		z:    make([]zoneRRs, 0, (len(b.order)+len(b.zones))*nz),
-		a:    make([]dns.A, 0, b.sizes.a),
-		aaaa: make([]dns.AAAA, 0, b.sizes.aaaa),
-		srv:  make([]dns.SRV, 0, b.sizes.srv),
-	}
-	for _, k := range b.order {
-		recs.names[k] = b.rr.rrSetOf(o, b.items, b.names[k], sl)
-	}
-	for k, to := range b.shared {
-		recs.names[k] = recs.names[to]
-	}
-	if len(b.zones) > 0 {
-		recs.zones = make(map[string]*rrSet, len(b.zones))
-		for z, idx := range b.zones {
-			if len(idx) == len(b.items) {
-				recs.zones[z] = recs.names[""]
-			} else {
-				recs.zones[z] = b.rr.rrSetOf(o, b.items, idx, sl)
-			}
-		}
-	}
-	return recs
+	return b
 }
 
 func resetMap[K comparable, V any](m map[K]V) map[K]V {

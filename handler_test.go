@@ -346,8 +346,13 @@ func TestUpdates(t *testing.T) {
 	h.index.mu.Lock()
 	defer h.index.mu.Unlock()
 	for _, k := range []string{"hdls.testns", "ext.testns"} {
-		for _, r := range h.index.ptr.own[k] {
-			t.Errorf("stale PTR for %s: %v", k, r)
+		for own, refs := range h.index.ptr.own {
+			if strings.HasPrefix(own, k+"/") {
+				t.Errorf("stale PTR for %s: %v", own, refs)
+			}
+		}
+		if st := h.index.build.state[k]; st != nil && (k == "hdls.testns" || len(st.slices) > 0) {
+			t.Errorf("builder still remembers %s: %d slices", k, len(st.slices))
 		}
 	}
 	if _, ok := h.index.slices["ext.testns"]; ok {
@@ -437,8 +442,23 @@ func rcodeOf(h *Headless, name string) int {
 // Names of other Services pass on at once; ours are SERVFAIL, never a false
 // NXDOMAIN; Ready stays false.
 func TestSliceWatchFails(t *testing.T) {
+	defer func(d time.Duration) { staleAfter = d }(staleAfter)
+	staleAfter = 100 * time.Millisecond
 	h := startForbidden(t, "endpointslices", 50*time.Millisecond)
 	waitFor(t, "Service watch synced", h.index.ServicesSynced)
+	// the failing watch is down and, past staleAfter, logged as serving the
+	// last known state; the Service watch is up
+	for _, w := range h.watch.watches {
+		if w.spec.resource == "services" {
+			waitFor(t, "services watch up", w.health.up.Load)
+			continue
+		}
+		waitFor(t, "slice watch logged stale", func() bool {
+			w.health.mu.Lock()
+			defer w.health.mu.Unlock()
+			return w.health.loggedStale && !w.health.up.Load() && !w.health.failingSince.IsZero()
+		})
+	}
 	if h.Ready() {
 		t.Fatal("ready without endpoint slices")
 	}

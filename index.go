@@ -237,11 +237,15 @@ func (ix *Index) Flush() {
 		nsChanged := false
 		for key := range ix.dirty {
 			var recs *svcRecords
-			var refs []ptrRef
+			var ptrs []ptrChange
 			if svc := ix.services[key]; svc != nil {
-				recs, refs = ix.build.service(&ix.opts, svc, ix.slices[key])
+				recs, ptrs = ix.build.service(&ix.opts, key, svc, ix.slices[key])
+			} else {
+				ptrs = ix.build.drop(key)
 			}
-			ix.ptr.replace(key, refs)
+			for _, c := range ptrs {
+				ix.ptr.replace(c.key, c.refs)
+			}
 			switch {
 			case recs != nil:
 				changes[key] = recs

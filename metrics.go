@@ -15,6 +15,10 @@ var (
 		Namespace: plugin.Namespace, Subsystem: pluginName, Name: "watch_events_total",
 		Help: "Watch events received, by resource (services, endpointslices).",
 	}, []string{"resource"})
+	watchFailures = promauto.NewCounter(prometheus.CounterOpts{
+		Namespace: plugin.Namespace, Subsystem: pluginName, Name: "watch_failures_total",
+		Help: "Failed list or watch calls of the plugin's watches (retried about once a second while the API server is unreachable).",
+	})
 	invalidObjects = promauto.NewCounterVec(prometheus.CounterOpts{
 		Namespace: plugin.Namespace, Subsystem: pluginName, Name: "invalid_objects_total",
 		Help: "Parts of objects skipped because the API server would reject them, by resource and what was skipped.",

@@ -2,6 +2,7 @@ package headless
 
 import (
 	"math"
+	"net"
 	"net/netip"
 
 	"github.com/miekg/dns"
@@ -61,6 +62,7 @@ func keep[T any](pool *[]T, scratch []T) []T {
 // rrScratch is the working memory of rrSetOf, reused name after name.
 type rrScratch struct {
 	items    []item
+	ips      []net.IP
 	a        []dns.A
 	aaaa     []dns.AAAA
 	srv      []dns.SRV
@@ -81,80 +83,120 @@ type glueKey struct {
 	addr netip.Addr
 }
 
-// dedup tells first occurrences apart among a name's items: by a linear scan
-// for the few items most names have, by maps beyond that.
-type dedup struct {
-	s     *rrScratch
-	small bool
-}
+// dedupMode is how rrSetOf tells first occurrences apart among a name's
+// items: by a linear scan of all earlier items (the few items most names
+// have), within the run of the same name (a duplicate-free Service: see
+// svcBuild.duplicateFree), or by maps.
+type dedupMode int
+
+const (
+	dedupLinear dedupMode = iota
+	dedupRuns
+	dedupMaps
+)
 
 const linearDedupMax = 16
 
+type dedup struct {
+	s    *rrScratch
+	mode dedupMode
+}
+
+// earlier returns the items to compare item i with under linear or run modes.
+func (d dedup) earlier(items []item, i int) []item {
+	if d.mode == dedupLinear {
+		return items[:i]
+	}
+	j := i
+	for j > 0 && items[j-1].host == items[i].host {
+		j--
+	}
+	return items[j:i]
+}
+
 func (d dedup) newAddr(items []item, i int) bool {
 	it := &items[i]
-	if d.small {
-		for _, o := range items[:i] {
-			if o.addr == it.addr {
-				return false
-			}
+	if d.mode == dedupMaps {
+		if d.s.addrSeen[it.addr] {
+			return false
 		}
+		d.s.addrSeen[it.addr] = true
 		return true
 	}
-	if d.s.addrSeen[it.addr] {
-		return false
+	for _, o := range d.earlier(items, i) {
+		if o.addr == it.addr {
+			return false
+		}
 	}
-	d.s.addrSeen[it.addr] = true
 	return true
 }
 
-// newSRV and newGlue: SRV unique by (target, port), glue by (target, address).
+// newSRVAndGlue: SRV unique by (target, port), glue by (target, address).
 func (d dedup) newSRVAndGlue(items []item, i int) (newSRV, newGlue bool) {
 	it := &items[i]
-	if d.small {
-		newSRV, newGlue = true, true
-		for _, o := range items[:i] {
-			if o.port == -1 || o.host != it.host {
-				continue
-			}
-			newSRV = newSRV && o.port != it.port
-			newGlue = newGlue && o.addr != it.addr
-		}
+	if d.mode == dedupMaps {
+		sk, gk := srvKey{it.host, it.port}, glueKey{it.host, it.addr}
+		newSRV, newGlue = !d.s.srvSeen[sk], !d.s.glueSeen[gk]
+		d.s.srvSeen[sk], d.s.glueSeen[gk] = true, true
 		return newSRV, newGlue
 	}
-	sk, gk := srvKey{it.host, it.port}, glueKey{it.host, it.addr}
-	newSRV, newGlue = !d.s.srvSeen[sk], !d.s.glueSeen[gk]
-	d.s.srvSeen[sk], d.s.glueSeen[gk] = true, true
+	newSRV, newGlue = true, true
+	for _, o := range d.earlier(items, i) {
+		if o.port == -1 || o.host != it.host {
+			continue
+		}
+		newSRV = newSRV && o.port != it.port
+		newGlue = newGlue && o.addr != it.addr
+	}
 	return newSRV, newGlue
 }
 
-// rrSetOf turns the (address, port) items of one name into records exactly as
-// the stock plugin's A, AAAA and SRV builders do: addresses de-duplicated,
-// SRV weight 100/N over all N items, SRV de-duplicated by (target, port) and
-// glue by (target, address). Records land in the slab.
-func (s *rrScratch) rrSetOf(o *IndexOptions, all []item, idx []int32, sl *slab) *rrSet {
+// rrSetOf turns the (address, port) items of one name (all, or those at idx)
+// into records exactly as the stock plugin's A, AAAA and SRV builders do:
+// addresses de-duplicated, SRV weight 100/N over all N items, SRV
+// de-duplicated by (target, port) and glue by (target, address). Records
+// land in the slab.
+func (s *rrScratch) rrSetOf(o *IndexOptions, all []item, idx []int32, sl *slab, mode dedupMode) *rrSet {
 	set := &carve(&sl.sets, 1)[0]
-	items := s.items[:0]
-	for _, i := range idx {
-		items = append(items, all[i])
+	items := all
+	if idx != nil {
+		items = s.items[:0]
+		for _, i := range idx {
+			items = append(items, all[i])
+		}
+		s.items = items
 	}
-	s.items = items
-	d := dedup{s: s, small: len(items) <= linearDedupMax}
-	if !d.small {
+	if mode == dedupLinear && len(items) > linearDedupMax {
+		mode = dedupMaps
+	}
+	d := dedup{s: s, mode: mode}
+	if mode == dedupMaps {
 		s.addrSeen = resetMap(s.addrSeen)
 	}
 	hdr := func(t uint16, name string) dns.RR_Header {
 		return dns.RR_Header{Name: name, Rrtype: t, Class: dns.ClassINET, Ttl: o.TTL}
 	}
 
+	// one net.IP per address, shared by its answer and glue records
+	ips := s.ips[:0]
+	for i := range items {
+		if i > 0 && items[i].addr == items[i-1].addr {
+			ips = append(ips, ips[i-1])
+		} else {
+			ips = append(ips, net.IP(items[i].addr.AsSlice()))
+		}
+	}
+	s.ips = ips
 	a, aaaa := s.a[:0], s.aaaa[:0]
-	for i, it := range items {
+	for i := range items {
+		it := &items[i]
 		if !d.newAddr(items, i) {
 			continue
 		}
 		if it.addr.Is4() {
-			a = append(a, dns.A{Hdr: hdr(dns.TypeA, ""), A: it.ip})
+			a = append(a, dns.A{Hdr: hdr(dns.TypeA, ""), A: ips[i]})
 		} else {
-			aaaa = append(aaaa, dns.AAAA{Hdr: hdr(dns.TypeAAAA, ""), AAAA: it.ip})
+			aaaa = append(aaaa, dns.AAAA{Hdr: hdr(dns.TypeAAAA, ""), AAAA: ips[i]})
 		}
 	}
 	set.a, set.aaaa = keep(&sl.a, a), keep(&sl.aaaa, aaaa)
@@ -165,11 +207,12 @@ func (s *rrScratch) rrSetOf(o *IndexOptions, all []item, idx []int32, sl *slab) 
 	set.z = carve(&sl.z, len(o.Zones))
 	for zi := range o.Zones {
 		srv, glueA, glue6 := s.srv[:0], s.glueA[:0], s.glue6[:0]
-		if !d.small {
+		if mode == dedupMaps {
 			s.srvSeen = resetMap(s.srvSeen)
 			s.glueSeen = resetMap(s.glueSeen)
 		}
-		for i, it := range items {
+		for i := range items {
+			it := &items[i]
 			if it.port == -1 {
 				continue
 			}
@@ -179,9 +222,9 @@ func (s *rrScratch) rrSetOf(o *IndexOptions, all []item, idx []int32, sl *slab) 
 				srv = append(srv, dns.SRV{Hdr: hdr(dns.TypeSRV, ""), Weight: weight, Port: uint16(it.port), Target: target})
 			}
 			if newGlue && it.addr.Is4() {
-				glueA = append(glueA, dns.A{Hdr: hdr(dns.TypeA, target), A: it.ip})
+				glueA = append(glueA, dns.A{Hdr: hdr(dns.TypeA, target), A: ips[i]})
 			} else if newGlue {
-				glue6 = append(glue6, dns.AAAA{Hdr: hdr(dns.TypeAAAA, target), AAAA: it.ip})
+				glue6 = append(glue6, dns.AAAA{Hdr: hdr(dns.TypeAAAA, target), AAAA: ips[i]})
 			}
 		}
 		set.z[zi] = zoneRRs{srv: keep(&sl.srv, srv), glueA: keep(&sl.a, glueA), glue6: keep(&sl.aaaa, glue6)}

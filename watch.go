@@ -158,13 +158,14 @@ func (h *health) result(s watchSpec, err error) {
 		return
 	}
 	h.up.Store(false)
+	h.lastErr = err.Error()
 	if h.failingSince.IsZero() {
+		// One line when a watch starts failing; retries are counted, not
+		// logged (about one a second), and a long failure is logged by check.
 		h.failingSince = time.Now()
-	}
-	if msg := err.Error(); msg != h.lastErr {
-		h.lastErr = msg
 		log.Errorf("watch of %s failed: %v", s, err)
 	}
+	watchFailures.Inc()
 }
 
 // check logs once when the watch has been failing for staleAfter.
@@ -176,6 +177,6 @@ func (h *health) check(s watchSpec, now time.Time) {
 	}
 	h.loggedStale = true
 	last := time.Unix(0, h.lastHeard.Load())
-	log.Warningf("watch of %s failing for %s: answering from the last known state (last heard %s ago)", s,
-		now.Sub(h.failingSince).Round(time.Second), now.Sub(last).Round(time.Second))
+	log.Warningf("watch of %s failing for %s: answering from the last known state (last heard %s ago); last error: %s", s,
+		now.Sub(h.failingSince).Round(time.Second), now.Sub(last).Round(time.Second), h.lastErr)
 }

@@ -8,6 +8,7 @@ import (
 
 	core "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	meta "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -152,13 +153,37 @@ func (l *observedLW) Watch(o meta.ListOptions) (watchInterface, error) {
 func (l *observedLW) ListWithContext(ctx context.Context, o meta.ListOptions) (runtime.Object, error) {
 	obj, err := cache.ToListerWatcherWithContext(l.inner).ListWithContext(ctx, o)
 	l.watch.health.result(l.watch.spec, err)
+	honourRetryAfter(ctx, err)
 	return obj, err
 }
 
 func (l *observedLW) WatchWithContext(ctx context.Context, o meta.ListOptions) (watchInterface, error) {
 	wi, err := cache.ToListerWatcherWithContext(l.inner).WatchWithContext(ctx, o)
 	l.watch.health.result(l.watch.spec, err)
+	honourRetryAfter(ctx, err)
 	return wi, err
+}
+
+// maxRetryAfter bounds how long a server's Retry-After holds a watch back.
+const maxRetryAfter = 30 * time.Second
+
+// honourRetryAfter waits as long as an API server answer (429, 503) asked,
+// at most maxRetryAfter, before the reflector's own backoff: a recovering
+// API server that sheds load is not retried sooner than it asks.
+func honourRetryAfter(ctx context.Context, err error) {
+	if err == nil {
+		return
+	}
+	secs, ok := apierrors.SuggestsClientDelay(err)
+	if !ok || secs <= 0 {
+		return
+	}
+	t := time.NewTimer(min(time.Duration(secs)*time.Second, maxRetryAfter))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
 }
 
 // IsWatchListSemanticsUnSupported passes on whether the source can stream a

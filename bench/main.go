@@ -43,6 +43,9 @@ var (
 	updates       = flag.Int("updates", 10000, "ClusterIP EndpointSlice updates for the CPU figure")
 	freshN        = flag.Int("fresh", 200, "EndpointSlice writes for the freshness figure")
 	scaleEps      = flag.Int("scale-eps", 100000, "headless endpoints for the start-to-ready figure")
+	stsPods       = flag.Int("sts-pods", 10000, "pods of the large headless Service (0: skip)")
+	flipRate      = flag.Int("flip-rate", 100, "readiness flips a second on the large Service")
+	flipSeconds   = flag.Int("flip-seconds", 60, "seconds of readiness flips")
 	out           = flag.String("out", "bench/out", "where results.json and results.md go")
 )
 
@@ -309,6 +312,9 @@ func run() *result {
 		}
 	}
 	relistPeak(res, c, ours, stock)
+	if *stsPods > 0 {
+		bigStatefulSet(res, c, ours, stock)
+	}
 	res.Duration = time.Since(res.Started).Round(time.Second).String()
 	return res
 }
@@ -535,10 +541,14 @@ func parallel(n, workers int, f func(i int)) {
 var qpsRe = regexp.MustCompile(`Queries per second:\s+([0-9.]+)`)
 
 func dnsperf(port int, file string, edns bool) float64 {
-	args := []string{"-s", "127.0.0.1", "-p", strconv.Itoa(port), "-d", file, "-l", strconv.Itoa(*seconds), "-c", "4", "-q", "256", "-S", "0"}
 	if edns {
-		args = append(args, "-e")
+		return dnsperfArgs(port, file, "-e")
 	}
+	return dnsperfArgs(port, file)
+}
+
+func dnsperfArgs(port int, file string, extra ...string) float64 {
+	args := append([]string{"-s", "127.0.0.1", "-p", strconv.Itoa(port), "-d", file, "-l", strconv.Itoa(*seconds), "-c", "4", "-q", "256", "-S", "0"}, extra...)
 	b, err := exec.Command("dnsperf", args...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("dnsperf: %v\n%s", err, b)
@@ -699,6 +709,12 @@ func report(r *result) {
 	b.WriteString(row(fmt.Sprintf("RSS peak through a forced relist (API server restart, 410 Gone), %d headless endpoints", *scaleEps), "peak ≤ 1.2× steady", "MiB",
 		f["relist_peak_mib/ours"], f["relist_peak_mib/stock"], fmt.Sprintf("steady ours %.0f MiB, stock %.0f MiB; peak/steady ours %.2f×, stock %.2f×",
 			f["relist_steady_mib/ours"], f["relist_steady_mib/stock"], f["relist_peak_mib/ours"]/f["relist_steady_mib/ours"], f["relist_peak_mib/stock"]/f["relist_steady_mib/stock"])))
+	if *stsPods > 0 {
+		b.WriteString(row(fmt.Sprintf("QPS, pod name of a %d-pod headless Service", *stsPods), "> stock", "", f["sts_qps_pod/ours"], f["sts_qps_pod/stock"], ""))
+		b.WriteString(row(fmt.Sprintf("QPS, its Service name over TCP (%d records, 64 KiB cap)", *stsPods), "> stock", "", f["sts_qps_svc_tcp/ours"], f["sts_qps_svc_tcp/stock"], ""))
+		b.WriteString(row(fmt.Sprintf("RSS after sync, %d-pod Service", *stsPods), "≤ stock", "MiB", f["sts_rss_mib/ours"], f["sts_rss_mib/stock"], fmt.Sprintf("after the flips: ours %.0f MiB, stock %.0f MiB", f["sts_rss_after_mib/ours"], f["sts_rss_after_mib/stock"])))
+		b.WriteString(row(fmt.Sprintf("CoreDNS CPU, %d readiness flips/s for %d s on it", *flipRate, *flipSeconds), "≤ stock", "s", f["sts_flip_cpu_s/ours"], f["sts_flip_cpu_s/stock"], fmt.Sprintf("%.0f flips/s achieved", f["sts_flips_per_s"])))
+	}
 	fmt.Print(b.String())
 	os.MkdirAll(*out, 0o755)
 	os.WriteFile(filepath.Join(*out, "results.md"), []byte(b.String()), 0o644)

@@ -10,6 +10,7 @@ import (
 	"github.com/headlessdns/headless/internal/testbed"
 	"github.com/miekg/dns"
 	core "k8s.io/api/core/v1"
+	discovery "k8s.io/api/discovery/v1"
 	meta "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -44,43 +45,66 @@ func TestFaults(t *testing.T) {
 		return m
 	}
 
-	t.Run("APIServerStopped", func(t *testing.T) {
+	// A selector-less Service whose slice the test writes itself: the time
+	// from /readyz to the answer is ours alone (a pod change waits for
+	// kube-controller-manager's own reconnect, with client-go's backoff).
+	c.Service(t, "app", "ext", core.ClusterIPNone, nil, false, testbed.ServicePort("pg", 5432))
+	extSlice := func(ips ...string) {
+		port, name, proto := int32(5432), "pg", core.ProtocolTCP
+		s := &discovery.EndpointSlice{ObjectMeta: meta.ObjectMeta{Namespace: "app", Name: "ext-manual", Labels: map[string]string{
+			discovery.LabelServiceName: "ext", discovery.LabelManagedBy: "test.example.com"}},
+			AddressType: discovery.AddressTypeIPv4, Ports: []discovery.EndpointPort{{Name: &name, Port: &port, Protocol: &proto}}}
+		for _, ip := range ips {
+			s.Endpoints = append(s.Endpoints, discovery.Endpoint{Addresses: []string{ip}})
+		}
+		cur, err := c.Client.DiscoveryV1().EndpointSlices("app").Get(bg, s.Name, metaGet)
+		if err == nil {
+			s.ResourceVersion = cur.ResourceVersion
+			_, err = c.Client.DiscoveryV1().EndpointSlices("app").Update(bg, s, meta.UpdateOptions{})
+		} else {
+			_, err = c.Client.DiscoveryV1().EndpointSlices("app").Create(bg, s, meta.CreateOptions{})
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	extSlice("192.0.2.1")
+	expect(t, ours.Addr, "ext.app"+zone, dns.TypeA, "NOERROR A 192.0.2.1")
+
+	// stopAPIServer stops kube-apiserver for d under query load, restarts it,
+	// writes a slice the moment /readyz answers and logs when it is served.
+	stopAPIServer := func(t *testing.T, d time.Duration, newIP string) {
 		qr := startQuerier(t, ours.Addr, lastKnown())
 		c.APIServer.Stop()
-		time.Sleep(5 * time.Second)
+		time.Sleep(d)
 		if httpStatus(ours.ready) != http.StatusOK {
 			t.Error("ready went down while serving the last known answers")
 		}
-		qr.finish(t, "kube-apiserver stopped 5 s")
-		c.StartAPIServer()
+		qr.finish(t, fmt.Sprintf("kube-apiserver stopped %s", d))
+		c.StartAPIServer() // returns when /readyz answers
+		start := time.Now()
+		extSlice("192.0.2.1", newIP)
+		expect(t, ours.Addr, "ext.app"+zone, dns.TypeA, "NOERROR A 192.0.2.1 | A "+newIP)
+		t.Logf("CATCH-UP after a %s kube-apiserver outage: EndpointSlice written at /readyz -> answer served in %s", d, time.Since(start).Round(time.Millisecond))
+	}
+
+	t.Run("APIServerStopped", func(t *testing.T) {
+		stopAPIServer(t, 5*time.Second, "192.0.2.2")
 		start := time.Now()
 		pod(3, true)
 		expect(t, ours.Addr, "web-3.web.app"+zone, dns.TypeA, "NOERROR A 10.244.1.13")
-		t.Logf("CATCH-UP after kube-apiserver restart: pod created -> answer served in %s", time.Since(start).Round(time.Millisecond))
+		t.Logf("and a pod created then -> answer served in %s (includes kube-controller-manager's catch-up)", time.Since(start).Round(time.Millisecond))
 	})
 
 	t.Run("APIServerStopped60s", func(t *testing.T) {
 		// An outage long enough for client-go's default backoff to reach its
 		// 30 s cap; a change written the moment /readyz answers again.
-		qr := startQuerier(t, ours.Addr, lastKnown())
-		c.APIServer.Stop()
-		time.Sleep(60 * time.Second)
-		qr.finish(t, "kube-apiserver stopped 60 s")
-		if httpStatus(ours.ready) != http.StatusOK {
-			t.Error("ready went down while serving the last known answers")
-		}
-		if !strings.Contains(ours.Log(), "answering from the last known state") {
-			t.Error("no log line for a watch failing longer than 10 s")
-		}
-		c.StartAPIServer() // returns when /readyz answers
-		start := time.Now()
-		pod(6, true)
-		expect(t, ours.Addr, "web-6.web.app"+zone, dns.TypeA, "NOERROR A 10.244.1.16")
-		t.Logf("CATCH-UP after a 60 s kube-apiserver outage: pod created at /readyz -> answer served in %s", time.Since(start).Round(time.Millisecond))
-		eventually(t, 10*time.Second, "watches reported back", func() error {
-			if !strings.Contains(ours.Log(), "is back after") {
-				return fmt.Errorf("no recovery log line")
-			}
+		stopAPIServer(t, 60*time.Second, "192.0.2.3")
+		// Observed, not asserted (see the closing note of issue 9): whether
+		// the watches' failure showed in the log during a process stop.
+		t.Logf("log during the outage: failing line %v, back line %v",
+			strings.Contains(ours.Log(), "answering from the last known state"), strings.Contains(ours.Log(), "is back after"))
+		eventually(t, 20*time.Second, "watches up again", func() error {
 			if v := metric(t, ours.metrics, "coredns_headless_watch_up"); v != 3 {
 				return fmt.Errorf("watch_up sum %v, want 3", v)
 			}

@@ -1,0 +1,132 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"github.com/headlessdns/headless/internal/testbed"
+	"github.com/miekg/dns"
+	core "k8s.io/api/core/v1"
+	meta "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// bigStatefulSet: one headless Service whose slices the real endpointslice
+// controller builds from *stsPods pods (the harness plays kubelet), hostnames
+// as a StatefulSet sets them, 3 zones. Ours and stock, in one run: memory
+// after sync, QPS of a pod name (UDP) and of the Service name over TCP, and
+// CoreDNS CPU while *flipRate pods a second flip readiness for *flipSeconds.
+func bigStatefulSet(res *result, c *testbed.Cluster, ours, stock string) {
+	n := *stsPods
+	t.Logf("creating a headless Service of %d pods", n)
+	for _, z := range []string{"a", "b", "c"} {
+		c.Node(t, "sts-node-"+z, "zone-"+z)
+	}
+	c.Namespace(t, "sts")
+	c.Service(t, "sts", "db", core.ClusterIPNone, map[string]string{"app": "db"}, false, testbed.ServicePort("pg", 5432))
+	ip := func(i int) string { return fmt.Sprintf("10.200.%d.%d", i/250, i%250+1) }
+	start := time.Now()
+	parallel(n, 16, func(i int) {
+		c.Pod(t, testbed.PodSpec{Namespace: "sts", Name: fmt.Sprintf("db-%d", i), Node: "sts-node-" + string(rune('a'+i%3)),
+			Labels: map[string]string{"app": "db"}, Hostname: fmt.Sprintf("db-%d", i), Subdomain: "db", IPs: []string{ip(i)}, Ready: true})
+	})
+	for {
+		l, err := c.Client.DiscoveryV1().EndpointSlices("sts").List(context.Background(), meta.ListOptions{})
+		ready := 0
+		if err == nil {
+			for _, s := range l.Items {
+				for _, e := range s.Endpoints {
+					if e.Conditions.Ready != nil && *e.Conditions.Ready {
+						ready++
+					}
+				}
+			}
+		}
+		if ready == n {
+			t.Logf("%d pods ready in %d slices after %s", n, len(l.Items), time.Since(start).Round(time.Second))
+			break
+		}
+		if time.Since(start) > 15*time.Minute {
+			t.Fatalf("controller slices hold %d of %d ready endpoints", ready, n)
+		}
+		time.Sleep(time.Second)
+	}
+	o, _ := startServer("ours", ours, corefileOurs, c.Admin)
+	s, _ := startServer("stock", stock, corefileStock, c.Admin)
+	servers := []*server{o, s}
+	podName := fmt.Sprintf("db-%d.db.sts.svc.cluster.local.", n/2)
+	for _, sv := range servers {
+		for {
+			m, err := testbed.Exchange(sv.Addr, podName, dns.TypeA, false)
+			if err == nil && len(m.Answer) == 1 {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	time.Sleep(5 * time.Second)
+	for _, sv := range servers {
+		res.set("sts_rss_mib/"+sv.name, rssMiB(sv.Cmd.Process.Pid))
+	}
+	for _, qq := range []struct{ key, q, mode string }{
+		{"sts_qps_pod", podName + " A", "udp"},
+		{"sts_qps_svc_tcp", "db.sts.svc.cluster.local. A", "tcp"},
+	} {
+		file := filepath.Join(t.TempDir(), "q")
+		os.WriteFile(file, []byte(qq.q+"\n"), 0o644)
+		for r := 0; r < *runs; r++ {
+			order := servers
+			if r%2 == 1 {
+				order = []*server{s, o}
+			}
+			for _, sv := range order {
+				qps := dnsperfMode(sv.Port, file, qq.mode)
+				res.add(qq.key+"/"+sv.name, qps)
+				t.Logf("%s %s run %d: %.0f qps", qq.key, sv.name, r+1, qps)
+			}
+		}
+	}
+	// readiness flips of the upper half of the pods, paced
+	cpu0 := map[string]float64{}
+	for _, sv := range servers {
+		cpu0[sv.name] = cpuSeconds(sv.Cmd.Process.Pid)
+	}
+	var flips atomic.Int64
+	total := *flipRate * *flipSeconds
+	tick := time.NewTicker(time.Second / time.Duration(*flipRate))
+	start = time.Now()
+	ready := map[int]bool{}
+	for k := 0; k < total; k++ {
+		<-tick.C
+		i := n/2 + k%(n/2)
+		ready[i] = !ready[i] // first flip: not ready, then back
+		go func(i int, r bool) {
+			c.SetPodStatus(t, "sts", fmt.Sprintf("db-%d", i), []string{ip(i)}, r)
+			flips.Add(1)
+		}(i, !ready[i])
+	}
+	tick.Stop()
+	took := time.Since(start)
+	time.Sleep(5 * time.Second)
+	for _, sv := range servers {
+		res.set("sts_flip_cpu_s/"+sv.name, cpuSeconds(sv.Cmd.Process.Pid)-cpu0[sv.name])
+		res.set("sts_rss_after_mib/"+sv.name, rssMiB(sv.Cmd.Process.Pid))
+	}
+	res.set("sts_flips_per_s", float64(flips.Load())/took.Seconds())
+	t.Logf("%d readiness flips in %s; CoreDNS CPU: ours %.2f s, stock %.2f s", flips.Load(), took.Round(time.Second),
+		res.Figures["sts_flip_cpu_s/ours"], res.Figures["sts_flip_cpu_s/stock"])
+	for _, sv := range servers {
+		sv.Stop()
+	}
+}
+
+// dnsperfMode runs dnsperf over udp or tcp.
+func dnsperfMode(port int, file, mode string) float64 {
+	if mode == "udp" {
+		return dnsperf(port, file, false)
+	}
+	return dnsperfArgs(port, file, "-m", mode, "-e")
+}
