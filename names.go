@@ -176,57 +176,68 @@ func isReverse(name string) bool {
 // /128 for an address's own name, shorter for names above it. ok is false for
 // names that are no prefix (bad labels, too many labels).
 func parseReverse(name string) (p netip.Prefix, ok bool) {
-	if base, found := strings.CutSuffix(name, ".in-addr.arpa."); found || name == "in-addr.arpa." {
-		if !found {
-			base = ""
-		}
-		var b [4]byte
-		n := 0
-		for base != "" {
-			if n == 4 {
-				return p, false
-			}
-			var label string
-			base, label = cutLast(base)
-			v, err := strconv.ParseUint(label, 10, 8)
-			if err != nil || (len(label) > 1 && label[0] == '0') {
-				return p, false
-			}
-			b[n] = byte(v)
-			n++
-		}
-		return netip.PrefixFrom(netip.AddrFrom4(b), n*8), true
-	}
-	base, found := strings.CutSuffix(name, ".ip6.arpa.")
-	if !found && name != "ip6.arpa." {
-		return p, false
-	}
-	if !found {
-		base = ""
-	}
-	var b [16]byte
-	n := 0
-	for base != "" {
-		if n == 32 {
+	if base, found := reverseBase(name, "in-addr.arpa."); found {
+		b, n, ok := reverseLabels(base, 4, parseOctet)
+		if !ok {
 			return p, false
+		}
+		return netip.PrefixFrom(netip.AddrFrom4([4]byte(b[:4])), n*8), true
+	}
+	if base, found := reverseBase(name, "ip6.arpa."); found {
+		b, n, ok := reverseLabels(base, 32, parseNibble)
+		if !ok {
+			return p, false
+		}
+		return netip.PrefixFrom(netip.AddrFrom16(b), n*4), true
+	}
+	return p, false
+}
+
+// reverseBase returns the labels of name left of zone ("" for zone itself).
+func reverseBase(name, zone string) (string, bool) {
+	if name == zone {
+		return "", true
+	}
+	return strings.CutSuffix(name, "."+zone)
+}
+
+// reverseLabels reads the labels of a reverse name right to left into the
+// bytes of an address: octets (IPv4, at most 4) or nibbles (IPv6, at most
+// 32), n of them.
+func reverseLabels(base string, most int, parse func(string) (byte, bool)) (b [16]byte, n int, ok bool) {
+	for base != "" {
+		if n == most {
+			return b, 0, false
 		}
 		var label string
 		base, label = cutLast(base)
-		if len(label) != 1 {
-			return p, false
-		}
-		v, err := strconv.ParseUint(label, 16, 8)
-		if err != nil {
-			return p, false
-		}
-		if n%2 == 0 {
-			b[n/2] = byte(v) << 4
-		} else {
-			b[n/2] |= byte(v)
+		v, ok := parse(label)
+		switch {
+		case !ok:
+			return b, 0, false
+		case most == 4:
+			b[n] = v
+		case n%2 == 0:
+			b[n/2] = v << 4
+		default:
+			b[n/2] |= v
 		}
 		n++
 	}
-	return netip.PrefixFrom(netip.AddrFrom16(b), n*4), true
+	return b, n, true
+}
+
+func parseOctet(label string) (byte, bool) {
+	v, err := strconv.ParseUint(label, 10, 8)
+	return byte(v), err == nil && (len(label) == 1 || label[0] != '0')
+}
+
+func parseNibble(label string) (byte, bool) {
+	if len(label) != 1 {
+		return 0, false
+	}
+	v, err := strconv.ParseUint(label, 16, 8)
+	return byte(v), err == nil
 }
 
 // joinName joins a relative name and a zone (FQDN, possibly the root).

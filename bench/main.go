@@ -46,6 +46,7 @@ var (
 	stsPods       = flag.Int("sts-pods", 10000, "pods of the large headless Service (0: skip)")
 	flipRate      = flag.Int("flip-rate", 100, "readiness flips a second on the large Service")
 	flipSeconds   = flag.Int("flip-seconds", 60, "seconds of readiness flips")
+	outageSeconds = flag.Int("outage-seconds", 20, "seconds kube-apiserver is stopped for the catch-up figure (0: skip)")
 	out           = flag.String("out", "bench/out", "where results.json and results.md go")
 )
 
@@ -131,8 +132,9 @@ func (r *result) add(k string, v ...float64) { r.Samples[k] = append(r.Samples[k
 
 type server struct {
 	*testbed.CoreDNS
-	name  string
-	ready string
+	name    string
+	ready   string
+	metrics string // ours: its /metrics URL
 }
 
 const corefileStock = `.:{PORT} {
@@ -145,6 +147,7 @@ const corefileStock = `.:{PORT} {
 
 const corefileOurs = `.:{PORT} {
     bind 127.0.0.1
+    prometheus 127.0.0.1:METRICSPORT
     ready 127.0.0.1:%d
     headless cluster.local in-addr.arpa ip6.arpa {
         kubeconfig %s
@@ -166,9 +169,11 @@ func startServer(name, bin, corefile string, kubeconfig string) (*server, time.D
 	} else {
 		cf = fmt.Sprintf(corefile, rp)
 	}
+	mp := testbed.FreePort(t)
+	cf = strings.Replace(cf, "METRICSPORT", strconv.Itoa(mp), 1)
 	start := time.Now()
 	c := testbed.StartCoreDNSWith(t, []string{"taskset", "-c", "1"}, bin, cf)
-	s := &server{CoreDNS: c, name: name, ready: fmt.Sprintf("http://127.0.0.1:%d/ready", rp)}
+	s := &server{CoreDNS: c, name: name, ready: fmt.Sprintf("http://127.0.0.1:%d/ready", rp), metrics: fmt.Sprintf("http://127.0.0.1:%d/metrics", mp)}
 	for {
 		resp, err := http.Get(s.ready)
 		if err == nil {
@@ -229,15 +234,7 @@ func run() *result {
 		file := filepath.Join(t.TempDir(), "q")
 		os.WriteFile(file, []byte(qq.q+"\n"), 0o644)
 		for r := 0; r < *runs; r++ {
-			order := servers
-			if r%2 == 1 {
-				order = []*server{s, o}
-			}
-			for _, sv := range order {
-				qps := dnsperf(sv.Port, file, qq.edns)
-				res.add(qq.key+"/"+sv.name, qps)
-				t.Logf("%s %s run %d: %.0f qps", qq.key, sv.name, r+1, qps)
-			}
+			alternate(res, servers, r, qq.key, func(port int) float64 { return dnsperf(port, file, qq.edns) })
 			if qq.key == "qps_a2" {
 				wf := filepath.Join(t.TempDir(), "w")
 				os.WriteFile(wf, []byte("whoami.example. A\n"), 0o644)
@@ -275,10 +272,20 @@ func run() *result {
 	res.set("churn_updates_per_s", float64(*updates)/took.Seconds())
 	t.Logf("churn: %d updates in %s; cpu stock %.2fs ours %.2fs", *updates, took, res.Figures["churn_cpu_s/stock"], res.Figures["churn_cpu_s/ours"])
 
-	// freshness: slice write -> new answer served
+	// freshness: slice write -> new answer served; ours' own programming
+	// latency histogram over the same writes, for comparison
+	sum0, n0 := programmingLatency(o.metrics)
 	fr := fx.freshness("bench", "two", servers, *freshN)
 	for name, ds := range fr {
 		res.add("fresh_ms/"+name, ds...)
+	}
+	sum1, n1 := programmingLatency(o.metrics)
+	if n1 > n0 {
+		res.set("prog_mean_ms", (sum1-sum0)/(n1-n0)*1000)
+		res.set("prog_count", n1-n0)
+	}
+	if *outageSeconds > 0 {
+		outageCatchUp(res, c, servers)
 	}
 
 	// start to ready with many headless endpoints
@@ -519,6 +526,20 @@ func (f *fixture) freshness(ns, svc string, servers []*server, n int) map[string
 	return out
 }
 
+// alternate runs one QPS measurement on each server, the order swapped on
+// odd runs, and records it under key.
+func alternate(res *result, servers []*server, run int, key string, measure func(port int) float64) {
+	order := servers
+	if run%2 == 1 {
+		order = []*server{servers[1], servers[0]}
+	}
+	for _, sv := range order {
+		qps := measure(sv.Port)
+		res.add(key+"/"+sv.name, qps)
+		t.Logf("%s %s run %d: %.0f qps", key, sv.name, run+1, qps)
+	}
+}
+
 func parallel(n, workers int, f func(i int)) {
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -709,6 +730,10 @@ func report(r *result) {
 	b.WriteString(row(fmt.Sprintf("RSS peak through a forced relist (API server restart, 410 Gone), %d headless endpoints", *scaleEps), "peak ≤ 1.2× steady", "MiB",
 		f["relist_peak_mib/ours"], f["relist_peak_mib/stock"], fmt.Sprintf("steady ours %.0f MiB, stock %.0f MiB; peak/steady ours %.2f×, stock %.2f×",
 			f["relist_steady_mib/ours"], f["relist_steady_mib/stock"], f["relist_peak_mib/ours"]/f["relist_steady_mib/ours"], f["relist_peak_mib/stock"]/f["relist_steady_mib/stock"])))
+	b.WriteString(fmt.Sprintf("| DNS programming latency histogram, same writes (ours) | ≈ write → answer | %.3g ms mean over %.0f changes | — | — | from event arrival to publish; the external figure adds API server → watch delivery |\n", f["prog_mean_ms"], f["prog_count"]))
+	if *outageSeconds > 0 {
+		b.WriteString(row(fmt.Sprintf("catch-up: kube-apiserver stopped %d s, slice written at /readyz → served", *outageSeconds), "≤ 2 s", "s", f["catchup_s/ours"], f["catchup_s/stock"], fmt.Sprintf("median of %d runs", *runs)))
+	}
 	if *stsPods > 0 {
 		b.WriteString(row(fmt.Sprintf("QPS, pod name of a %d-pod headless Service", *stsPods), "> stock", "", f["sts_qps_pod/ours"], f["sts_qps_pod/stock"], ""))
 		b.WriteString(row(fmt.Sprintf("QPS, its Service name over TCP (%d records, 64 KiB cap)", *stsPods), "> stock", "", f["sts_qps_svc_tcp/ours"], f["sts_qps_svc_tcp/stock"], ""))

@@ -78,15 +78,7 @@ func bigStatefulSet(res *result, c *testbed.Cluster, ours, stock string) {
 		file := filepath.Join(t.TempDir(), "q")
 		os.WriteFile(file, []byte(qq.q+"\n"), 0o644)
 		for r := 0; r < *runs; r++ {
-			order := servers
-			if r%2 == 1 {
-				order = []*server{s, o}
-			}
-			for _, sv := range order {
-				qps := dnsperfMode(sv.Port, file, qq.mode)
-				res.add(qq.key+"/"+sv.name, qps)
-				t.Logf("%s %s run %d: %.0f qps", qq.key, sv.name, r+1, qps)
-			}
+			alternate(res, servers, r, qq.key, func(port int) float64 { return dnsperfMode(port, file, qq.mode) })
 		}
 	}
 	// readiness flips of the upper half of the pods, paced
@@ -128,5 +120,7 @@ func dnsperfMode(port int, file, mode string) float64 {
 	if mode == "udp" {
 		return dnsperf(port, file, false)
 	}
-	return dnsperfArgs(port, file, "-m", mode, "-e")
+	// Each reply is a 64 KiB message: few queries in flight, or every server
+	// pinned to one CPU times them out.
+	return dnsperfArgs(port, file, "-m", mode, "-e", "-c", "1", "-q", "4")
 }
