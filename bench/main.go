@@ -145,9 +145,14 @@ const corefileStock = `.:{PORT} {
     }
 }`
 
-const corefileOurs = `.:{PORT} {
+// corefileOurs serves /metrics from a block of its own: the prometheus
+// plugin in the measured block would add per-query work stock does not pay.
+const corefileOurs = `metrics.invalid:METRICSDNS {
     bind 127.0.0.1
     prometheus 127.0.0.1:METRICSPORT
+}
+.:{PORT} {
+    bind 127.0.0.1
     ready 127.0.0.1:%d
     headless cluster.local in-addr.arpa ip6.arpa {
         kubeconfig %s
@@ -171,6 +176,7 @@ func startServer(name, bin, corefile string, kubeconfig string) (*server, time.D
 	}
 	mp := testbed.FreePort(t)
 	cf = strings.Replace(cf, "METRICSPORT", strconv.Itoa(mp), 1)
+	cf = strings.Replace(cf, "METRICSDNS", strconv.Itoa(testbed.FreePort(t)), 1)
 	start := time.Now()
 	c := testbed.StartCoreDNSWith(t, []string{"taskset", "-c", "1"}, bin, cf)
 	s := &server{CoreDNS: c, name: name, ready: fmt.Sprintf("http://127.0.0.1:%d/ready", rp), metrics: fmt.Sprintf("http://127.0.0.1:%d/metrics", mp)}
@@ -736,7 +742,7 @@ func report(r *result) {
 	}
 	if *stsPods > 0 {
 		b.WriteString(row(fmt.Sprintf("QPS, pod name of a %d-pod headless Service", *stsPods), "> stock", "", f["sts_qps_pod/ours"], f["sts_qps_pod/stock"], ""))
-		b.WriteString(row(fmt.Sprintf("QPS, its Service name over TCP (%d records, 64 KiB cap)", *stsPods), "> stock", "", f["sts_qps_svc_tcp/ours"], f["sts_qps_svc_tcp/stock"], ""))
+		b.WriteString(row(fmt.Sprintf("QPS, its Service name over TCP (%d records, 64 KiB cap)", *stsPods), "> stock", "", f["sts_qps_svc_tcp/ours"], f["sts_qps_svc_tcp/stock"], "Go client, 4 persistent connections (dnsperf cannot read 64 KiB replies)"))
 		b.WriteString(row(fmt.Sprintf("RSS after sync, %d-pod Service", *stsPods), "≤ stock", "MiB", f["sts_rss_mib/ours"], f["sts_rss_mib/stock"], fmt.Sprintf("after the flips: ours %.0f MiB, stock %.0f MiB", f["sts_rss_after_mib/ours"], f["sts_rss_after_mib/stock"])))
 		b.WriteString(row(fmt.Sprintf("CoreDNS CPU, %d readiness flips/s for %d s on it", *flipRate, *flipSeconds), "≤ stock", "s", f["sts_flip_cpu_s/ours"], f["sts_flip_cpu_s/stock"], fmt.Sprintf("%.0f flips/s achieved", f["sts_flips_per_s"])))
 	}
