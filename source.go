@@ -8,13 +8,11 @@ import (
 
 	"github.com/coredns/coredns/coremain"
 	core "k8s.io/api/core/v1"
-	discovery "k8s.io/api/discovery/v1"
 	meta "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	kruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
@@ -103,10 +101,6 @@ func (s *apiSource) ListerWatcher(w watchSpec) cache.ListerWatcher {
 	}
 	var lw *cache.ListWatch
 	switch {
-	case s.filtered && w.resource == "services":
-		lw = restLW(s.client.CoreV1().RESTClient(), "services", w.namespace, opts, func() kruntime.Object { return &core.ServiceList{} })
-	case s.filtered:
-		lw = restLW(s.client.DiscoveryV1().RESTClient(), "endpointslices", w.namespace, opts, func() kruntime.Object { return &discovery.EndpointSliceList{} })
 	case w.resource == "services":
 		lw = typedLW(s.client.CoreV1().Services(w.namespace), opts)
 	default:
@@ -115,29 +109,6 @@ func (s *apiSource) ListerWatcher(w watchSpec) cache.ListerWatcher {
 	// The wrapper tells the reflector when the client (a fake clientset in
 	// tests) cannot stream a watch-list, so it lists instead.
 	return cache.ToListWatcherWithWatchListSemantics(lw, s.client)
-}
-
-// restLW lists and watches a resource through the REST client with the
-// client's own retries off (MaxRetries 0): a failed call returns at once, so
-// the reflector's backoff (reflectorBackoff) paces the retries and the
-// watch's health sees every failure. Typed clients retry a GET that met a
-// reset connection up to ten times, a second apart, inside one call.
-func restLW(c rest.Interface, resource, namespace string, opts func(*meta.ListOptions), list func() kruntime.Object) *cache.ListWatch {
-	return &cache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, o meta.ListOptions) (kruntime.Object, error) {
-			opts(&o)
-			out := list()
-			err := c.Get().Namespace(namespace).Resource(resource).VersionedParams(&o, scheme.ParameterCodec).
-				MaxRetries(0).Do(ctx).Into(out)
-			return out, err
-		},
-		WatchFuncWithContext: func(ctx context.Context, o meta.ListOptions) (watch.Interface, error) {
-			opts(&o)
-			o.Watch = true
-			return c.Get().Namespace(namespace).Resource(resource).VersionedParams(&o, scheme.ParameterCodec).
-				MaxRetries(0).Watch(ctx)
-		},
-	}
 }
 
 // typedClient is a typed client of one resource (Services, EndpointSlices).
