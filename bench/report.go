@@ -1,0 +1,59 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+func report(r *result) {
+	for k, v := range r.Samples {
+		if strings.HasPrefix(k, "fresh_ms/") {
+			s := append([]float64(nil), v...)
+			sort.Float64s(s)
+			r.set("fresh_p50_ms/"+strings.TrimPrefix(k, "fresh_ms/"), percentile(s, 50))
+			r.set("fresh_p99_ms/"+strings.TrimPrefix(k, "fresh_ms/"), percentile(s, 99))
+		} else {
+			r.set(k, median(v))
+		}
+	}
+	f := r.Figures
+	row := func(figure, target, unit string, ours, stock float64, better string) string {
+		ratio := ours / stock
+		return fmt.Sprintf("| %s | %s | %.4g %s | %.4g %s | %.2f× | %s |\n", figure, target, ours, unit, stock, unit, ratio, better)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "Machine: %s. Run took %s.\n\n", r.Machine, r.Duration)
+	b.WriteString("| figure | target | ours | stock | ours/stock | note |\n|---|---|---|---|---|---|\n")
+	b.WriteString(row("QPS, headless A, 2 endpoints", "≥ 1.2× stock, ≥ 0.9× whoami", "", f["qps_a2/ours"], f["qps_a2/stock"], fmt.Sprintf("whoami %.0f qps; ours/whoami %.2f×", f["qps_whoami"], f["qps_a2/ours"]/f["qps_whoami"])))
+	b.WriteString(row("QPS, A on 100-endpoint Service (EDNS 4096)", "≥ 2× stock", "", f["qps_a100/ours"], f["qps_a100/stock"], ""))
+	b.WriteString(row("QPS, SRV on 100-endpoint Service (EDNS 4096)", "≥ 2× stock", "", f["qps_srv100/ours"], f["qps_srv100/stock"], ""))
+	b.WriteString(row(fmt.Sprintf("p99 latency at %.0f qps (80%% of stock max)", f["lat_rate_qps"]), "≤ stock", "ms", f["lat_p99_ms/ours"], f["lat_p99_ms/stock"], fmt.Sprintf("p50 ours %.3f ms, stock %.3f ms; lost ours %.0f stock %.0f", f["lat_p50_ms/ours"], f["lat_p50_ms/stock"], f["lat_lost/ours"], f["lat_lost/stock"])))
+	b.WriteString(row("RSS after sync", "≤ stock", "MiB", f["rss_mib/ours"], f["rss_mib/stock"], ""))
+	b.WriteString(row(fmt.Sprintf("CPU during %d ClusterIP slice updates", *updates), "≥ 10× less", "s", f["churn_cpu_s/ours"], f["churn_cpu_s/stock"], fmt.Sprintf("stock/ours %.1f×; %.0f updates/s", f["churn_cpu_s/stock"]/math.Max(f["churn_cpu_s/ours"], 0.01), f["churn_updates_per_s"])))
+	b.WriteString(row("slice write → answer, p50", "≤ 10 ms", "ms", f["fresh_p50_ms/ours"], f["fresh_p50_ms/stock"], fmt.Sprintf("%d writes", *freshN)))
+	b.WriteString(row("slice write → answer, p99", "≤ 50 ms", "ms", f["fresh_p99_ms/ours"], f["fresh_p99_ms/stock"], ""))
+	b.WriteString(row(fmt.Sprintf("start to Ready, %d headless endpoints", *scaleEps), "≤ 3 s", "s", f["ready_s/ours"], f["ready_s/stock"], fmt.Sprintf("RSS then: ours %.0f MiB, stock %.0f MiB", f["rss_scale_mib/ours"], f["rss_scale_mib/stock"])))
+	b.WriteString(row(fmt.Sprintf("RSS peak through a forced relist (API server restart, 410 Gone), %d headless endpoints", *scaleEps), "peak ≤ 1.2× steady", "MiB",
+		f["relist_peak_mib/ours"], f["relist_peak_mib/stock"], fmt.Sprintf("steady ours %.0f MiB, stock %.0f MiB; peak/steady ours %.2f×, stock %.2f×",
+			f["relist_steady_mib/ours"], f["relist_steady_mib/stock"], f["relist_peak_mib/ours"]/f["relist_steady_mib/ours"], f["relist_peak_mib/stock"]/f["relist_steady_mib/stock"])))
+	b.WriteString(fmt.Sprintf("| DNS programming latency histogram, same writes (ours) | ≈ write → answer | %.3g ms mean over %.0f changes | — | — | from event arrival to publish; the external figure adds API server → watch delivery |\n", f["prog_mean_ms"], f["prog_count"]))
+	if *outageSeconds > 0 {
+		b.WriteString(row(fmt.Sprintf("catch-up: kube-apiserver stopped %d s, slice written at /readyz → served", *outageSeconds), "≤ 2 s", "s", f["catchup_s/ours"], f["catchup_s/stock"], fmt.Sprintf("median of %d runs", *runs)))
+	}
+	if *stsPods > 0 {
+		b.WriteString(row(fmt.Sprintf("QPS, pod name of a %d-pod headless Service", *stsPods), "> stock", "", f["sts_qps_pod/ours"], f["sts_qps_pod/stock"], ""))
+		b.WriteString(row(fmt.Sprintf("QPS, its Service name over TCP (%d records, 64 KiB cap)", *stsPods), "> stock", "", f["sts_qps_svc_tcp/ours"], f["sts_qps_svc_tcp/stock"], "Go client, 4 persistent connections (dnsperf cannot read 64 KiB replies)"))
+		b.WriteString(row(fmt.Sprintf("RSS after sync, %d-pod Service", *stsPods), "≤ stock", "MiB", f["sts_rss_mib/ours"], f["sts_rss_mib/stock"], fmt.Sprintf("after the flips: ours %.0f MiB, stock %.0f MiB", f["sts_rss_after_mib/ours"], f["sts_rss_after_mib/stock"])))
+		b.WriteString(row(fmt.Sprintf("CoreDNS CPU, %d readiness flips/s for %d s on it", *flipRate, *flipSeconds), "≤ stock", "s", f["sts_flip_cpu_s/ours"], f["sts_flip_cpu_s/stock"], fmt.Sprintf("%.0f flips/s achieved", f["sts_flips_per_s"])))
+	}
+	fmt.Print(b.String())
+	os.MkdirAll(*out, 0o755)
+	os.WriteFile(filepath.Join(*out, "results.md"), []byte(b.String()), 0o644)
+	j, _ := json.MarshalIndent(r, "", "  ")
+	os.WriteFile(filepath.Join(*out, "results.json"), j, 0o644)
+}
