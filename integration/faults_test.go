@@ -96,37 +96,20 @@ func TestFaults(t *testing.T) {
 		t.Logf("and a pod created then -> answer served in %s (includes kube-controller-manager's catch-up)", time.Since(start).Round(time.Millisecond))
 	})
 
-	t.Run("APIServerStopped60s", func(t *testing.T) {
-		// An outage long enough for client-go's default backoff to reach its
-		// 30 s cap; a change written the moment /readyz answers again.
-		stopAPIServer(t, 60*time.Second, "192.0.2.3")
-		// Observed, not asserted (see the closing note of issue 9): whether
-		// the watches' failure showed in the log during a process stop.
-		t.Logf("log during the outage: failing line %v, back line %v",
-			strings.Contains(ours.Log(), "answering from the last known state"), strings.Contains(ours.Log(), "is back after"))
-		eventually(t, 20*time.Second, "watches up again", func() error {
-			if v := metric(t, ours.metrics, "coredns_headless_watch_up"); v != 3 {
-				return fmt.Errorf("watch_up sum %v, want 3", v)
-			}
-			return nil
-		})
-	})
-
 	t.Run("ChangesWhileUnreachable", func(t *testing.T) {
 		qr := startQuerier(t, ours.Addr, lastKnown())
 		proxy.Down()
-		// changes made while CoreDNS cannot reach the API server
-		c.SetPodStatus(t, "app", "web-1", []string{"10.244.1.11"}, false)
-		pod(4, true)
+		// changes made while CoreDNS cannot reach the API server: a slice the
+		// test writes itself (a pod change would also wait for
+		// kube-controller-manager's own reconnect)
+		extSlice("192.0.2.1", "192.0.2.9")
 		time.Sleep(5 * time.Second)
-		qr.finish(t, "API unreachable 5 s while pods changed")
-		start := time.Now()
+		qr.finish(t, "API unreachable 5 s while a slice changed")
 		if err := proxy.Up(); err != nil {
 			t.Fatal(err)
 		}
-		d1 := expect(t, ours.Addr, "web-4.web.app"+zone, dns.TypeA, "NOERROR A 10.244.1.14")
-		expect(t, ours.Addr, "web-1.web.app"+zone, dns.TypeA, "NXDOMAIN")
-		t.Logf("CATCH-UP after API reachable again: changes made during the outage served in %s (first in %s)", time.Since(start).Round(time.Millisecond), d1.Round(time.Millisecond))
+		d := expect(t, ours.Addr, "ext.app"+zone, dns.TypeA, "NOERROR A 192.0.2.1 | A 192.0.2.9")
+		t.Logf("CATCH-UP after API reachable again: a change made during the outage served in %s", d.Round(time.Millisecond))
 	})
 
 	t.Run("EtcdRestart", func(t *testing.T) {
@@ -197,5 +180,21 @@ func TestFaults(t *testing.T) {
 		})
 		expect(t, d.Addr, "web-0.web.app"+zone, dns.TypeA, "NOERROR A 10.244.1.10")
 		t.Logf("CATCH-UP start while unreachable: waited %s for startup_timeout, ready %s after API reachable", waited.Round(time.Millisecond), time.Since(up).Round(time.Millisecond))
+	})
+
+	t.Run("APIServerStopped60s", func(t *testing.T) {
+		// An outage long enough for client-go's default backoff to reach its
+		// 30 s cap; a change written the moment /readyz answers again.
+		stopAPIServer(t, 60*time.Second, "192.0.2.3")
+		// Observed, not asserted (see the closing note of issue 9): whether
+		// the watches' failure showed in the log during a process stop.
+		t.Logf("log during the outage: failing line %v, back line %v",
+			strings.Contains(ours.Log(), "answering from the last known state"), strings.Contains(ours.Log(), "is back after"))
+		eventually(t, 20*time.Second, "watches up again", func() error {
+			if v := metric(t, ours.metrics, "coredns_headless_watch_up"); v != 3 {
+				return fmt.Errorf("watch_up sum %v, want 3", v)
+			}
+			return nil
+		})
 	})
 }
