@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // svcRecords is the published, immutable answer set of one headless Service.
@@ -20,6 +21,29 @@ type svcRecords struct {
 	once  sync.Once
 	agg   map[string]*rrSet // the Service itself ("") and its port keys
 	zones map[string]*rrSet // topology zone -> its endpoints (zone-scoped names)
+
+	locOnce sync.Once
+	locs    map[netip.Addr]*epLoc // where each address runs: built when topology order first asks
+	turn    atomic.Uint32         // rotation of capped replies
+}
+
+// Loc returns where the endpoint with address a runs, or nil.
+func (r *svcRecords) Loc(a netip.Addr) *epLoc {
+	r.locOnce.Do(func() {
+		n := 0
+		for _, p := range r.wide.parts {
+			n += len(p.locs)
+		}
+		r.locs = make(map[netip.Addr]*epLoc, n)
+		for _, p := range r.wide.parts {
+			for _, l := range p.locs {
+				if _, dup := r.locs[l.addr]; !dup {
+					r.locs[l.addr] = l.loc
+				}
+			}
+		}
+	})
+	return r.locs[a]
 }
 
 // wideSource is what the Service-wide sets are built from: immutable.
@@ -56,11 +80,12 @@ type item struct {
 	port    int32
 	pi      int32 // index of the port in its slice
 	zone    string
+	serving bool // published as serving, not ready (headless.dns/publish: serving)
 }
 
 // sameAnswer reports whether two items answer alike.
 func (it *item) sameAnswer(o *item) bool {
-	return it.host == o.host && it.addr == o.addr && it.port == o.port && it.zone == o.zone
+	return it.host == o.host && it.addr == o.addr && it.port == o.port && it.zone == o.zone && it.serving == o.serving
 }
 
 // ptrChange replaces the PTR contributions filed under key.
@@ -78,7 +103,21 @@ type ptrChange struct {
 type builder struct {
 	state    map[string]*svcBuild // service key -> its memory
 	rr       rrScratch
-	affected map[string]bool // scratch: endpoint names to rebuild
+	affected map[string]bool  // scratch: endpoint names to rebuild
+	locs     map[epLoc]*epLoc // interned endpoint locations
+}
+
+// intern returns the shared copy of an endpoint location.
+func (b *builder) intern(l epLoc) *epLoc {
+	if p := b.locs[l]; p != nil {
+		return p
+	}
+	if b.locs == nil || len(b.locs) > 1<<16 {
+		b.locs = map[epLoc]*epLoc{} // bounded: older copies stay valid where they are used
+	}
+	p := &l
+	b.locs[l] = p
+	return p
 }
 
 // service builds the record sets of svc from its slices.
@@ -86,13 +125,18 @@ func (b *builder) service(o *IndexOptions, key string, svc *Service, slicesOf ma
 	if b.state == nil {
 		b.state = map[string]*svcBuild{}
 	}
+	var ptrs []ptrChange
 	st := b.state[key]
+	if st != nil && st.serving != svc.Policy.serving {
+		ptrs = b.drop(key) // its publish policy changed: every slice is derived again
+		st = nil
+	}
 	if st == nil {
 		st = newSvcBuild()
+		st.serving = svc.Policy.serving
 		b.state[key] = st
 	}
 	b.affected = resetMap(b.affected)
-	var ptrs []ptrChange
 	for id, sb := range st.slices {
 		if _, ok := slicesOf[id]; !ok {
 			changedHosts(sb, nil, b.affected)
@@ -105,7 +149,7 @@ func (b *builder) service(o *IndexOptions, key string, svc *Service, slicesOf ma
 		if old != nil && old.slice == s {
 			continue
 		}
-		nb := deriveSlice(o, key, svc, s)
+		nb := b.deriveSlice(o, key, svc, s)
 		changedHosts(old, nb, b.affected)
 		st.slices[id] = nb
 		if old == nil || !slices.Equal(old.refs, nb.refs) {
@@ -172,6 +216,7 @@ func (b *builder) hostSets(o *IndexOptions, st *svcBuild, ids []string) map[stri
 // (shared when it selects the same items as another), and with zonal each
 // topology zone.
 func buildWide(w wideSource) (map[string]*rrSet, map[string]*rrSet) {
+	w.parts = readyParts(w.parts)
 	var items []item
 	for _, p := range w.parts {
 		items = append(items, p.items...)
@@ -223,6 +268,38 @@ func buildWide(w wideSource) (map[string]*rrSet, map[string]*rrSet) {
 	return agg, zones
 }
 
+// readyParts returns the slices' contributions with only their ready items
+// when some are published as serving and some endpoint is ready: the Service
+// name and its ports list serving, terminating endpoints only when no
+// endpoint is ready (kube-proxy's fallback). Endpoint names keep them.
+func readyParts(parts []*sliceBuild) []*sliceBuild {
+	serving, total := 0, 0
+	for _, p := range parts {
+		serving += p.serving
+		total += len(p.items)
+	}
+	if serving == 0 || serving == total {
+		return parts
+	}
+	out := make([]*sliceBuild, len(parts))
+	for i, p := range parts {
+		if p.serving == 0 {
+			out[i] = p
+			continue
+		}
+		c := *p
+		c.items = make([]item, 0, len(p.items)-p.serving)
+		for _, it := range p.items {
+			if !it.serving {
+				c.items = append(c.items, it)
+			}
+		}
+		c.serving = 0
+		out[i] = &c
+	}
+	return out
+}
+
 // portKeyItems lists, for every port key of the slices, the indices of the
 // items it selects (items in slice order, as concatenated).
 func portKeyItems(parts []*sliceBuild) map[string][]int32 {
@@ -242,27 +319,37 @@ func portKeyItems(parts []*sliceBuild) map[string][]int32 {
 // sliceBuild is what one slice contributes to its Service.
 type sliceBuild struct {
 	slice    *Slice
-	items    []item     // ready (address, port) items, endpoints and ports as written
+	items    []item     // published (address, port) items, endpoints and ports as written
 	hosts    []string   // the distinct endpoint names of items, sorted
 	portKeys [][]string // per slice port: every spelling that selects it
 	refs     []ptrRef
-	multi    int // ready endpoints with more than one address
+	locs     []addrLoc // where each published address runs
+	multi    int       // published endpoints with more than one address
+	serving  int       // items published as serving, not ready
 }
 
-// deriveSlice computes a slice's items, names and PTR contributions.
-func deriveSlice(o *IndexOptions, key string, svc *Service, s *Slice) *sliceBuild {
+// addrLoc is where a published address runs.
+type addrLoc struct {
+	addr netip.Addr
+	loc  *epLoc
+}
+
+// deriveSlice computes a slice's items, names and PTR contributions: ready
+// endpoints, and with publish: serving also serving (terminating) ones.
+func (b *builder) deriveSlice(o *IndexOptions, key string, svc *Service, s *Slice) *sliceBuild {
 	sb := &sliceBuild{slice: s, portKeys: portKeysOf(s.Ports)}
 	suffix := "." + svc.Name + "." + svc.Namespace + ".svc"
 	var targetPool []string
 	seenPTR := map[ptrRef]bool{}
 	for i := range s.Endpoints {
 		ep := &s.Endpoints[i]
-		if !ep.Ready {
+		if !ep.Ready && !(svc.Policy.serving && ep.Serving) {
 			continue
 		}
 		if len(ep.Addrs) > 1 {
 			sb.multi++
 		}
+		loc := b.intern(epLoc{node: ep.NodeName, zone: ep.Zone, hintZones: ep.HintZones, hintNodes: ep.HintNodes})
 		for ai, addr := range ep.Addrs {
 			host := strings.ToLower(endpointHostname(ep, ep.addrString(ai), o.PodNames))
 			targets := carve(&targetPool, len(o.Zones))
@@ -270,13 +357,17 @@ func deriveSlice(o *IndexOptions, key string, svc *Service, s *Slice) *sliceBuil
 				targets[zi] = joinName(host+suffix, zone)
 			}
 			for pi, p := range s.Ports {
-				sb.items = append(sb.items, item{host: host, addr: addr, targets: targets, port: p.Port, pi: int32(pi), zone: ep.Zone})
+				sb.items = append(sb.items, item{host: host, addr: addr, targets: targets, port: p.Port, pi: int32(pi), zone: ep.Zone, serving: !ep.Ready})
+				if !ep.Ready {
+					sb.serving++
+				}
 			}
 			if len(s.Ports) > 0 {
 				sb.hosts = append(sb.hosts, host)
 			}
+			sb.locs = append(sb.locs, addrLoc{addr: addr, loc: loc})
 			if len(o.Zones) > 0 && len(s.Ports) > 0 { // PTR targets are written in the first forward zone
-				r := ptrRef{addr: addr, svc: key, target: targets[0]}
+				r := ptrRef{addr: addr, svc: key, target: targets[0], loc: loc}
 				if !seenPTR[r] {
 					seenPTR[r] = true
 					sb.refs = append(sb.refs, r)

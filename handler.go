@@ -26,6 +26,7 @@ type result struct {
 	out outcome
 	set *rrSet
 	ptr *ptrSet
+	svc *Service // whose set it is (its headless.dns/ttl)
 }
 
 // ServeDNS implements plugin.Handler. It is a lookup in the published index
@@ -98,15 +99,15 @@ func (h *Headless) resolve(name string, z *zone) result {
 		return result{out: nxdomain}
 	case n.topoZone != "":
 		if set := recs.Zone(n.topoZone); set != nil {
-			return result{out: answer, set: set}
+			return result{out: answer, set: set, svc: recs.svc}
 		}
 		if set := recs.Name(""); n.prefer && set != nil {
-			return result{out: answer, set: set}
+			return result{out: answer, set: set, svc: recs.svc}
 		}
 		return result{out: nodata} // the zone-scoped name exists, without endpoints
 	}
 	if set := recs.Name(n.prefix); set != nil {
-		return result{out: answer, set: set}
+		return result{out: answer, set: set, svc: recs.svc}
 	}
 	return result{out: nxdomain} // no such endpoint or port, or no ready address
 }
@@ -148,7 +149,11 @@ func (h *Headless) resolveReverse(name string, z *zone) result {
 		return result{out: servfail}
 	}
 	if ptr := h.index.PTR(name); ptr != nil {
-		return result{out: answer, ptr: ptr}
+		res := result{out: answer, ptr: ptr}
+		if recs := h.index.Service(ptr.svc); recs != nil {
+			res.svc = recs.svc
+		}
+		return res
 	}
 	if h.Next != nil {
 		return result{out: pass}

@@ -39,11 +39,16 @@ type Index struct {
 	ptr      ptrBook         // PTR contributions per address, under mu
 	live     map[string]bool // service keys currently published
 	liveNS   map[string]int  // namespace -> published Services in it
+	nodes    map[string]*Node
+	capKeys  map[string]struct{} // live Services with a max-answers annotation cap
+	nodesNew bool                // nodes changed since the last publish
 
 	svcs       shardMap[*svcRecords]
 	ptrs       shardMap[*ptrSet] // key: reverse name, lowercase FQDN
 	namespaces atomic.Pointer[map[string]struct{}]
 	addrs      atomic.Pointer[[]netip.Addr] // every published PTR address, sorted
+	nodeTab    atomic.Pointer[nodeTable]
+	capped     atomic.Int64 // published Services whose headless.dns/max-answers sets a cap
 	modified   atomic.Int64
 	nServices  atomic.Int64
 	nAddresses atomic.Int64
@@ -74,6 +79,8 @@ func NewIndex(o IndexOptions) *Index {
 		ptr:      newPTRBook(),
 		live:     map[string]bool{},
 		liveNS:   map[string]int{},
+		nodes:    map[string]*Node{},
+		capKeys:  map[string]struct{}{},
 		synced:   make(chan struct{}),
 	}
 	if len(o.Namespaces) > 0 {
@@ -86,6 +93,7 @@ func NewIndex(o IndexOptions) *Index {
 	ix.ptrs.init()
 	ix.namespaces.Store(&map[string]struct{}{})
 	ix.addrs.Store(&[]netip.Addr{})
+	ix.nodeTab.Store(newNodeTable(nil))
 	ix.modified.Store(time.Now().Unix())
 	return ix
 }
@@ -231,6 +239,10 @@ func (ix *Index) Run(stop <-chan struct{}) {
 func (ix *Index) Flush() {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
+	if ix.nodesNew {
+		ix.nodeTab.Store(newNodeTable(ix.nodes))
+		ix.nodesNew = false
+	}
 	if len(ix.dirty) > 0 {
 		start := time.Now()
 		changes := make(map[string]*svcRecords, len(ix.dirty))
@@ -246,23 +258,7 @@ func (ix *Index) Flush() {
 			for _, c := range ptrs {
 				ix.ptr.replace(c.key, c.refs)
 			}
-			switch {
-			case recs != nil:
-				changes[key] = recs
-				if !ix.live[key] {
-					ix.live[key] = true
-					ix.liveNS[recs.svc.Namespace]++
-					nsChanged = nsChanged || ix.liveNS[recs.svc.Namespace] == 1
-				}
-			case ix.live[key]:
-				changes[key] = nil
-				delete(ix.live, key)
-				ns := ix.liveNSOf(key)
-				if ix.liveNS[ns]--; ix.liveNS[ns] == 0 {
-					delete(ix.liveNS, ns)
-					nsChanged = true
-				}
-			}
+			nsChanged = ix.noteLive(key, recs, changes) || nsChanged
 		}
 		ix.svcs.apply(changes)
 		ptrChanges, addrs := ix.ptr.publish(&ix.opts, *ix.addrs.Load())
@@ -290,6 +286,35 @@ func (ix *Index) Flush() {
 		ix.isSynced.Store(true)
 		close(ix.synced)
 	}
+}
+
+// noteLive files a built Service (nil: gone) among the changes to publish
+// and keeps the live counts; true when a namespace appeared or vanished.
+func (ix *Index) noteLive(key string, recs *svcRecords, changes map[string]*svcRecords) bool {
+	if recs != nil && recs.svc.Policy.maxAnswers > 0 {
+		ix.capKeys[key] = struct{}{}
+	} else {
+		delete(ix.capKeys, key)
+	}
+	ix.capped.Store(int64(len(ix.capKeys)))
+	switch {
+	case recs != nil:
+		changes[key] = recs
+		if !ix.live[key] {
+			ix.live[key] = true
+			ix.liveNS[recs.svc.Namespace]++
+			return ix.liveNS[recs.svc.Namespace] == 1
+		}
+	case ix.live[key]:
+		changes[key] = nil
+		delete(ix.live, key)
+		ns := ix.liveNSOf(key)
+		if ix.liveNS[ns]--; ix.liveNS[ns] == 0 {
+			delete(ix.liveNS, ns)
+			return true
+		}
+	}
+	return false
 }
 
 // observeProgramming records, for each Service just published, how long its

@@ -95,6 +95,8 @@ func decodeObject(raw []byte, out map[string]runtime.Object) error {
 		add(out, "services", o)
 	case *discovery.EndpointSlice:
 		add(out, "endpointslices", o)
+	case *core.Node:
+		add(out, "nodes", o)
 	case *core.Endpoints:
 		for _, s := range mirror(o) {
 			add(out, "endpointslices", s)
@@ -126,7 +128,7 @@ func decodeObject(raw []byte, out map[string]runtime.Object) error {
 }
 
 func add(out map[string]runtime.Object, resource string, o metav1.Object) {
-	if o.GetNamespace() == "" {
+	if o.GetNamespace() == "" && resource != "nodes" {
 		o.SetNamespace(metav1.NamespaceDefault)
 	}
 	o.SetResourceVersion("")

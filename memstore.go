@@ -72,7 +72,8 @@ func (l *memLW) List(metav1.ListOptions) (runtime.Object, error) {
 	rv := strconv.FormatUint(s.rv, 10)
 	var svcs core.ServiceList
 	var eps discovery.EndpointSliceList
-	svcs.ResourceVersion, eps.ResourceVersion = rv, rv
+	var nodes core.NodeList
+	svcs.ResourceVersion, eps.ResourceVersion, nodes.ResourceVersion = rv, rv, rv
 	for key, o := range s.objs {
 		resource, rest, _ := strings.Cut(key, "/")
 		ns, _, _ := strings.Cut(rest, "/")
@@ -84,10 +85,15 @@ func (l *memLW) List(metav1.ListOptions) (runtime.Object, error) {
 			svcs.Items = append(svcs.Items, *v)
 		case *discovery.EndpointSlice:
 			eps.Items = append(eps.Items, *v)
+		case *core.Node:
+			nodes.Items = append(nodes.Items, *v)
 		}
 	}
-	if l.resource == "services" {
+	switch l.resource {
+	case "services":
 		return &svcs, nil
+	case "nodes":
+		return &nodes, nil
 	}
 	return &eps, nil
 }

@@ -37,6 +37,14 @@ var (
 		Namespace: plugin.Namespace, Subsystem: pluginName, Name: "requests_total",
 		Help: "Queries in the plugin's zones, by outcome (answer, nodata, nxdomain, servfail, pass).",
 	}, []string{"outcome"})
+	topologyAnswers = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace, Subsystem: pluginName, Name: "topology_answers_total",
+		Help: "Replies put in topology order, by the best match they hold for the client: node (same node first), zone (same zone first), none (client unknown or no endpoint near it).",
+	}, []string{"match"})
+	cappedReplies = promauto.NewCounter(prometheus.CounterOpts{
+		Namespace: plugin.Namespace, Subsystem: pluginName, Name: "capped_replies_total",
+		Help: "UDP replies from which records were left out by max_answers or headless.dns/max-answers (never truncated).",
+	})
 	reqAnswer   = requests.WithLabelValues("answer")
 	reqNodata   = requests.WithLabelValues("nodata")
 	reqNXDomain = requests.WithLabelValues("nxdomain")
@@ -74,8 +82,11 @@ func init() {
 	prometheus.MustRegister(live)
 	// Series that alerts and dashboards use exist from the start, at zero.
 	for _, r := range []struct{ resource, reason string }{{"services", "name"}, {"endpointslices", "service-name"},
-		{"endpointslices", "hostname"}, {"endpointslices", "address"}, {"endpointslices", "port"}} {
+		{"endpointslices", "hostname"}, {"endpointslices", "address"}, {"endpointslices", "port"}, {"services", "annotation"}} {
 		invalidObjects.WithLabelValues(r.resource, r.reason)
+	}
+	for _, m := range []string{matchNode, matchZone, matchNone} {
+		topologyAnswers.WithLabelValues(m)
 	}
 	for _, kind := range []string{"headless_with_selector", "headless_without_selector"} {
 		programmingSeconds.WithLabelValues(kind)

@@ -26,7 +26,8 @@ type Service struct {
 	meta.TypeMeta
 	meta.ObjectMeta
 	Headless bool
-	Selector bool // has a pod selector (else its endpoints are written by hand or another manager)
+	Selector bool   // has a pod selector (else its endpoints are written by hand or another manager)
+	Policy   policy // from spec.trafficDistribution and headless.dns/* annotations
 }
 
 // DeepCopyObject implements runtime.Object.
@@ -38,7 +39,7 @@ func (s *Service) DeepCopyObject() runtime.Object {
 
 // sameContent reports whether two revisions of a Service answer alike.
 func (s *Service) sameContent(o *Service) bool {
-	return s.Headless == o.Headless && s.Selector == o.Selector && maps.Equal(s.Labels, o.Labels)
+	return s.Headless == o.Headless && s.Selector == o.Selector && s.Policy == o.Policy && maps.Equal(s.Labels, o.Labels)
 }
 
 // Slice is what the index keeps of a discovery/v1 EndpointSlice, validated:
@@ -66,7 +67,7 @@ func (s *Slice) sameContent(o *Slice) bool {
 		slices.EqualFunc(s.Endpoints, o.Endpoints, func(a, b Endpoint) bool {
 			return slices.Equal(a.Addrs, b.Addrs) && a.Hostname == b.Hostname && a.TargetName == b.TargetName &&
 				a.NodeName == b.NodeName && a.Zone == b.Zone && a.Ready == b.Ready && a.Serving == b.Serving &&
-				a.Terminating == b.Terminating
+				a.Terminating == b.Terminating && a.HintZones == b.HintZones && a.HintNodes == b.HintNodes
 		})
 }
 
@@ -89,6 +90,8 @@ type Endpoint struct {
 	Ready       bool   // conditions.ready true or absent
 	Serving     bool   // conditions.serving true or absent
 	Terminating bool
+	HintZones   string // hints.forZones, lowercase, comma-separated
+	HintNodes   string // hints.forNodes, comma-separated
 }
 
 // addrString is address i as written in the slice.
@@ -122,6 +125,7 @@ func transformService(obj any) (any, error) {
 		ObjectMeta: meta.ObjectMeta{Name: s.Name, Namespace: s.Namespace, ResourceVersion: s.ResourceVersion, Labels: s.Labels, UID: s.UID},
 		Headless:   s.Spec.ClusterIP == core.ClusterIPNone,
 		Selector:   len(s.Spec.Selector) > 0,
+		Policy:     policyOf(s),
 	}
 	if problem := validServiceName(s.Name, s.Namespace); problem != "" {
 		reportInvalid("services", s.Namespace, s.Name, s.ResourceVersion, "name", problem)
@@ -205,6 +209,7 @@ func sliceFromAPI(es *discovery.EndpointSlice) *Slice {
 		if e.Zone != nil {
 			ep.Zone = strings.ToLower(*e.Zone)
 		}
+		ep.HintZones, ep.HintNodes = hintsOf(e.Hints)
 		s.Endpoints = append(s.Endpoints, ep)
 	}
 	return s

@@ -50,6 +50,12 @@ type config struct {
 	podNames       bool
 	zonal          bool
 	startupTimeout time.Duration
+
+	// per-client answers (front.go)
+	topology    bool        // topology order on
+	defaultMode trafficMode // for Services that set no trafficDistribution (topology with an argument)
+	clientZones prefixTable // client_zones: static client locations, before the Nodes
+	maxAnswers  int         // max_answers: cap of UDP replies; 0 none
 }
 
 // Name implements plugin.Handler.

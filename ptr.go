@@ -12,6 +12,7 @@ type ptrRef struct {
 	addr   netip.Addr
 	svc    string
 	target string
+	loc    *epLoc // where the endpoint runs: locates clients that are endpoints
 }
 
 // ptrRefs are the PTRs contributed for one address; nearly always one, kept
@@ -48,6 +49,8 @@ func (p *ptrRefs) remove(r ptrRef) {
 type ptrSet struct {
 	rr  []dns.PTR
 	one [1]dns.PTR
+	loc *epLoc // of the first contribution
+	svc string // service key of the first contribution (its TTL policy)
 }
 
 // ptrBook keeps who contributes which PTR, and which addresses changed since
@@ -151,7 +154,7 @@ func (b *ptrBook) publish(o *IndexOptions, sorted []netip.Addr) (map[string]*ptr
 }
 
 func newPTRSet(ttl uint32, e *ptrRefs) *ptrSet {
-	set := &ptrSet{}
+	set := &ptrSet{loc: e.first.loc, svc: e.first.svc}
 	hdr := dns.RR_Header{Rrtype: dns.TypePTR, Class: dns.ClassINET, Ttl: ttl}
 	if len(e.more) == 0 {
 		set.one[0] = dns.PTR{Hdr: hdr, Ptr: e.first.target}

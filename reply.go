@@ -26,6 +26,9 @@ func (h *Headless) reply(w dns.ResponseWriter, r *dns.Msg, z *zone, res result) 
 	case answer:
 		if !h.fill(m, q, z, qzone, res) {
 			out = nodata
+		} else if res.svc != nil && res.svc.Policy.ttl >= 0 {
+			setTTL(m.Answer, uint32(res.svc.Policy.ttl))
+			setTTL(m.Extra, uint32(res.svc.Policy.ttl))
 		}
 	case apex:
 		out = h.fillApex(m, w, q, qzone)
@@ -168,6 +171,13 @@ func (h *Headless) soa(qzone string) *dns.SOA {
 		Hdr:  dns.RR_Header{Name: qzone, Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: min(ttl, 300)},
 		Mbox: joinName("hostmaster", qzone), Ns: joinName("ns.dns", qzone), Serial: h.index.Serial(),
 		Refresh: 7200, Retry: 1800, Expire: 86400, Minttl: ttl,
+	}
+}
+
+// setTTL sets the TTL of copied records (a Service's headless.dns/ttl).
+func setTTL(rrs []dns.RR, ttl uint32) {
+	for _, rr := range rrs {
+		rr.Header().Ttl = ttl
 	}
 }
 

@@ -3,6 +3,7 @@ package headless
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"slices"
@@ -41,6 +42,11 @@ func setup(c *caddy.Controller) error {
 		h.Next = next
 		return h
 	})
+	// The per-client step goes to the front of the chain, ahead of cache and
+	// loadbalance (whose setups ran before ours): see front.go.
+	conf.Plugin = slices.Insert(conf.Plugin, 0, plugin.Plugin(func(next plugin.Handler) plugin.Handler {
+		return &front{h: h, next: next}
+	}))
 	return nil
 }
 
@@ -59,7 +65,7 @@ func parse(c *caddy.Controller) (*Headless, error) {
 		}
 		for c.NextBlock() {
 			opt := c.Val()
-			if seen[opt] {
+			if seen[opt] && opt != "client_zones" {
 				return nil, c.Errf("option '%s' given twice", opt)
 			}
 			seen[opt] = true
@@ -74,6 +80,9 @@ func parse(c *caddy.Controller) (*Headless, error) {
 	}
 	if len(cfg.manifests) > 0 && (cfg.kubeconfig != "" || cfg.endpoint != "") {
 		return nil, c.Err("manifests serves objects from files: it cannot be combined with kubeconfig or endpoint")
+	}
+	if len(cfg.clientZones.m) > 0 && !cfg.topology {
+		return nil, c.Err("client_zones locates clients for topology order: add 'topology' to the stanza")
 	}
 	return newHeadless(zones, cfg), nil
 }
@@ -149,6 +158,32 @@ var options = map[string]func(c *caddy.Controller, args []string, cfg *config) e
 		cfg.ttl = uint32(t)
 		return nil
 	},
+	"topology": func(c *caddy.Controller, args []string, cfg *config) error {
+		if len(args) > 1 {
+			return c.ArgErr()
+		}
+		cfg.topology = true
+		if len(args) == 1 {
+			m, ok := parseTraffic(args[0])
+			if !ok {
+				return c.Errf("topology: '%s' is not PreferSameZone, PreferSameNode or PreferClose", args[0])
+			}
+			cfg.defaultMode = m
+		}
+		return nil
+	},
+	"client_zones": parseClientZones,
+	"max_answers": func(c *caddy.Controller, args []string, cfg *config) error {
+		if len(args) != 1 {
+			return c.ArgErr()
+		}
+		n, err := strconv.Atoi(args[0])
+		if err != nil || n < 1 || n > maxAnswersLimit {
+			return c.Errf("max_answers: '%s' is not a number from 1 to %d", args[0], maxAnswersLimit)
+		}
+		cfg.maxAnswers = n
+		return nil
+	},
 	"endpoint_pod_names": flag(func(cfg *config) { cfg.podNames = true }),
 	"zonal":              flag(func(cfg *config) { cfg.zonal = true }),
 	"startup_timeout": func(c *caddy.Controller, args []string, cfg *config) error {
@@ -162,6 +197,34 @@ var options = map[string]func(c *caddy.Controller, args []string, cfg *config) e
 		cfg.startupTimeout = d
 		return nil
 	},
+}
+
+// parseClientZones reads one client_zones line: a zone, then the CIDRs (or
+// single addresses) of clients in it. Repeatable; a CIDR given twice is an
+// error.
+func parseClientZones(c *caddy.Controller, args []string, cfg *config) error {
+	if len(args) < 2 {
+		return c.Errf("client_zones: want a zone and at least one CIDR, got %v", args)
+	}
+	zone := strings.ToLower(args[0])
+	if strings.Contains(zone, "/") {
+		return c.Errf("client_zones: '%s' is a CIDR where the zone name goes (client_zones ZONE CIDR...)", args[0])
+	}
+	for _, a := range args[1:] {
+		p, err := netip.ParsePrefix(a)
+		if err != nil {
+			ip, err2 := netip.ParseAddr(a)
+			if err2 != nil {
+				return c.Errf("client_zones: '%s' is not a CIDR or an address", a)
+			}
+			p = netip.PrefixFrom(ip.Unmap(), ip.Unmap().BitLen())
+		}
+		if _, dup := cfg.clientZones.m[p.Masked()]; dup {
+			return c.Errf("client_zones: %s given twice", p.Masked())
+		}
+		cfg.clientZones.add(p, clientLoc{zone: zone, by: "client_zones"})
+	}
+	return nil
 }
 
 // flag is an option without arguments.
@@ -210,7 +273,7 @@ func (h *Headless) OnStartup() error {
 		return plugin.Error(pluginName, fmt.Errorf("kubernetes client: %w", err))
 	}
 	h.src = src
-	h.watch = newWatcher(src, watchSpecs(h.cfg.namespaces, h.cfg.labels, src.Filtered()), h.index)
+	h.watch = newWatcher(src, watchSpecs(h.cfg.namespaces, h.cfg.labels, src.Filtered(), h.cfg.topology), h.index)
 	h.startedAt = h.clock()
 	h.started.Store(true)
 	live.add(h)

@@ -1,6 +1,7 @@
 package headless
 
 import (
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/coredns/caddy"
+	"github.com/coredns/coredns/core/dnsserver"
 )
 
 func TestSetup(t *testing.T) {
@@ -68,7 +70,38 @@ func TestSetup(t *testing.T) {
 				t.Errorf("manifests %v", h.cfg.manifests)
 			}
 		}},
+		{input: "headless {\n topology\n max_answers 8\n}", check: func(t *testing.T, h *Headless) {
+			if !h.cfg.topology || h.cfg.defaultMode != trafficUnset || h.cfg.maxAnswers != 8 {
+				t.Errorf("config %+v", h.cfg)
+			}
+		}},
+		{input: "headless {\n topology PreferClose\n client_zones Zone-A 10.0.0.0/16 192.0.2.7\n client_zones zone-b fd00::/64\n}", check: func(t *testing.T, h *Headless) {
+			if h.cfg.defaultMode != trafficSameZone {
+				t.Errorf("default mode %v", h.cfg.defaultMode)
+			}
+			for addr, zone := range map[string]string{"10.0.3.4": "zone-a", "192.0.2.7": "zone-a", "fd00::9": "zone-b", "192.0.2.8": ""} {
+				loc, _ := h.cfg.clientZones.lookup(netip.MustParseAddr(addr))
+				if loc.zone != zone {
+					t.Errorf("client_zones: %s in %q, want %q", addr, loc.zone, zone)
+				}
+			}
+		}},
+		{input: "headless {\n topology PreferSameNode\n}", check: func(t *testing.T, h *Headless) {
+			if h.cfg.defaultMode != trafficSameNode {
+				t.Errorf("default mode %v", h.cfg.defaultMode)
+			}
+		}},
 		// errors: each names the line
+		{input: "headless {\n topology Nearby\n}", err: "Testfile:2 - Error during parsing: topology: 'Nearby' is not PreferSameZone, PreferSameNode or PreferClose"},
+		{input: "headless {\n topology a b\n}", err: "Wrong argument count"},
+		{input: "headless {\n client_zones zone-a 10.0.0.0/8\n}", err: "client_zones locates clients for topology order: add 'topology'"},
+		{input: "headless {\n topology\n client_zones zone-a\n}", err: "Testfile:3 - Error during parsing: client_zones: want a zone and at least one CIDR"},
+		{input: "headless {\n topology\n client_zones 10.0.0.0/8 zone-a\n}", err: "client_zones: '10.0.0.0/8' is a CIDR where the zone name goes"},
+		{input: "headless {\n topology\n client_zones zone-a 10.0.0.0/33\n}", err: "client_zones: '10.0.0.0/33' is not a CIDR or an address"},
+		{input: "headless {\n topology\n client_zones a 10.0.0.0/8\n client_zones b 10.1.0.0/8\n}", err: "Testfile:4 - Error during parsing: client_zones: 10.0.0.0/8 given twice"},
+		{input: "headless {\n max_answers 0\n}", err: "Testfile:2 - Error during parsing: max_answers: '0' is not a number from 1 to 4096"},
+		{input: "headless {\n max_answers many\n}", err: "max_answers: 'many' is not a number"},
+		{input: "headless {\n max_answers\n}", err: "Wrong argument count"},
 		{input: "headless {\n bogus\n}", err: "Testfile:2 - Error during parsing: unknown property 'bogus'"},
 		{input: "headless {\n ttl\n}", err: "Testfile:2 - Error during parsing: Wrong argument count"},
 		{input: "headless {\n ttl 1 2\n}", err: "Testfile:2 - Error during parsing: Wrong argument count"},
@@ -122,6 +155,17 @@ func TestSetupRegisters(t *testing.T) {
 	c.ServerBlockKeys = []string{"cluster.local."}
 	if err := setup(c); err != nil {
 		t.Fatal(err)
+	}
+	// the per-client step is placed at the front of the chain, headless itself last
+	p := dnsserver.GetConfig(c).Plugin
+	if len(p) != 2 {
+		t.Fatalf("%d plugins added, want 2", len(p))
+	}
+	if f, ok := p[0](nil).(*front); !ok || f.Name() != frontName {
+		t.Errorf("first in chain: %T, want *front", p[0](nil))
+	}
+	if _, ok := p[1](nil).(*Headless); !ok {
+		t.Errorf("last: %T, want *Headless", p[1](nil))
 	}
 	c = caddy.NewTestController("dns", "headless {\n ttl x\n}")
 	if err := setup(c); err == nil || !strings.Contains(err.Error(), "plugin/headless: Testfile:2") {

@@ -32,7 +32,7 @@ type source interface {
 
 // watchSpec is one informer: a resource, a namespace and selectors.
 type watchSpec struct {
-	resource  string // "services" or "endpointslices"
+	resource  string // "services", "endpointslices" or "nodes"
 	namespace string // "" for all
 	label     string
 	field     string
@@ -63,11 +63,15 @@ func (s watchSpec) String() string {
 // not make (mirrored from hand-written Endpoints, or written by another
 // manager), which is how selector-less headless Services get their endpoints.
 // Slices of ClusterIP Services made by the controller are never received.
-func watchSpecs(namespaces []string, svcSelector string, filtered bool) []watchSpec {
+// With nodes (the topology option) Nodes are watched too, to locate clients.
+func watchSpecs(namespaces []string, svcSelector string, filtered, nodes bool) []watchSpec {
 	if len(namespaces) == 0 {
 		namespaces = []string{meta.NamespaceAll}
 	}
 	var specs []watchSpec
+	if nodes {
+		specs = append(specs, watchSpec{resource: "nodes"})
+	}
 	for _, ns := range namespaces {
 		if !filtered {
 			specs = append(specs,
@@ -103,6 +107,8 @@ func (s *apiSource) ListerWatcher(w watchSpec) cache.ListerWatcher {
 	switch {
 	case w.resource == "services":
 		lw = typedLW(s.client.CoreV1().Services(w.namespace), opts)
+	case w.resource == "nodes":
+		lw = typedLW(s.client.CoreV1().Nodes(), opts)
 	default:
 		lw = typedLW(s.client.DiscoveryV1().EndpointSlices(w.namespace), opts)
 	}

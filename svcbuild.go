@@ -5,8 +5,9 @@ import "net/netip"
 // svcBuild is the builder's memory of one Service between flushes: what each
 // of its slices contributed, and its published endpoint names.
 type svcBuild struct {
-	slices map[string]*sliceBuild
-	hosts  hostMap
+	slices  map[string]*sliceBuild
+	hosts   hostMap
+	serving bool // the publish policy the slices were derived with
 }
 
 func newSvcBuild() *svcBuild { return &svcBuild{slices: map[string]*sliceBuild{}} }

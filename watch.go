@@ -26,8 +26,11 @@ type watchStore struct {
 
 func newWatch(id int, s watchSpec, index *Index) *watchStore {
 	w := &watchStore{id: id, spec: s, index: index, transform: transformSlice, known: map[string]any{}}
-	if s.resource == "services" {
+	switch s.resource {
+	case "services":
 		w.transform = transformService
+	case "nodes":
+		w.transform = transformNode
 	}
 	return w
 }
@@ -104,6 +107,8 @@ func (w *watchStore) deliver(o any, deleted, live bool) {
 	switch v := o.(type) {
 	case *Service:
 		w.index.UpdateService(v, deleted)
+	case *Node:
+		w.index.UpdateNode(v, deleted)
 	case *Slice:
 		var trigger time.Time
 		if live {

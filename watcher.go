@@ -41,8 +41,11 @@ func newWatcher(src source, specs []watchSpec, index *Index) *watcher {
 	for id, s := range specs {
 		wt := newWatch(id, s, index)
 		var obj runtime.Object = &discovery.EndpointSlice{}
-		if s.resource == "services" {
+		switch s.resource {
+		case "services":
 			obj = &core.Service{}
+		case "nodes":
+			obj = &core.Node{}
 		}
 		lw := &observedLW{inner: src.ListerWatcher(s), watch: wt}
 		r := cache.NewReflectorWithOptions(lw, obj, wt, cache.ReflectorOptions{
@@ -76,6 +79,9 @@ func (w *watcher) waitSync() {
 	for {
 		svcs, all := true, true
 		for _, wt := range w.watches {
+			if wt.spec.resource == "nodes" {
+				continue // locates clients only: never holds answers back (topology order waits for it)
+			}
 			synced := wt.synced.Load()
 			all = all && synced
 			if wt.spec.resource == "services" {

@@ -59,7 +59,7 @@ func TestDeployLeastPrivilege(t *testing.T) {
 	rc := c.RestConfig(testbed.UserAdmin)
 	dyn := dynamic.NewForConfigOrDie(rc)
 	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(c.Client.Discovery()))
-	var role *rbac.ClusterRole
+	var role, topoRole *rbac.ClusterRole
 	for _, u := range deployObjects(t) {
 		m, err := mapper.RESTMapping(u.GroupVersionKind().GroupKind(), u.GroupVersionKind().Version)
 		if err != nil {
@@ -70,14 +70,20 @@ func TestDeployLeastPrivilege(t *testing.T) {
 			t.Errorf("server-side dry-run apply %s/%s: %v", u.GetKind(), u.GetName(), err)
 		}
 		if u.GetKind() == "ClusterRole" {
-			role = &rbac.ClusterRole{}
-			if err := scheme.Scheme.Convert(u, role, nil); err != nil {
+			r := &rbac.ClusterRole{}
+			if err := scheme.Scheme.Convert(u, r, nil); err != nil {
 				t.Fatal(err)
+			}
+			switch r.Name {
+			case "system:coredns-headless":
+				role = r
+			case "system:coredns-headless-topology":
+				topoRole = r
 			}
 		}
 	}
-	if role == nil || len(role.Rules) == 0 {
-		t.Fatal("no ClusterRole in deploy/")
+	if role == nil || len(role.Rules) == 0 || topoRole == nil {
+		t.Fatal("no ClusterRole system:coredns-headless and system:coredns-headless-topology in deploy/")
 	}
 	// the role for real, bound to a user with no other permission
 	role.ResourceVersion = ""
@@ -109,6 +115,8 @@ func TestDeployLeastPrivilege(t *testing.T) {
 			t.Errorf("forbidden in log with the full role:\n%s", d.Log())
 		}
 	})
+
+	t.Run("Topology", func(t *testing.T) { testTopologyRole(t, c, kc, topoRole) })
 
 	for i, r := range role.Rules {
 		t.Run(fmt.Sprintf("Without%s", strings.Join(r.Resources, "+")), func(t *testing.T) {
@@ -176,4 +184,72 @@ func TestDeployLeastPrivilege(t *testing.T) {
 			}
 		})
 	}
+}
+
+// testTopologyRole: with topology, the optional role's nodes rule is what
+// locates clients by their Node; without it CoreDNS is still ready and
+// answers (in stock order for clients only the Nodes would place).
+func testTopologyRole(t *testing.T, c *testbed.Cluster, kc string, topoRole *rbac.ClusterRole) {
+	c.NodeWith(t, "node-t", "zone-t", "127.0.30.0/24")
+	for i := 0; i < 2; i++ {
+		node := []string{"node-a", "node-t"}[i]
+		c.Pod(t, testbed.PodSpec{Namespace: "app", Name: fmt.Sprintf("near-%d", i), Node: node, Labels: map[string]string{"app": "near"},
+			IPs: []string{fmt.Sprintf("10.244.2.%d", 10+i)}, Ready: true})
+	}
+	td := core.ServiceTrafficDistributionPreferSameZone
+	sv := &core.Service{ObjectMeta: meta.ObjectMeta{Namespace: "app", Name: "near"}, Spec: core.ServiceSpec{ClusterIP: core.ClusterIPNone,
+		Selector: map[string]string{"app": "near"}, Ports: []core.ServicePort{testbed.ServicePort("http", 80)}, TrafficDistribution: &td}}
+	if _, err := c.Client.CoreV1().Services("app").Create(bg, sv, meta.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	near := "near.app" + zone
+	firstFrom := func(d *dut) string {
+		return addrs(exchangeFrom(t, "127.0.30.7", d.Addr, near, dns.TypeA, false, 1232))[0]
+	}
+	t.Run("WithoutNodesRule", func(t *testing.T) {
+		d := startOursWith(t, kc, "", "topology\n        startup_timeout 2s")
+		expect(t, d.Addr, near, dns.TypeA, "NOERROR A 10.244.2.10 | A 10.244.2.11")
+		eventually(t, 20*time.Second, "forbidden log line", func() error {
+			if !strings.Contains(d.Log(), `cannot list resource "nodes"`) {
+				return fmt.Errorf("no forbidden line for nodes yet")
+			}
+			return nil
+		})
+		if s := httpStatus(d.ready); s != http.StatusOK {
+			t.Errorf("ready %d without the nodes rule: the Node watch must not hold readiness", s)
+		}
+		if v := metric(t, d.metrics, `coredns_headless_watch_up`); v != 3 {
+			t.Errorf("watch_up sum %v, want 3 (all but nodes)", v)
+		}
+		if got := firstFrom(d); got != "10.244.2.10" {
+			t.Errorf("from a node-t pod without the Node watch: first %s, want stock order", got)
+		}
+	})
+	t.Run("WithNodesRule", func(t *testing.T) {
+		r := topoRole.DeepCopy()
+		r.ResourceVersion = ""
+		if _, err := c.Client.RbacV1().ClusterRoles().Create(bg, r, meta.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		b := &rbac.ClusterRoleBinding{ObjectMeta: meta.ObjectMeta{Name: "headless-dns-user-topology"},
+			RoleRef:  rbac.RoleRef{APIGroup: rbac.GroupName, Kind: "ClusterRole", Name: r.Name},
+			Subjects: []rbac.Subject{{Kind: rbac.UserKind, APIGroup: rbac.GroupName, Name: testbed.UserDNS}}}
+		if _, err := c.Client.RbacV1().ClusterRoleBindings().Create(bg, b, meta.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			_ = c.Client.RbacV1().ClusterRoleBindings().Delete(bg, b.Name, meta.DeleteOptions{})
+			_ = c.Client.RbacV1().ClusterRoles().Delete(bg, r.Name, meta.DeleteOptions{})
+		}()
+		d := startOursWith(t, kc, "", "topology")
+		eventually(t, 20*time.Second, "node-t's pods get zone-t first", func() error {
+			if got := firstFrom(d); got != "10.244.2.11" {
+				return fmt.Errorf("first %s", got)
+			}
+			return nil
+		})
+		if strings.Contains(d.Log(), "forbidden") {
+			t.Errorf("forbidden in log with the topology role:\n%s", d.Log())
+		}
+	})
 }

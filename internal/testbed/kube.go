@@ -20,6 +20,25 @@ func (c *Cluster) Node(t TB, name, zone string) {
 	}
 }
 
+// NodeWith creates a Node with a zone label, a pod CIDR and InternalIP
+// addresses (status), as a cluster's node controller and kubelet set them.
+func (c *Cluster) NodeWith(t TB, name, zone, podCIDR string, addrs ...string) {
+	t.Helper()
+	ctx := context.Background()
+	n := &core.Node{ObjectMeta: meta.ObjectMeta{Name: name, Labels: map[string]string{core.LabelTopologyZone: zone}},
+		Spec: core.NodeSpec{PodCIDR: podCIDR, PodCIDRs: []string{podCIDR}}}
+	n, err := c.Client.CoreV1().Nodes().Create(ctx, n, meta.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range addrs {
+		n.Status.Addresses = append(n.Status.Addresses, core.NodeAddress{Type: core.NodeInternalIP, Address: a})
+	}
+	if _, err := c.Client.CoreV1().Nodes().UpdateStatus(ctx, n, meta.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // Namespace creates a namespace.
 func (c *Cluster) Namespace(t TB, name string) {
 	t.Helper()
