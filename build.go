@@ -1,6 +1,8 @@
 package headless
 
 import (
+	"encoding/binary"
+	"net"
 	"net/netip"
 	"slices"
 	"strings"
@@ -23,27 +25,40 @@ type svcRecords struct {
 	zones map[string]*rrSet // topology zone -> its endpoints (zone-scoped names)
 
 	locOnce sync.Once
-	locs    map[netip.Addr]*epLoc // where each address runs: built when topology order first asks
-	turn    atomic.Uint32         // rotation of capped replies
+	loc4    map[uint32]*epLoc   // where each address runs: built when topology order first asks
+	loc6    map[[16]byte]*epLoc //
+	turn    atomic.Uint32       // rotation of capped replies
 }
 
-// Loc returns where the endpoint with address a runs, or nil.
-func (r *svcRecords) Loc(a netip.Addr) *epLoc {
-	r.locOnce.Do(func() {
-		n := 0
-		for _, p := range r.wide.parts {
-			n += len(p.locs)
-		}
-		r.locs = make(map[netip.Addr]*epLoc, n)
-		for _, p := range r.wide.parts {
-			for _, l := range p.locs {
-				if _, dup := r.locs[l.addr]; !dup {
-					r.locs[l.addr] = l.loc
+// Loc returns where the endpoint with address ip runs, or nil.
+func (r *svcRecords) Loc(ip net.IP) *epLoc {
+	r.locOnce.Do(r.buildLocs)
+	if len(ip) == net.IPv4len {
+		return r.loc4[binary.BigEndian.Uint32(ip)]
+	}
+	if ip4 := ip.To4(); ip4 != nil {
+		return r.loc4[binary.BigEndian.Uint32(ip4)]
+	}
+	if len(ip) != net.IPv6len {
+		return nil
+	}
+	return r.loc6[[16]byte(ip)]
+}
+
+func (r *svcRecords) buildLocs() {
+	r.loc4, r.loc6 = map[uint32]*epLoc{}, map[[16]byte]*epLoc{}
+	for _, p := range r.wide.parts {
+		for _, l := range p.locs {
+			if l.addr.Is4() {
+				b := l.addr.As4()
+				if _, dup := r.loc4[binary.BigEndian.Uint32(b[:])]; !dup {
+					r.loc4[binary.BigEndian.Uint32(b[:])] = l.loc
 				}
+			} else if _, dup := r.loc6[l.addr.As16()]; !dup {
+				r.loc6[l.addr.As16()] = l.loc
 			}
 		}
-	})
-	return r.locs[a]
+	}
 }
 
 // wideSource is what the Service-wide sets are built from: immutable.

@@ -3,6 +3,7 @@ package headless
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
 	"slices"
 	"strings"
@@ -76,9 +77,9 @@ func addrsOf(rrs []dns.RR) []string {
 }
 
 // locTable returns a loc function: 10.0.<zone>.<n> runs in zone z<zone>, node n<n>.
-func locTable(t *testing.T) func(netip.Addr) *epLoc {
-	return func(a netip.Addr) *epLoc {
-		b := a.As4()
+func locTable(t *testing.T) func(net.IP) *epLoc {
+	return func(ip net.IP) *epLoc {
+		b := ip.To4()
 		if b[0] != 10 {
 			return nil
 		}
@@ -281,6 +282,8 @@ func topologyCluster() []runtime.Object {
 		withTraffic(headlessSvc("ns", "near", nil), "PreferSameNode"),
 		topoSlice("ns", "near-1", "near", [3]string{"10.1.1.20", "node-b", "zone-b"}, [3]string{"10.1.2.20", "node-c", "zone-a"},
 			[3]string{"10.1.0.20", "node-a", "zone-a"}),
+		headlessSvc("ns", "other", nil), // its endpoint 10.5.0.1 is a client outside every pod CIDR
+		topoSlice("ns", "other-1", "other", [3]string{"10.5.0.1", "node-b", "zone-b"}),
 		headlessSvc("ns", "plain", nil),
 		topoSlice("ns", "plain-1", "plain", [3]string{"10.1.1.30", "node-b", "zone-b"}, [3]string{"10.1.0.30", "node-a", "zone-a"}),
 	}
@@ -339,6 +342,7 @@ func TestTopologyThroughCache(t *testing.T) {
 		{"192.168.0.2", db, 2, []string{"10.1.1.10", "10.1.1.11"}}, // node-b's own address (NodeLocal DNSCache)
 		{"172.16.3.3", db, 2, []string{"10.1.1.10", "10.1.1.11"}},  // client_zones zone-b
 		{"10.1.2.10", db, 2, []string{"10.1.0.10", "10.1.2.10"}},   // an endpoint itself (node-c, zone-a) via CIDR
+		{"10.5.0.1", db, 2, []string{"10.1.1.10", "10.1.1.11"}},    // an endpoint outside the pod CIDRs: its zone-b
 		{"10.1.0.5", "near.ns.svc.cluster.local.", 1, []string{"10.1.0.20"}},
 		{"10.1.2.7", "near.ns.svc.cluster.local.", 2, []string{"10.1.2.20", "10.1.0.20"}}, // node-c, then zone-a
 	} {
@@ -354,10 +358,26 @@ func TestTopologyThroughCache(t *testing.T) {
 	if !slices.Equal(got, []string{"10.1.0.30", "10.1.1.30"}) { // reversed by the shuffler
 		t.Errorf("plain: %v", got)
 	}
-	// an unknown client: as it comes
+	// an unknown client: as it comes (the order of one client never leaks into cache)
 	got = addrsOf(ask(t, hd, "203.0.113.1", false, db, dns.TypeA).Answer)
 	if !slices.Equal(got, []string{"10.1.2.10", "10.1.1.11", "10.1.0.10", "10.1.1.10"}) {
 		t.Errorf("unknown client: %v", got)
+	}
+	// SRV priorities are per client: zone-b's 0/1 never reach another client through cache
+	srv := "_http._tcp." + db
+	for _, from := range []string{"192.168.0.2", "203.0.113.1", "10.1.0.5", "203.0.113.1"} {
+		m := ask(t, hd, from, false, srv, dns.TypeSRV)
+		var prio []uint16
+		for _, rr := range m.Answer {
+			prio = append(prio, rr.(*dns.SRV).Priority)
+		}
+		want := []uint16{0, 0, 1, 1}
+		if from == "203.0.113.1" {
+			want = []uint16{0, 0, 0, 0}
+		}
+		if !slices.Equal(prio, want) {
+			t.Errorf("SRV from %s: priorities %v, want %v", from, prio, want)
+		}
 	}
 }
 
@@ -463,4 +483,81 @@ func sameSet(a, b []string) bool {
 	slices.Sort(a)
 	slices.Sort(b)
 	return slices.Equal(a, b)
+}
+
+// BenchmarkFront is a 100-endpoint Service's A reply through the per-client
+// step: off (passes through), topology on for a located client, and capped.
+func BenchmarkFront(b *testing.B) {
+	var eps [][3]string
+	for i := 0; i < 100; i++ {
+		eps = append(eps, [3]string{fmt.Sprintf("10.1.%d.%d", i%3, i+1), fmt.Sprintf("node-%d", i%3), fmt.Sprintf("zone-%d", i%3)})
+	}
+	objs := []runtime.Object{headlessSvc("ns", "hundred", nil), topoSlice("ns", "hundred-1", "hundred", eps...),
+		node("node-0", "zone-0", []string{"10.9.0.0/24"})}
+	for _, bc := range []struct {
+		name string
+		cfg  config
+	}{{"off", config{}}, {"topology", config{topology: true, defaultMode: trafficSameZone}}, {"max_answers_8", config{maxAnswers: 8}}} {
+		b.Run(bc.name, func(b *testing.B) {
+			h, _ := start(b, bc.cfg, objs...)
+			if bc.cfg.topology {
+				waitFor(b, "nodes", func() bool { _, ok := h.index.LocateByNode(netip.MustParseAddr("10.9.0.5")); return ok })
+			}
+			h.Next = test.NextHandler(dns.RcodeNameError, nil)
+			f := &front{h: h, next: h}
+			m := new(dns.Msg)
+			m.SetQuestion("hundred.ns.svc.cluster.local.", dns.TypeA)
+			m.SetEdns0(4096, false)
+			rw := &test.ResponseWriter{RemoteIP: "10.9.0.5"}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				w := &discardWriter{ResponseWriter: rw}
+				if _, err := f.ServeDNS(context.Background(), w, m); err != nil || w.n == 0 {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// discardWriter packs the reply as the server would, then drops it.
+type discardWriter struct {
+	dns.ResponseWriter
+	n int
+}
+
+func (w *discardWriter) WriteMsg(m *dns.Msg) error {
+	b, err := m.Pack()
+	w.n = len(b)
+	return err
+}
+
+// BenchmarkShape is the per-client step alone on a 100-record A reply.
+func BenchmarkShape(b *testing.B) {
+	var addrs []string
+	for i := 0; i < 100; i++ {
+		addrs = append(addrs, fmt.Sprintf("10.0.%d.%d", i%3, i+1))
+	}
+	m := addrMsg("hundred.ns.svc.cluster.local.", addrs...)
+	locs := map[string]*epLoc{}
+	for i := 0; i < 3; i++ {
+		locs[fmt.Sprint(i)] = &epLoc{zone: fmt.Sprintf("z%d", i), node: fmt.Sprintf("n%d", i)}
+	}
+	loc := func(ip net.IP) *epLoc { return locs[fmt.Sprint(ip.To4()[2])] }
+	_ = loc
+	r := &svcRecords{}
+	r.locOnce.Do(func() {
+		r.loc4, r.loc6 = map[uint32]*epLoc{}, map[[16]byte]*epLoc{}
+		for i := 0; i < 100; i++ {
+			r.loc4[uint32(10<<24|(i%3)<<8|(i+1))] = locs[fmt.Sprint(i%3)]
+		}
+	})
+	answer := m.Answer
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		m.Answer = answer
+		shape(m, shaping{mode: trafficSameZone, client: clientLoc{zone: "z1"}, loc: r.Loc})
+	}
 }

@@ -31,57 +31,60 @@ func (f *front) Name() string { return frontName }
 // ServeDNS implements plugin.Handler: it wraps the writer of the queries
 // whose replies it may shape and passes every query on.
 func (f *front) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
-	if f.h.mayShape(r) {
-		w = &clientWriter{ResponseWriter: w, h: f.h, req: r}
+	if key, ok := f.h.mayShape(r); ok {
+		w = &clientWriter{ResponseWriter: w, h: f.h, req: r, service: key}
 	}
 	return plugin.NextOrFailure(f.Name(), f.next, ctx, w, r)
 }
 
 // mayShape reports whether r's reply may need per-client work: an A, AAAA
-// or SRV question in our zones while topology or a cap is configured.
-func (h *Headless) mayShape(r *dns.Msg) bool {
+// or SRV question for a name below a Service in our forward zones, while
+// topology or a cap is configured. It returns the Service's key.
+func (h *Headless) mayShape(r *dns.Msg) (string, bool) {
 	if !h.cfg.topology && h.cfg.maxAnswers == 0 && h.index.capped.Load() == 0 {
-		return false
+		return "", false
 	}
 	if len(r.Question) != 1 {
-		return false
+		return "", false
 	}
 	switch r.Question[0].Qtype {
 	case dns.TypeA, dns.TypeAAAA, dns.TypeSRV:
 	default:
-		return false
+		return "", false
 	}
-	z := h.matchZone(strings.ToLower(r.Question[0].Name))
-	return z != nil && !z.reverse
+	name := strings.ToLower(r.Question[0].Name)
+	z := h.matchZone(name)
+	if z == nil || z.reverse {
+		return "", false
+	}
+	n := parseForward(name, len(z.name), h.index.Zonal())
+	return n.service, n.kind == nameService
 }
 
 // clientWriter shapes the reply on its way out.
 type clientWriter struct {
 	dns.ResponseWriter
-	h   *Headless
-	req *dns.Msg
+	h       *Headless
+	req     *dns.Msg
+	service string // key of the Service the question names
 }
 
-// WriteMsg implements dns.ResponseWriter.
+// WriteMsg implements dns.ResponseWriter. The shaped sections are new
+// slices (a writer below may keep m, e.g. DoH packs later; cache may hold
+// the old ones: they are never written to).
 func (w *clientWriter) WriteMsg(m *dns.Msg) error {
 	if m.Rcode == dns.RcodeSuccess && len(m.Answer) > 0 && len(w.req.Question) == 1 {
-		w.h.shapeReply(w.ResponseWriter, w.req, m)
+		sc := scratchPool.Get().(*scratch)
+		w.h.shapeReply(w.ResponseWriter, w.service, w.req, m, sc)
+		sc.ordered, sc.chosen = nil, nil // now m's: never reused
+		scratchPool.Put(sc)
 	}
 	return w.ResponseWriter.WriteMsg(m)
 }
 
 // shapeReply applies the policy of the Service the question names.
-func (h *Headless) shapeReply(w dns.ResponseWriter, req, m *dns.Msg) {
-	name := strings.ToLower(req.Question[0].Name)
-	z := h.matchZone(name)
-	if z == nil || z.reverse {
-		return
-	}
-	n := parseForward(name, len(z.name), h.index.Zonal())
-	if n.kind != nameService {
-		return
-	}
-	recs := h.index.Service(n.service)
+func (h *Headless) shapeReply(w dns.ResponseWriter, service string, req, m *dns.Msg, sc *scratch) {
+	recs := h.index.Service(service)
 	if recs == nil {
 		return // not ours (the next plugin answered it)
 	}
@@ -110,9 +113,14 @@ func (h *Headless) shapeReply(w dns.ResponseWriter, req, m *dns.Msg) {
 	if s.limit > 0 {
 		s.turn = uint64(recs.turn.Add(1) - 1)
 	}
-	match, capped := shape(m, s)
-	if match != "" {
-		topologyAnswers.WithLabelValues(match).Inc()
+	match, capped := shapeWith(m, s, sc)
+	switch match {
+	case matchNode:
+		topoNode.Inc()
+	case matchZone:
+		topoZone.Inc()
+	case matchNone:
+		topoNone.Inc()
 	}
 	if capped {
 		cappedReplies.Inc()

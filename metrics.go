@@ -45,6 +45,9 @@ var (
 		Namespace: plugin.Namespace, Subsystem: pluginName, Name: "capped_replies_total",
 		Help: "UDP replies from which records were left out by max_answers or headless.dns/max-answers (never truncated).",
 	})
+	topoNode    = topologyAnswers.WithLabelValues(matchNode)
+	topoZone    = topologyAnswers.WithLabelValues(matchZone)
+	topoNone    = topologyAnswers.WithLabelValues(matchNone)
 	reqAnswer   = requests.WithLabelValues("answer")
 	reqNodata   = requests.WithLabelValues("nodata")
 	reqNXDomain = requests.WithLabelValues("nxdomain")

@@ -1,9 +1,12 @@
 package headless
 
 import (
-	"net/netip"
+	"encoding/binary"
+	"hash/maphash"
+	"net"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/miekg/dns"
 )
@@ -14,10 +17,10 @@ import (
 type shaping struct {
 	mode   trafficMode // trafficUnset: no topology order
 	client clientLoc
-	loc    func(netip.Addr) *epLoc // where an answer's address runs
-	limit  int                     // most address (or SRV) records; 0: no cap
-	size   int                     // the client's UDP buffer; 0 over TCP (no cap)
-	turn   uint64                  // this reply's rotation
+	loc    func(net.IP) *epLoc // where an answer's address runs
+	limit  int                 // most address (or SRV) records; 0: no cap
+	size   int                 // the client's UDP buffer; 0 over TCP (no cap)
+	turn   uint64              // this reply's rotation
 }
 
 // Topology match of a reply, the match label of its metric.
@@ -27,9 +30,34 @@ const (
 	matchNone = "none"
 )
 
-// shape orders and caps m in place. It returns the topology match ("" when
-// no order applied) and whether records were left out.
+const maxRank = 2 // PreferSameNode: node 0, zone 1, rest 2
+
+// scratch is the working memory of one shaping, pooled.
+type scratch struct {
+	ranks   []uint8
+	keys    []keyIdx
+	idx     []int
+	ordered []dns.RR // the reply's answer in topology order: handed to the message
+	chosen  []dns.RR // the capped answer: handed to the message
+}
+
+type keyIdx struct {
+	k uint64
+	i int
+}
+
+var scratchPool = sync.Pool{New: func() any { return &scratch{} }}
+
+// shape orders and caps m (its sections are replaced, never written to). It
+// returns the topology match ("" when no order applied) and whether records
+// were left out.
 func shape(m *dns.Msg, s shaping) (match string, capped bool) {
+	return shapeWith(m, s, &scratch{})
+}
+
+// shapeWith is shape with working memory sc; m's new sections are sc's
+// ordered and chosen buffers, which the caller must not reuse.
+func shapeWith(m *dns.Msg, s shaping, sc *scratch) (match string, capped bool) {
 	if len(m.Answer) < 2 {
 		if s.mode != trafficUnset {
 			return matchNone, false
@@ -37,99 +65,227 @@ func shape(m *dns.Msg, s shaping) (match string, capped bool) {
 		return "", false
 	}
 	if _, ok := m.Answer[0].(*dns.SRV); ok {
-		return shapeSRV(m, s)
+		return shapeSRV(m, s, sc)
 	}
-	ranks := make([]int, len(m.Answer))
-	for i, rr := range m.Answer {
-		var a netip.Addr
+	ranks := slices.Grow(sc.ranks[:0], len(m.Answer))
+	ordered := s.ordered()
+	for _, rr := range m.Answer {
+		var ip net.IP
 		switch v := rr.(type) {
 		case *dns.A:
-			a, _ = netip.AddrFromSlice(v.A.To4())
+			ip = v.A
 		case *dns.AAAA:
-			a, _ = netip.AddrFromSlice(v.AAAA)
+			ip = v.AAAA
 		default:
 			return "", false // not an address answer: left as it is
 		}
-		ranks[i] = s.rankOf(a)
+		r := uint8(0)
+		if ordered {
+			r = uint8(rank(s.mode, s.loc(ip), s.client))
+		}
+		ranks = append(ranks, r)
 	}
-	groups := groupByRank(ranks)
-	match = s.matchOf(groups)
-	orig := m.Answer
-	answers := pick(orig, concat(groups))
-	m.Answer = answers
+	sc.ranks = ranks
+	var ends [maxRank + 1]int
+	m.Answer, ends = partition(m.Answer, ranks, &sc.ordered)
+	match = s.matchOf(ends)
 	if s.limit == 0 || s.size == 0 {
 		return match, false
 	}
-	k := fit(m, min(s.limit, len(answers)), s.size, func(k int) { m.Answer = answers[:k] })
-	m.Answer = pick(orig, rotate(groups, k, s.turn, func(i int) string { return rdataKey(orig[i]) }))
+	all := m.Answer
+	k := fit(m, min(s.limit, len(all)), s.size, func(k int) { m.Answer = all[:k] })
+	m.Answer = choose(all, ends, k, s.turn, sc, addrKey)
 	for k > 1 && !fits(m, s.size) {
 		k--
 		m.Answer = m.Answer[:k]
 	}
 	m.Truncated = false
-	return match, len(m.Answer) < len(answers)
+	return match, len(m.Answer) < len(all)
 }
 
 // shapeSRV orders SRV records by their target's rank (priority = rank, so
 // RFC 2782 clients try preferred targets first) and caps SRV records and
 // their glue together.
-func shapeSRV(m *dns.Msg, s shaping) (string, bool) {
-	targetRank := map[string]int{}
-	for _, rr := range m.Extra {
-		var a netip.Addr
-		switch v := rr.(type) {
-		case *dns.A:
-			a, _ = netip.AddrFromSlice(v.A.To4())
-		case *dns.AAAA:
-			a, _ = netip.AddrFromSlice(v.AAAA)
-		default:
-			continue
-		}
-		owner := strings.ToLower(rr.Header().Name)
-		r := s.rankOf(a)
-		if old, ok := targetRank[owner]; !ok || r < old {
-			targetRank[owner] = r
+func shapeSRV(m *dns.Msg, s shaping, sc *scratch) (string, bool) {
+	targetRank := map[string]uint8{}
+	if s.ordered() {
+		for _, rr := range m.Extra {
+			var ip net.IP
+			switch v := rr.(type) {
+			case *dns.A:
+				ip = v.A
+			case *dns.AAAA:
+				ip = v.AAAA
+			default:
+				continue
+			}
+			owner := strings.ToLower(rr.Header().Name)
+			r := s.rankOf(ip)
+			if old, ok := targetRank[owner]; !ok || r < old {
+				targetRank[owner] = r
+			}
 		}
 	}
-	ranks := make([]int, len(m.Answer))
-	for i, rr := range m.Answer {
+	ranks := sc.ranks[:0]
+	for _, rr := range m.Answer {
 		srv, ok := rr.(*dns.SRV)
 		if !ok {
 			return "", false
 		}
 		r, ok := targetRank[strings.ToLower(srv.Target)]
 		if !ok {
-			r = s.rankOf(netip.Addr{})
+			r = s.rankOf(nil)
 		}
-		ranks[i] = r
+		ranks = append(ranks, r)
 	}
-	groups := groupByRank(ranks)
-	match := s.matchOf(groups)
+	sc.ranks = ranks
+	var ends [maxRank + 1]int
+	m.Answer, ends = partition(m.Answer, ranks, &sc.ordered)
+	match := s.matchOf(ends)
 	if match != "" && match != matchNone {
-		low := groups[0].rank
+		low := firstRank(ends)
+		answer := make([]dns.RR, len(m.Answer))
 		for i, rr := range m.Answer {
-			rr.(*dns.SRV).Priority = uint16(ranks[i] - low)
+			c := *rr.(*dns.SRV) // a copy: the record may be cache's too
+			c.Priority = uint16(rankAt(ends, i) - low)
+			answer[i] = &c
 		}
+		m.Answer = answer
 	}
-	orig := m.Answer
-	answers := pick(orig, concat(groups))
-	extra := m.Extra
-	m.Answer = answers
 	if s.limit == 0 || s.size == 0 {
 		return match, false
 	}
+	all, extra := m.Answer, m.Extra
 	setK := func(sel []dns.RR) {
 		m.Answer = sel
 		m.Extra = glueOf(sel, extra)
 	}
-	k := fit(m, min(s.limit, len(answers)), s.size, func(k int) { setK(answers[:k]) })
-	setK(pick(orig, rotate(groups, k, s.turn, func(i int) string { return rdataKey(orig[i]) })))
+	k := fit(m, min(s.limit, len(all)), s.size, func(k int) { setK(all[:k]) })
+	setK(choose(all, ends, k, s.turn, sc, srvOrderKey))
 	for k > 1 && !fits(m, s.size) {
 		k--
 		setK(m.Answer[:k])
 	}
 	m.Truncated = false
-	return match, len(m.Answer) < len(answers)
+	return match, len(m.Answer) < len(all)
+}
+
+// partition orders rrs by rank, stable within a rank, and returns them and
+// where each rank's group ends. It never writes to rrs: on a cache miss the
+// message's slices and records are also cache's stored copy.
+func partition(rrs []dns.RR, ranks []uint8, buf *[]dns.RR) ([]dns.RR, [maxRank + 1]int) {
+	var count [maxRank + 1]int
+	sorted := true
+	for i, r := range ranks {
+		count[r]++
+		sorted = sorted && (i == 0 || ranks[i-1] <= r)
+	}
+	var ends [maxRank + 1]int
+	n := 0
+	for r := range count {
+		n += count[r]
+		ends[r] = n
+	}
+	if sorted {
+		return rrs, ends
+	}
+	out := slices.Grow((*buf)[:0], len(rrs))[:len(rrs)]
+	*buf = out
+	var next [maxRank + 1]int
+	for r := 1; r <= maxRank; r++ {
+		next[r] = ends[r-1]
+	}
+	for i, rr := range rrs {
+		out[next[ranks[i]]] = rr
+		next[ranks[i]]++
+	}
+	return out, ends
+}
+
+func firstRank(ends [maxRank + 1]int) int {
+	for r, e := range ends {
+		if e > 0 {
+			return r
+		}
+	}
+	return 0
+}
+
+func rankAt(ends [maxRank + 1]int, i int) int {
+	for r, e := range ends {
+		if i < e {
+			return r
+		}
+	}
+	return maxRank
+}
+
+// choose picks k records, best groups first: whole groups while they fit
+// (in the order given), then a window of the next group. The window moves
+// by k each turn over the group in a fixed order (by key), so successive
+// replies give out every record of the group even when loadbalance has
+// shuffled it; the chosen ones keep the order they came in.
+func choose(all []dns.RR, ends [maxRank + 1]int, k int, turn uint64, sc *scratch, key func(dns.RR) uint64) []dns.RR {
+	out := slices.Grow(sc.chosen[:0], k)
+	defer func() { sc.chosen = out }()
+	start := 0
+	for _, end := range ends {
+		g := all[start:end]
+		start = end
+		rem := k - len(out)
+		if rem == 0 {
+			break
+		}
+		if len(g) <= rem {
+			out = append(out, g...)
+			continue
+		}
+		keys := sc.keys[:0]
+		for i, rr := range g {
+			keys = append(keys, keyIdx{key(rr), i})
+		}
+		sc.keys = keys
+		slices.SortFunc(keys, func(a, b keyIdx) int {
+			if a.k != b.k {
+				if a.k < b.k {
+					return -1
+				}
+				return 1
+			}
+			return a.i - b.i
+		})
+		w := int((turn * uint64(rem)) % uint64(len(g)))
+		idx := sc.idx[:0]
+		for j := 0; j < rem; j++ {
+			idx = append(idx, keys[(w+j)%len(g)].i)
+		}
+		slices.Sort(idx)
+		sc.idx = idx
+		for _, i := range idx {
+			out = append(out, g[i])
+		}
+	}
+	return out
+}
+
+var keySeed = maphash.MakeSeed()
+
+// addrKey and srvOrderKey give a record's fixed place in rotation order.
+func addrKey(rr dns.RR) uint64 {
+	switch v := rr.(type) {
+	case *dns.A:
+		if ip4 := v.A.To4(); ip4 != nil {
+			return uint64(binary.BigEndian.Uint32(ip4))
+		}
+	case *dns.AAAA:
+		return maphash.Bytes(keySeed, v.AAAA)
+	}
+	return 0
+}
+
+func srvOrderKey(rr dns.RR) uint64 {
+	v := rr.(*dns.SRV)
+	return maphash.String(keySeed, strings.ToLower(v.Target)) ^ uint64(v.Port)
 }
 
 // glueOf keeps the records of extra that are not glue, and the glue of the
@@ -150,119 +306,36 @@ func glueOf(answer, extra []dns.RR) []dns.RR {
 	return out
 }
 
+// ordered reports whether this reply gets topology order.
+func (s *shaping) ordered() bool { return s.mode != trafficUnset && s.client.known() }
+
 // rankOf is an address's rank for this reply's client (0 without order).
-func (s *shaping) rankOf(a netip.Addr) int {
-	if s.mode == trafficUnset || !s.client.known() {
+func (s *shaping) rankOf(ip net.IP) uint8 {
+	if !s.ordered() {
 		return 0
 	}
 	var l *epLoc
-	if a.IsValid() {
-		l = s.loc(a)
+	if ip != nil {
+		l = s.loc(ip)
 	}
-	return rank(s.mode, l, s.client)
+	return uint8(rank(s.mode, l, s.client))
 }
 
 // matchOf names the best topology group this reply holds.
-func (s *shaping) matchOf(groups []group) string {
+func (s *shaping) matchOf(ends [maxRank + 1]int) string {
 	if s.mode == trafficUnset {
 		return ""
 	}
 	if !s.client.known() {
 		return matchNone
 	}
-	switch r := groups[0].rank; {
+	switch r := firstRank(ends); {
 	case s.mode == trafficSameNode && r == 0:
 		return matchNode
 	case s.mode == trafficSameNode && r == 1, s.mode == trafficSameZone && r == 0:
 		return matchZone
 	}
 	return matchNone
-}
-
-// group is the indices of the records of one rank, in the order given.
-type group struct {
-	rank int
-	idx  []int
-}
-
-// groupByRank returns the non-empty groups, best rank first.
-func groupByRank(ranks []int) []group {
-	buckets := make([][]int, slices.Max(ranks)+1)
-	for i, r := range ranks {
-		buckets[r] = append(buckets[r], i)
-	}
-	out := make([]group, 0, len(buckets))
-	for r, b := range buckets {
-		if len(b) > 0 {
-			out = append(out, group{rank: r, idx: b})
-		}
-	}
-	return out
-}
-
-// concat is the groups' indices one after another: the preferred order.
-func concat(groups []group) []int {
-	var out []int
-	for _, g := range groups {
-		out = append(out, g.idx...)
-	}
-	return out
-}
-
-// pick returns rrs at the given indices.
-func pick(rrs []dns.RR, idx []int) []dns.RR {
-	out := make([]dns.RR, len(idx))
-	for i, j := range idx {
-		out[i] = rrs[j]
-	}
-	return out
-}
-
-// rotate chooses k records, best groups first: whole groups while they fit
-// (in the order given), then a window of the next group. The window moves
-// by k each turn over the group in a fixed order (by key), so successive
-// replies give out every record of the group even when loadbalance has
-// shuffled it; the chosen ones keep the order they came in.
-func rotate(groups []group, k int, turn uint64, key func(i int) string) []int {
-	out := make([]int, 0, k)
-	for _, g := range groups {
-		rem := k - len(out)
-		if rem == 0 {
-			break
-		}
-		n := len(g.idx)
-		if n <= rem {
-			out = append(out, g.idx...)
-			continue
-		}
-		keys := make(map[int]string, n)
-		for _, i := range g.idx {
-			keys[i] = key(i)
-		}
-		canon := slices.Clone(g.idx)
-		slices.SortFunc(canon, func(a, b int) int { return strings.Compare(keys[a], keys[b]) })
-		start := int((turn * uint64(rem)) % uint64(n))
-		chosen := make([]int, 0, rem)
-		for j := 0; j < rem; j++ {
-			chosen = append(chosen, canon[(start+j)%n])
-		}
-		slices.Sort(chosen) // a group's indices ascend: the order they came in
-		out = append(out, chosen...)
-	}
-	return out
-}
-
-// rdataKey is a record's data as a sort key: the fixed order of rotation.
-func rdataKey(rr dns.RR) string {
-	switch v := rr.(type) {
-	case *dns.A:
-		return string(v.A.To4())
-	case *dns.AAAA:
-		return string(v.AAAA)
-	case *dns.SRV:
-		return strings.ToLower(v.Target) + string(rune(v.Port))
-	}
-	return rr.String()
 }
 
 // fit returns the largest k <= limit for which the message, set up by
@@ -282,8 +355,7 @@ func fit(m *dns.Msg, limit, size int, set func(k int)) int {
 	return lo
 }
 
-// fits reports whether m, compressed, fits a UDP buffer of size with room
-// for the OPT record the server adds.
+// fits reports whether m, compressed, fits a UDP buffer of size.
 func fits(m *dns.Msg, size int) bool {
 	m.Compress = true
 	return m.Len() <= size

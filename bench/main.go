@@ -41,6 +41,7 @@ var (
 	flipSeconds   = flag.Int("flip-seconds", 60, "seconds of readiness flips")
 	outageSeconds = flag.Int("outage-seconds", 20, "seconds kube-apiserver is stopped for the catch-up figure (0: skip)")
 	out           = flag.String("out", "bench/out", "where results.json and results.md go")
+	only          = flag.String("only", "", "run one part only: shaping (topology order and answer caps)")
 )
 
 // runner drives the test bed outside `go test`.
@@ -200,6 +201,13 @@ func run() *result {
 		t.Fatal(err)
 	}
 	fx := &fixture{cs: cs}
+	if *only == "shaping" {
+		fx.namespace("bench")
+		fx.service("bench", "hundred", 100, true)
+		clientShaping(res, fx, c.Admin, ours, stock)
+		res.Duration = time.Since(res.Started).Round(time.Second).String()
+		return res
+	}
 	t.Logf("creating fixtures: %d ClusterIP x %d, %d headless x %d, headless of 2, 100, 1000", *nClusterIP, *nClusterIPEps, *nHeadless, *nHeadlessEps)
 	fx.namespace("bench")
 	fx.services("bench", "cip", *nClusterIP, *nClusterIPEps, false)
@@ -244,6 +252,7 @@ func run() *result {
 		}
 	}
 	whoami.Stop()
+	clientShaping(res, fx, c.Admin, ours, stock)
 
 	// p99 latency at 80% of stock's max QPS (A on the 2-endpoint Service)
 	rate := 0.8 * median(res.Samples["qps_a2/stock"])

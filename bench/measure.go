@@ -25,11 +25,7 @@ func dnsperf(port int, file string, edns bool) float64 {
 }
 
 func dnsperfArgs(port int, file string, extra ...string) float64 {
-	args := append([]string{"-s", "127.0.0.1", "-p", strconv.Itoa(port), "-d", file, "-l", strconv.Itoa(*seconds), "-c", "4", "-q", "256", "-S", "0"}, extra...)
-	b, err := exec.Command("dnsperf", args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("dnsperf: %v\n%s", err, b)
-	}
+	b := []byte(dnsperfOutput(port, file, extra...))
 	m := qpsRe.FindSubmatch(b)
 	if m == nil {
 		t.Fatalf("no qps in dnsperf output:\n%s", b)
@@ -39,6 +35,20 @@ func dnsperfArgs(port int, file string, extra ...string) float64 {
 	}
 	v, _ := strconv.ParseFloat(string(m[1]), 64)
 	return v
+}
+
+// dnsperfOutput runs dnsperf against the port for -seconds and returns its
+// report; it fails the run when no query was answered NOERROR.
+func dnsperfOutput(port int, file string, extra ...string) string {
+	args := append([]string{"-s", "127.0.0.1", "-p", strconv.Itoa(port), "-d", file, "-l", strconv.Itoa(*seconds), "-c", "4", "-q", "256", "-S", "0"}, extra...)
+	b, err := exec.Command("dnsperf", args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("dnsperf: %v\n%s", err, b)
+	}
+	if !qpsRe.Match(b) || !strings.Contains(string(b), "NOERROR") {
+		t.Fatalf("dnsperf: no qps or no NOERROR answers:\n%s", b)
+	}
+	return string(b)
 }
 
 // paced sends A queries at a fixed rate for d and returns latency p50 and

@@ -29,6 +29,13 @@ func report(r *result) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Machine: %s. Run took %s.\n\n", r.Machine, r.Duration)
 	b.WriteString("| figure | target | ours | stock | ours/stock | note |\n|---|---|---|---|---|---|\n")
+	b.WriteString(shapingRows(f))
+	if *only == "shaping" {
+		fmt.Print(b.String())
+		os.MkdirAll(*out, 0o755)
+		os.WriteFile(filepath.Join(*out, "results-shaping.md"), []byte(b.String()), 0o644)
+		return
+	}
 	b.WriteString(row("QPS, headless A, 2 endpoints", "≥ 1.2× stock, ≥ 0.9× whoami", "", f["qps_a2/ours"], f["qps_a2/stock"], fmt.Sprintf("whoami %.0f qps; ours/whoami %.2f×", f["qps_whoami"], f["qps_a2/ours"]/f["qps_whoami"])))
 	b.WriteString(row("QPS, A on 100-endpoint Service (EDNS 4096)", "≥ 2× stock", "", f["qps_a100/ours"], f["qps_a100/stock"], ""))
 	b.WriteString(row("QPS, SRV on 100-endpoint Service (EDNS 4096)", "≥ 2× stock", "", f["qps_srv100/ours"], f["qps_srv100/stock"], ""))
