@@ -2,6 +2,7 @@ package headless
 
 import (
 	"encoding/binary"
+	"hash/maphash"
 	"net"
 	"net/netip"
 	"slices"
@@ -47,15 +48,25 @@ func (r *svcRecords) Loc(ip net.IP) *epLoc {
 
 func (r *svcRecords) buildLocs() {
 	r.loc4, r.loc6 = map[uint32]*epLoc{}, map[[16]byte]*epLoc{}
+	shared := map[epLoc]*epLoc{}
 	for _, p := range r.wide.parts {
-		for _, l := range p.locs {
-			if l.addr.Is4() {
-				b := l.addr.As4()
-				if _, dup := r.loc4[binary.BigEndian.Uint32(b[:])]; !dup {
-					r.loc4[binary.BigEndian.Uint32(b[:])] = l.loc
+		for i := range p.slice.Endpoints {
+			ep := &p.slice.Endpoints[i]
+			l := epLoc{node: ep.NodeName, zone: ep.Zone, hintZones: ep.HintZones, hintNodes: ep.HintNodes}
+			loc := shared[l]
+			if loc == nil {
+				loc = &l
+				shared[l] = loc
+			}
+			for _, a := range ep.Addrs {
+				if a.Is4() {
+					b := a.As4()
+					if _, dup := r.loc4[binary.BigEndian.Uint32(b[:])]; !dup {
+						r.loc4[binary.BigEndian.Uint32(b[:])] = loc
+					}
+				} else if _, dup := r.loc6[a.As16()]; !dup {
+					r.loc6[a.As16()] = loc
 				}
-			} else if _, dup := r.loc6[l.addr.As16()]; !dup {
-				r.loc6[l.addr.As16()] = l.loc
 			}
 		}
 	}
@@ -135,8 +146,10 @@ func (b *builder) intern(l epLoc) *epLoc {
 	return p
 }
 
-// service builds the record sets of svc from its slices.
-func (b *builder) service(o *IndexOptions, key string, svc *Service, slicesOf map[string]*Slice) (*svcRecords, []ptrChange) {
+// service builds the record sets of svc from its slices. changed names the
+// slices that changed since the last build (nil: look at every slice, as
+// for a new Service or a changed one): a change costs what it changes.
+func (b *builder) service(o *IndexOptions, key string, svc *Service, slicesOf map[string]*Slice, changed map[string]struct{}) (*svcRecords, []ptrChange) {
 	if b.state == nil {
 		b.state = map[string]*svcBuild{}
 	}
@@ -150,38 +163,67 @@ func (b *builder) service(o *IndexOptions, key string, svc *Service, slicesOf ma
 		st = newSvcBuild()
 		st.serving = svc.Policy.serving
 		b.state[key] = st
+		changed = nil
 	}
-	b.affected = resetMap(b.affected)
-	for id, sb := range st.slices {
-		if _, ok := slicesOf[id]; !ok {
-			changedHosts(sb, nil, b.affected)
-			delete(st.slices, id)
-			ptrs = append(ptrs, ptrChange{key: key + "/" + id})
+	if changed == nil {
+		changed = make(map[string]struct{}, len(st.slices)+len(slicesOf))
+		for id := range st.slices {
+			changed[id] = struct{}{}
+		}
+		for id := range slicesOf {
+			changed[id] = struct{}{}
 		}
 	}
-	for id, s := range slicesOf {
-		old := st.slices[id]
+	b.affected = resetMap(b.affected)
+	membership := false
+	parts := slices.Clone(st.parts)
+	for id := range changed {
+		old, s := st.slices[id], slicesOf[id]
 		if old != nil && old.slice == s {
 			continue
 		}
-		nb := b.deriveSlice(o, key, svc, s)
-		changedHosts(old, nb, b.affected)
+		var nb *sliceBuild
+		if s != nil {
+			nb = b.deriveSlice(o, key, svc, s, old)
+		}
+		if nb != nil && nb.fresh != nil {
+			freshHosts(old, nb, b.affected)
+			nb.fresh = nil
+		} else {
+			changedHosts(old, nb, b.affected)
+		}
+		switch {
+		case nb == nil:
+			delete(st.slices, id)
+			ptrs = append(ptrs, ptrChange{key: key + "/" + id})
+			membership = true
+			continue
+		case old == nil:
+			membership = true
+		}
 		st.slices[id] = nb
 		if old == nil || !slices.Equal(old.refs, nb.refs) {
 			ptrs = append(ptrs, ptrChange{key: key + "/" + id, refs: nb.refs})
 		}
+		if !membership {
+			i, _ := slices.BinarySearch(st.ids, id)
+			parts[i] = nb
+		}
 	}
-	ids := make([]string, 0, len(st.slices))
-	for id := range st.slices {
-		ids = append(ids, id)
+	if membership {
+		st.ids = st.ids[:0:0]
+		for id := range st.slices {
+			st.ids = append(st.ids, id)
+		}
+		slices.Sort(st.ids)
+		parts = make([]*sliceBuild, len(st.ids))
+		for i, id := range st.ids {
+			parts[i] = st.slices[id]
+		}
 	}
-	slices.Sort(ids)
-	st.hosts = st.hosts.with(b.hostSets(o, st, ids))
-	wide := wideSource{o: o, parts: make([]*sliceBuild, len(ids))}
-	for i, id := range ids {
-		wide.parts[i] = st.slices[id]
-	}
-	return &svcRecords{svc: svc, hosts: st.hosts, wide: wide}, ptrs
+	st.parts = parts
+	st.hosts = st.hosts.with(b.hostSets(o, st))
+	return &svcRecords{svc: svc, hosts: st.hosts, wide: wideSource{o: o, parts: parts}}, ptrs
 }
 
 // drop forgets a Service that is gone, returning the PTR contributions to remove.
@@ -201,14 +243,17 @@ func (b *builder) drop(key string) []ptrChange {
 // hostSets builds the record sets of the affected endpoint names from every
 // slice holding them (nearly always one), in slice order; nil for a name no
 // slice holds any more.
-func (b *builder) hostSets(o *IndexOptions, st *svcBuild, ids []string) map[string]*rrSet {
+func (b *builder) hostSets(o *IndexOptions, st *svcBuild) map[string]*rrSet {
 	changes := make(map[string]*rrSet, len(b.affected))
 	sl := &slab{}
 	var items []item
 	for h := range b.affected {
 		items = items[:0]
-		for _, id := range ids {
-			sb := st.slices[id]
+		hh := hostHash(h)
+		for _, sb := range st.parts {
+			if !sb.bloom.has(hh) {
+				continue
+			}
 			if _, ok := slices.BinarySearch(sb.hosts, h); !ok {
 				continue
 			}
@@ -338,31 +383,45 @@ type sliceBuild struct {
 	hosts    []string   // the distinct endpoint names of items, sorted
 	portKeys [][]string // per slice port: every spelling that selects it
 	refs     []ptrRef
-	locs     []addrLoc // where each published address runs
+	spans    []span    // per endpoint of the slice, and one past the last
+	fresh    []int32   // derived from a previous version: the endpoints derived anew (nil: all were)
+	bloom    hostBloom // of hosts
 	multi    int       // published endpoints with more than one address
 	serving  int       // items published as serving, not ready
 }
 
-// addrLoc is where a published address runs.
-type addrLoc struct {
-	addr netip.Addr
-	loc  *epLoc
-}
-
 // deriveSlice computes a slice's items, names and PTR contributions: ready
 // endpoints, and with publish: serving also serving (terminating) ones.
-func (b *builder) deriveSlice(o *IndexOptions, key string, svc *Service, s *Slice) *sliceBuild {
-	sb := &sliceBuild{slice: s, portKeys: portKeysOf(s.Ports)}
+func (b *builder) deriveSlice(o *IndexOptions, key string, svc *Service, s *Slice, old *sliceBuild) *sliceBuild {
+	sb := &sliceBuild{slice: s, spans: make([]span, 0, len(s.Endpoints)+1)}
+	reuse := old != nil && slices.Equal(old.slice.Ports, s.Ports)
+	if reuse {
+		sb.portKeys = old.portKeys
+		sb.fresh = []int32{}
+		sb.items = make([]item, 0, len(old.items)+len(s.Ports))
+		sb.refs = make([]ptrRef, 0, len(old.refs)+1)
+		sb.hosts = make([]string, 0, len(old.hosts)+1)
+	} else {
+		sb.portKeys = portKeysOf(s.Ports)
+	}
 	suffix := "." + svc.Name + "." + svc.Namespace + ".svc"
 	var targetPool []string
-	seenPTR := map[ptrRef]bool{}
 	for i := range s.Endpoints {
+		sb.spans = append(sb.spans, span{items: int32(len(sb.items)), refs: int32(len(sb.refs))})
 		ep := &s.Endpoints[i]
+		same := reuse && i < len(old.slice.Endpoints) && sameEndpoint(&old.slice.Endpoints[i], ep)
+		if reuse && !same {
+			sb.fresh = append(sb.fresh, int32(i)) // also when it is no longer published: its old names change
+		}
 		if !ep.Ready && !(svc.Policy.serving && ep.Serving) {
 			continue
 		}
 		if len(ep.Addrs) > 1 {
 			sb.multi++
+		}
+		if same {
+			sb.reuse(old, i, len(s.Ports) > 0) // an unchanged endpoint: what it contributed before
+			continue
 		}
 		loc := b.intern(epLoc{node: ep.NodeName, zone: ep.Zone, hintZones: ep.HintZones, hintNodes: ep.HintNodes})
 		for ai, addr := range ep.Addrs {
@@ -380,19 +439,55 @@ func (b *builder) deriveSlice(o *IndexOptions, key string, svc *Service, s *Slic
 			if len(s.Ports) > 0 {
 				sb.hosts = append(sb.hosts, host)
 			}
-			sb.locs = append(sb.locs, addrLoc{addr: addr, loc: loc})
 			if len(o.Zones) > 0 && len(s.Ports) > 0 { // PTR targets are written in the first forward zone
-				r := ptrRef{addr: addr, svc: key, target: targets[0], loc: loc}
-				if !seenPTR[r] {
-					seenPTR[r] = true
-					sb.refs = append(sb.refs, r)
-				}
+				sb.refs = append(sb.refs, ptrRef{addr: addr, svc: key, target: targets[0], loc: loc}) // duplicates: the PTR book keeps one
 			}
 		}
 	}
+	sb.spans = append(sb.spans, span{items: int32(len(sb.items)), refs: int32(len(sb.refs))})
 	slices.Sort(sb.hosts)
 	sb.hosts = slices.Compact(sb.hosts)
+	for _, h := range sb.hosts {
+		sb.bloom.add(hostHash(h))
+	}
 	return sb
+}
+
+// hostBloom tells, with few false positives, whether a slice holds a name:
+// finding the slices of a changed name does not search every slice.
+type hostBloom [16]uint64
+
+var bloomSeed = maphash.MakeSeed()
+
+func hostHash(h string) uint64 { return maphash.String(bloomSeed, h) }
+
+func (f *hostBloom) add(x uint64) {
+	f[x&1023>>6] |= 1 << (x & 63)
+	y := x >> 10
+	f[y&1023>>6] |= 1 << (y & 63)
+}
+
+func (f *hostBloom) has(x uint64) bool {
+	y := x >> 10
+	return f[x&1023>>6]&(1<<(x&63)) != 0 && f[y&1023>>6]&(1<<(y&63)) != 0
+}
+
+// span is where one endpoint's contributions start in a sliceBuild.
+type span struct{ items, refs int32 }
+
+// reuse appends what endpoint i contributed to old.
+func (sb *sliceBuild) reuse(old *sliceBuild, i int, ports bool) {
+	a, z := old.spans[i], old.spans[i+1]
+	for _, it := range old.items[a.items:z.items] {
+		if it.serving {
+			sb.serving++
+		}
+		if ports && it.pi == 0 {
+			sb.hosts = append(sb.hosts, it.host)
+		}
+	}
+	sb.items = append(sb.items, old.items[a.items:z.items]...)
+	sb.refs = append(sb.refs, old.refs[a.refs:z.refs]...)
 }
 
 // portKeysOf returns, per slice port, the keys of every spelling that
@@ -429,8 +524,11 @@ func int32Bytes(v []int32) []byte {
 	return b
 }
 
+// resetMap empties a scratch map. One that held many entries (a full
+// build) is dropped: clearing and iterating a map costs its capacity, and
+// the common change touches a few.
 func resetMap[K comparable, V any](m map[K]V) map[K]V {
-	if m == nil {
+	if m == nil || len(m) > 256 {
 		return map[K]V{}
 	}
 	clear(m)

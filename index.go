@@ -27,11 +27,11 @@ type Index struct {
 	nsAllow map[string]bool // nil allows all
 
 	mu       sync.Mutex
-	services map[string]*Service          // key: name.namespace
-	slices   map[string]map[string]*Slice // service key -> slice namespace/name -> slice
-	owners   map[string]sliceOwner        // slice namespace/name -> where it is filed, and which watch delivered it
-	dirty    map[string]struct{}
-	triggers map[string]time.Time // service key -> when its oldest unpublished live change began
+	services map[string]*Service            // key: name.namespace
+	slices   map[string]map[string]*Slice   // service key -> slice namespace/name -> slice
+	owners   map[string]sliceOwner          // slice namespace/name -> where it is filed, and which watch delivered it
+	dirty    map[string]map[string]struct{} // service key -> its changed slice ids; nil: the Service itself changed
+	triggers map[string]time.Time           // service key -> when its oldest unpublished live change began
 	wantSync bool
 	wantSvc  bool
 	kick     chan struct{}
@@ -46,7 +46,7 @@ type Index struct {
 	svcs       shardMap[*svcRecords]
 	ptrs       shardMap[*ptrSet] // key: reverse name, lowercase FQDN
 	namespaces atomic.Pointer[map[string]struct{}]
-	addrs      atomic.Pointer[[]netip.Addr] // every published PTR address, sorted
+	addrs      atomic.Pointer[addrSet] // every published PTR address
 	nodeTab    atomic.Pointer[nodeTable]
 	capped     atomic.Int64 // published Services whose headless.dns/max-answers sets a cap
 	modified   atomic.Int64
@@ -73,7 +73,7 @@ func NewIndex(o IndexOptions) *Index {
 		services: map[string]*Service{},
 		slices:   map[string]map[string]*Slice{},
 		owners:   map[string]sliceOwner{},
-		dirty:    map[string]struct{}{},
+		dirty:    map[string]map[string]struct{}{},
 		triggers: map[string]time.Time{},
 		kick:     make(chan struct{}, 1),
 		ptr:      newPTRBook(),
@@ -92,7 +92,7 @@ func NewIndex(o IndexOptions) *Index {
 	ix.svcs.init()
 	ix.ptrs.init()
 	ix.namespaces.Store(&map[string]struct{}{})
-	ix.addrs.Store(&[]netip.Addr{})
+	ix.addrs.Store(&addrSet{})
 	ix.nodeTab.Store(newNodeTable(nil))
 	ix.modified.Store(time.Now().Unix())
 	return ix
@@ -100,8 +100,27 @@ func NewIndex(o IndexOptions) *Index {
 
 func serviceKey(name, namespace string) string { return name + "." + namespace }
 
+// markDirty marks a Service changed as a whole: every slice is looked at.
 func (ix *Index) markDirty(key string) {
-	ix.dirty[key] = struct{}{}
+	ix.dirty[key] = nil
+	ix.kickBuilder()
+}
+
+// markSlice marks one slice of a Service changed (added, updated, deleted):
+// only it is derived again.
+func (ix *Index) markSlice(key, id string) {
+	ids, had := ix.dirty[key]
+	switch {
+	case had && ids == nil: // the whole Service is already dirty
+	case ids == nil:
+		ix.dirty[key] = map[string]struct{}{id: {}}
+	default:
+		ids[id] = struct{}{}
+	}
+	ix.kickBuilder()
+}
+
+func (ix *Index) kickBuilder() {
 	select {
 	case ix.kick <- struct{}{}:
 	default:
@@ -166,7 +185,7 @@ func (ix *Index) UpdateSliceAt(s *Slice, deleted bool, watch int, trigger time.T
 			delete(ix.slices, owner.service)
 		}
 		delete(ix.owners, id)
-		ix.markDirty(owner.service)
+		ix.markSlice(owner.service, id)
 		ix.noteTrigger(owner.service, trigger)
 	}
 	if key == "" {
@@ -177,7 +196,7 @@ func (ix *Index) UpdateSliceAt(s *Slice, deleted bool, watch int, trigger time.T
 	}
 	ix.slices[key][id] = s
 	ix.owners[id] = sliceOwner{service: key, watch: watch}
-	ix.markDirty(key)
+	ix.markSlice(key, id)
 	ix.noteTrigger(key, trigger)
 }
 
@@ -247,11 +266,11 @@ func (ix *Index) Flush() {
 		start := time.Now()
 		changes := make(map[string]*svcRecords, len(ix.dirty))
 		nsChanged := false
-		for key := range ix.dirty {
+		for key, changed := range ix.dirty {
 			var recs *svcRecords
 			var ptrs []ptrChange
 			if svc := ix.services[key]; svc != nil {
-				recs, ptrs = ix.build.service(&ix.opts, key, svc, ix.slices[key])
+				recs, ptrs = ix.build.service(&ix.opts, key, svc, ix.slices[key], changed)
 			} else {
 				ptrs = ix.build.drop(key)
 			}
@@ -261,9 +280,9 @@ func (ix *Index) Flush() {
 			nsChanged = ix.noteLive(key, recs, changes) || nsChanged
 		}
 		ix.svcs.apply(changes)
-		ptrChanges, addrs := ix.ptr.publish(&ix.opts, *ix.addrs.Load())
+		ptrChanges, addrs := ix.ptr.publish(&ix.opts, ix.addrs.Load())
 		ix.ptrs.apply(ptrChanges)
-		ix.addrs.Store(&addrs)
+		ix.addrs.Store(addrs)
 		if nsChanged {
 			m := make(map[string]struct{}, len(ix.liveNS))
 			for ns := range ix.liveNS {
@@ -273,11 +292,11 @@ func (ix *Index) Flush() {
 		}
 		now := time.Now()
 		ix.observeProgramming(now)
-		clear(ix.dirty)
+		ix.dirty = resetMap(ix.dirty)
 		ix.modified.Store(now.Unix())
 		indexBuildSeconds.Observe(now.Sub(start).Seconds())
 		ix.nServices.Store(int64(len(ix.live)))
-		ix.nAddresses.Store(int64(len(addrs)))
+		ix.nAddresses.Store(int64(addrs.Len()))
 	}
 	if (ix.wantSvc || ix.wantSync) && !ix.svcSynced.Load() {
 		ix.svcSynced.Store(true)
@@ -322,7 +341,7 @@ func (ix *Index) noteLive(key string, recs *svcRecords, changes map[string]*svcR
 // unchanged revision) are not published and not counted.
 func (ix *Index) observeProgramming(now time.Time) {
 	if !ix.isSynced.Load() {
-		clear(ix.triggers) // the initial list is not a change
+		ix.triggers = map[string]time.Time{} // the initial list is not a change (a new map: clearing keeps its size)
 		return
 	}
 	for key, t := range ix.triggers {
@@ -379,7 +398,7 @@ func (ix *Index) HasNamespace(ns string) bool {
 
 // HasAddressIn reports whether a published PTR address is inside p.
 func (ix *Index) HasAddressIn(p netip.Prefix) bool {
-	return anyIn(*ix.addrs.Load(), p)
+	return ix.addrs.Load().anyIn(p)
 }
 
 // TTL is the TTL of every record, and the SOA minimum.

@@ -64,11 +64,14 @@ func (s *Slice) DeepCopyObject() runtime.Object {
 // sameContent reports whether two revisions of a slice answer alike.
 func (s *Slice) sameContent(o *Slice) bool {
 	return s.Service == o.Service && slices.Equal(s.Ports, o.Ports) &&
-		slices.EqualFunc(s.Endpoints, o.Endpoints, func(a, b Endpoint) bool {
-			return slices.Equal(a.Addrs, b.Addrs) && a.Hostname == b.Hostname && a.TargetName == b.TargetName &&
-				a.NodeName == b.NodeName && a.Zone == b.Zone && a.Ready == b.Ready && a.Serving == b.Serving &&
-				a.Terminating == b.Terminating && a.HintZones == b.HintZones && a.HintNodes == b.HintNodes
-		})
+		slices.EqualFunc(s.Endpoints, o.Endpoints, func(a, b Endpoint) bool { return sameEndpoint(&a, &b) })
+}
+
+// sameEndpoint reports whether two endpoints answer alike.
+func sameEndpoint(a, b *Endpoint) bool {
+	return slices.Equal(a.Addrs, b.Addrs) && slices.Equal(a.Raw, b.Raw) && a.Hostname == b.Hostname && a.TargetName == b.TargetName &&
+		a.NodeName == b.NodeName && a.Zone == b.Zone && a.Ready == b.Ready && a.Serving == b.Serving &&
+		a.Terminating == b.Terminating && a.HintZones == b.HintZones && a.HintNodes == b.HintNodes
 }
 
 // Port is one EndpointSlice port; Port is -1 when the slice has no ports.

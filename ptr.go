@@ -68,39 +68,40 @@ func newPTRBook() ptrBook {
 		keep: map[ptrRef]bool{}, had: map[ptrRef]bool{}}
 }
 
-// replace swaps the PTR contributions of one Service.
+// replace swaps the PTR contributions filed under key (a slice of a
+// Service). A slice's refs keep their order from one version to the next,
+// so only what lies between the common prefix and suffix is compared; a ref
+// listed twice (an address twice in a slice) is filed once.
 func (b *ptrBook) replace(key string, refs []ptrRef) {
 	old := b.own[key]
 	if slices.Equal(old, refs) {
 		return
 	}
-	clear(b.keep)
-	for _, r := range refs {
-		b.keep[r] = true
+	p := 0
+	for p < len(old) && p < len(refs) && old[p] == refs[p] {
+		p++
 	}
-	clear(b.had)
-	for _, r := range old {
-		b.had[r] = true
-		if b.keep[r] {
-			continue
-		}
-		e := b.refs[r.addr]
-		e.remove(r)
-		if e.empty() {
-			delete(b.refs, r.addr)
-		} else {
-			b.refs[r.addr] = e
-		}
-		b.changed[r.addr] = struct{}{}
+	q := 0
+	for q < len(old)-p && q < len(refs)-p && old[len(old)-1-q] == refs[len(refs)-1-q] {
+		q++
 	}
-	for _, r := range refs {
-		if b.had[r] {
-			continue
+	gone, came := old[p:len(old)-q], refs[p:len(refs)-q]
+	if len(gone)+len(came) > 8 {
+		b.swapAll(old, refs)
+	} else {
+		kept := func(r ptrRef, list []ptrRef, mid []ptrRef) bool {
+			return slices.Contains(list[:p], r) || slices.Contains(list[len(list)-q:], r) || slices.Contains(mid, r)
 		}
-		e := b.refs[r.addr]
-		e.add(r)
-		b.refs[r.addr] = e
-		b.changed[r.addr] = struct{}{}
+		for i, r := range gone {
+			if !kept(r, refs, came) && !slices.Contains(gone[:i], r) {
+				b.unfile(r)
+			}
+		}
+		for i, r := range came {
+			if !kept(r, old, gone) && !slices.Contains(came[:i], r) {
+				b.file(r)
+			}
+		}
 	}
 	if len(refs) == 0 {
 		delete(b.own, key)
@@ -109,48 +110,68 @@ func (b *ptrBook) replace(key string, refs []ptrRef) {
 	}
 }
 
+// swapAll replaces old refs by new ones by sets.
+func (b *ptrBook) swapAll(old, refs []ptrRef) {
+	b.keep = resetMap(b.keep)
+	for _, r := range refs {
+		b.keep[r] = true
+	}
+	b.had = resetMap(b.had)
+	for _, r := range old {
+		if !b.had[r] && !b.keep[r] {
+			b.unfile(r)
+		}
+		b.had[r] = true
+	}
+	for _, r := range refs {
+		if !b.had[r] {
+			b.file(r)
+		}
+		b.had[r] = true
+	}
+}
+
+func (b *ptrBook) file(r ptrRef) {
+	e := b.refs[r.addr]
+	e.add(r)
+	b.refs[r.addr] = e
+	b.changed[r.addr] = struct{}{}
+}
+
+func (b *ptrBook) unfile(r ptrRef) {
+	e := b.refs[r.addr]
+	e.remove(r)
+	if e.empty() {
+		delete(b.refs, r.addr)
+	} else {
+		b.refs[r.addr] = e
+	}
+	b.changed[r.addr] = struct{}{}
+}
+
 // publish returns the PTR sets of the changed addresses (nil deletes) keyed by
-// reverse name, and the sorted list of every published address, updated from
-// sorted (which it does not modify).
-func (b *ptrBook) publish(o *IndexOptions, sorted []netip.Addr) (map[string]*ptrSet, []netip.Addr) {
+// reverse name, and the set of every published address with the changes
+// applied (set itself is not modified).
+func (b *ptrBook) publish(o *IndexOptions, set *addrSet) (map[string]*ptrSet, *addrSet) {
 	out := make(map[string]*ptrSet, len(b.changed))
 	var added, removed []netip.Addr
 	for addr := range b.changed {
 		name, _ := dns.ReverseAddr(addr.String())
 		e, ok := b.refs[addr]
-		_, was := slices.BinarySearchFunc(sorted, addr, netip.Addr.Compare)
-		switch {
-		case !ok && was:
-			removed = append(removed, addr)
-		case ok && !was:
-			added = append(added, addr)
-		}
 		if !ok {
+			removed = append(removed, addr)
 			out[name] = nil
 			continue
 		}
+		added = append(added, addr) // inserting a present address is a no-op
 		out[name] = newPTRSet(o.TTL, &e)
 	}
-	clear(b.changed)
+	b.changed = resetMap(b.changed)
 	if len(added) == 0 && len(removed) == 0 {
-		return out, sorted
+		return out, set
 	}
 	slices.SortFunc(added, netip.Addr.Compare)
-	slices.SortFunc(removed, netip.Addr.Compare)
-	next := make([]netip.Addr, 0, len(sorted)+len(added)-len(removed))
-	i, j := 0, 0
-	for _, a := range sorted {
-		for i < len(added) && added[i].Less(a) {
-			next = append(next, added[i])
-			i++
-		}
-		if j < len(removed) && removed[j] == a {
-			j++
-			continue
-		}
-		next = append(next, a)
-	}
-	return out, append(next, added[i:]...)
+	return out, set.with(added, removed)
 }
 
 func newPTRSet(ttl uint32, e *ptrRefs) *ptrSet {
@@ -169,10 +190,4 @@ func newPTRSet(ttl uint32, e *ptrRefs) *ptrSet {
 		}
 	}
 	return set
-}
-
-// anyIn reports whether a sorted address list holds an address inside p.
-func anyIn(sorted []netip.Addr, p netip.Prefix) bool {
-	i, _ := slices.BinarySearchFunc(sorted, p.Masked().Addr(), netip.Addr.Compare)
-	return i < len(sorted) && p.Contains(sorted[i])
 }

@@ -2,6 +2,7 @@ package headless
 
 import (
 	"fmt"
+	"math/rand"
 	"net/netip"
 	"slices"
 	"strings"
@@ -162,3 +163,115 @@ func TestIndexSliceMovesBetweenWatches(t *testing.T) {
 }
 
 func netipPrefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }
+
+// An index fed change after change answers exactly as one built from the
+// end state: random readiness flips, endpoints removed, added, renamed and
+// moved between slices, addresses shared, ports changed.
+func TestIncrementalMatchesFull(t *testing.T) {
+	rng := rand.New(rand.NewSource(7))
+	const nSlices, nAddrs = 4, 40
+	type epState struct {
+		addr, host string
+		ready      bool
+	}
+	state := make([][]epState, nSlices)
+	for i := range state {
+		for j := 0; j < 10; j++ {
+			a := rng.Intn(nAddrs)
+			state[i] = append(state[i], epState{addr: fmt.Sprintf("10.0.0.%d", a+1), host: fmt.Sprintf("h-%d", a%30), ready: rng.Intn(4) > 0})
+		}
+	}
+	ports := [][]pt{http80, {{"http", "TCP", 80}, {"dns", "UDP", 53}}}
+	portOf := make([]int, nSlices)
+	build := func(i int) *Slice {
+		var eps []ep
+		for _, e := range state[i] {
+			eps = append(eps, ep{ip: e.addr, host: e.host, notReady: !e.ready})
+		}
+		return sliceObj("ns", fmt.Sprintf("web-%d", i), "web", ports[portOf[i]], eps...)
+	}
+	inc := newTestIndex()
+	inc.UpdateService(svcObj("ns", "web"), false)
+	for i := range state {
+		inc.UpdateSlice(build(i), false, 0)
+	}
+	inc.Flush()
+	for step := 0; step < 400; step++ {
+		i := rng.Intn(nSlices)
+		s := state[i]
+		switch op := rng.Intn(7); {
+		case op < 3 && len(s) > 0: // readiness flip
+			j := rng.Intn(len(s))
+			s[j].ready = !s[j].ready
+		case op == 3 && len(s) > 0: // an endpoint goes
+			j := rng.Intn(len(s))
+			s = append(s[:j:j], s[j+1:]...)
+		case op == 4: // one comes, anywhere
+			a := rng.Intn(nAddrs)
+			j := rng.Intn(len(s) + 1)
+			s = slices.Insert(s, j, epState{addr: fmt.Sprintf("10.0.0.%d", a+1), host: fmt.Sprintf("h-%d", a%30), ready: true})
+		case op == 5 && len(s) > 0: // renamed
+			s[rng.Intn(len(s))].host = fmt.Sprintf("h-%d", rng.Intn(30))
+		default:
+			portOf[i] = rng.Intn(2)
+		}
+		state[i] = s
+		inc.UpdateSlice(build(i), false, 0)
+		if rng.Intn(3) == 0 {
+			continue // several changes in one flush
+		}
+		inc.Flush()
+		full := newTestIndex()
+		full.UpdateService(svcObj("ns", "web"), false)
+		for k := range state {
+			full.UpdateSlice(build(k), false, 0)
+		}
+		full.Flush()
+		names := []string{""}
+		for h := 0; h < 30; h++ {
+			names = append(names, fmt.Sprintf("h-%d", h))
+		}
+		for a := 1; a <= nAddrs; a++ {
+			names = append(names, fmt.Sprintf("10-0-0-%d", a))
+		}
+		for _, n := range names {
+			if got, want := aOf(inc, "web.ns", n), aOf(full, "web.ns", n); got != want {
+				t.Fatalf("step %d: %q A %q, built whole %q", step, n, got, want)
+			}
+			if got, want := srvStrings(srvOf(inc, "web.ns", n)), srvStrings(srvOf(full, "web.ns", n)); got != want {
+				t.Fatalf("step %d: %q SRV %q, built whole %q", step, n, got, want)
+			}
+		}
+		for a := 1; a <= nAddrs; a++ {
+			name := fmt.Sprintf("%d.0.0.10.in-addr.arpa.", a)
+			if got, want := ptrStrings(inc.PTR(name)), ptrStrings(full.PTR(name)); got != want {
+				t.Fatalf("step %d: PTR %s %q, built whole %q", step, name, got, want)
+			}
+			p := netipPrefix(fmt.Sprintf("10.0.0.%d/32", a))
+			if inc.HasAddressIn(p) != full.HasAddressIn(p) {
+				t.Fatalf("step %d: address set differs at %s", step, p)
+			}
+		}
+	}
+}
+
+func srvStrings(srv []dns.SRV) string {
+	var out []string
+	for _, s := range srv {
+		out = append(out, fmt.Sprintf("%d %d %s", s.Weight, s.Port, s.Target))
+	}
+	slices.Sort(out)
+	return strings.Join(out, ",")
+}
+
+func ptrStrings(p *ptrSet) string {
+	if p == nil {
+		return ""
+	}
+	var out []string
+	for _, r := range p.rr {
+		out = append(out, r.Ptr)
+	}
+	slices.Sort(out)
+	return strings.Join(out, ",")
+}

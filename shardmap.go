@@ -8,14 +8,17 @@ import (
 // shardMap is a string-keyed map read without locks: each of its shards is an
 // immutable map behind an atomic pointer, replaced whole by the single writer.
 // Sharding keeps a publish cheap: only shards holding changed keys are copied.
+// shardCount: a PTR change copies one shard, about 100 addresses at 100,000.
+const shardCount = 1024
+
 type shardMap[V comparable] struct {
 	seed   maphash.Seed
-	shards [64]atomic.Pointer[map[string]V]
+	shards [shardCount]atomic.Pointer[map[string]V]
 }
 
 func (m *shardMap[V]) init() { m.seed = maphash.MakeSeed() }
 
-func (m *shardMap[V]) shard(k string) int { return int(maphash.String(m.seed, k) & 63) }
+func (m *shardMap[V]) shard(k string) int { return int(maphash.String(m.seed, k) & (shardCount - 1)) }
 
 func (m *shardMap[V]) get(k string) (V, bool) {
 	p := m.shards[m.shard(k)].Load()
@@ -29,7 +32,7 @@ func (m *shardMap[V]) get(k string) (V, bool) {
 
 // apply publishes changes; a zero value deletes its key. One writer only.
 func (m *shardMap[V]) apply(changes map[string]V) {
-	var by [64]map[string]V
+	var by [shardCount]map[string]V
 	for k, v := range changes {
 		i := m.shard(k)
 		if by[i] == nil {

@@ -6,6 +6,8 @@ import "net/netip"
 // of its slices contributed, and its published endpoint names.
 type svcBuild struct {
 	slices  map[string]*sliceBuild
+	ids     []string      // the slice ids, sorted
+	parts   []*sliceBuild // the slices' contributions in ids order (published: never written to)
 	hosts   hostMap
 	serving bool // the publish policy the slices were derived with
 }
@@ -61,6 +63,26 @@ func changedHosts(old, nb *sliceBuild, affected map[string]bool) {
 		if _, ok := oldBy[h]; !ok {
 			affected[h] = true
 		}
+	}
+}
+
+// freshHosts marks the names of the endpoints nb derived anew from old (and
+// of old's endpoints past nb's end): the rest are old's, unchanged.
+func freshHosts(old, nb *sliceBuild, affected map[string]bool) {
+	mark := func(sb *sliceBuild, i int) {
+		a, z := sb.spans[i], sb.spans[i+1]
+		for _, it := range sb.items[a.items:z.items] {
+			affected[it.host] = true
+		}
+	}
+	for _, i := range nb.fresh {
+		if int(i) < len(old.spans)-1 {
+			mark(old, int(i))
+		}
+		mark(nb, int(i))
+	}
+	for i := len(nb.spans) - 1; i < len(old.spans)-1; i++ {
+		mark(old, i)
 	}
 }
 

@@ -213,7 +213,7 @@ func (ix *Index) LocateByNode(a netip.Addr) (clientLoc, bool) {
 
 // LocateByEndpoint finds a client that is an endpoint of a published Service.
 func (ix *Index) LocateByEndpoint(a netip.Addr) (clientLoc, bool) {
-	if ix.addrs.Load() == nil || len(*ix.addrs.Load()) == 0 {
+	if ix.addrs.Load().Len() == 0 {
 		return clientLoc{}, false
 	}
 	name, err := dns.ReverseAddr(a.String())
