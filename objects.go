@@ -188,6 +188,8 @@ func sliceFromAPI(es *discovery.EndpointSlice) *Slice {
 			}
 			ep.Hostname = *e.Hostname
 		}
+		ep.Addrs = make([]netip.Addr, 0, len(e.Addresses))
+		var raws []string
 		for _, raw := range e.Addresses {
 			addr, problem := validAddress(raw, family)
 			if problem != "" {
@@ -195,13 +197,20 @@ func sliceFromAPI(es *discovery.EndpointSlice) *Slice {
 				continue
 			}
 			ep.Addrs = append(ep.Addrs, addr)
-			ep.Raw = append(ep.Raw, raw)
+			// an IPv4 address that parses is written canonically (netip
+			// refuses leading zeros); IPv6 may not be (case, zeros)
+			if family == 6 {
+				raws = append(raws, raw)
+				if isNonCanonical(raw) {
+					ep.Raw = raws
+				}
+			}
 		}
 		if len(ep.Addrs) == 0 {
 			continue
 		}
-		if !slices.ContainsFunc(ep.Raw, isNonCanonical) {
-			ep.Raw = nil
+		if ep.Raw != nil {
+			ep.Raw = raws // every address as written, when one is not canonical
 		}
 		if e.TargetRef != nil && len(e.TargetRef.Name) < 64 && validLabel(e.TargetRef.Name) == "" {
 			ep.TargetName = e.TargetRef.Name

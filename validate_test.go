@@ -13,6 +13,7 @@ import (
 	discovery "k8s.io/api/discovery/v1"
 	meta "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 // badSlice is a slice of another manager with whatever ports and raw endpoints.
@@ -129,4 +130,18 @@ func counter(c interface{ Write(*dto.Metric) error }) float64 {
 	var m dto.Metric
 	_ = c.Write(&m)
 	return m.GetCounter().GetValue()
+}
+
+// The hand-written label check agrees with the validation package.
+func TestIsDNS1123Label(t *testing.T) {
+	cases := []string{"", "a", "web-0", "-a", "a-", "A", "a.b", "a_b", "0", "a--b", strings.Repeat("a", 63), strings.Repeat("a", 64), "é", "a b", "9-9"}
+	for _, s := range cases {
+		want := len(validation.IsDNS1123Label(s)) == 0
+		if got := isDNS1123Label(s); got != want {
+			t.Errorf("%q: %v, validation package says %v", s, got, want)
+		}
+		if got := validLabel(s) == ""; got != want {
+			t.Errorf("validLabel(%q) valid %v, want %v", s, got, want)
+		}
+	}
 }

@@ -41,7 +41,7 @@ var (
 	flipSeconds   = flag.Int("flip-seconds", 60, "seconds of readiness flips")
 	outageSeconds = flag.Int("outage-seconds", 20, "seconds kube-apiserver is stopped for the catch-up figure (0: skip)")
 	out           = flag.String("out", "bench/out", "where results.json and results.md go")
-	only          = flag.String("only", "", "run one part only: shaping (topology order and answer caps)")
+	only          = flag.String("only", "", "run one part only: shaping (topology order and answer caps) or sts (the large StatefulSet)")
 )
 
 // runner drives the test bed outside `go test`.
@@ -201,10 +201,15 @@ func run() *result {
 		t.Fatal(err)
 	}
 	fx := &fixture{cs: cs}
-	if *only == "shaping" {
+	switch *only {
+	case "shaping":
 		fx.namespace("bench")
 		fx.service("bench", "hundred", 100, true)
 		clientShaping(res, fx, c.Admin, ours, stock)
+		res.Duration = time.Since(res.Started).Round(time.Second).String()
+		return res
+	case "sts":
+		bigStatefulSet(res, c, ours, stock)
 		res.Duration = time.Since(res.Started).Round(time.Second).String()
 		return res
 	}

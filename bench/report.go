@@ -29,11 +29,18 @@ func report(r *result) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Machine: %s. Run took %s.\n\n", r.Machine, r.Duration)
 	b.WriteString("| figure | target | ours | stock | ours/stock | note |\n|---|---|---|---|---|---|\n")
-	b.WriteString(shapingRows(f))
-	if *only == "shaping" {
+	if *only != "sts" {
+		b.WriteString(shapingRows(f))
+	}
+	if *only != "" {
+		if *only == "sts" {
+			b.WriteString(stsRows(f, row))
+		}
 		fmt.Print(b.String())
 		os.MkdirAll(*out, 0o755)
-		os.WriteFile(filepath.Join(*out, "results-shaping.md"), []byte(b.String()), 0o644)
+		os.WriteFile(filepath.Join(*out, "results-"+*only+".md"), []byte(b.String()), 0o644)
+		j, _ := json.MarshalIndent(r, "", "  ")
+		os.WriteFile(filepath.Join(*out, "results-"+*only+".json"), j, 0o644)
 		return
 	}
 	b.WriteString(row("QPS, headless A, 2 endpoints", "≥ 1.2× stock, ≥ 0.9× whoami", "", f["qps_a2/ours"], f["qps_a2/stock"], fmt.Sprintf("whoami %.0f qps; ours/whoami %.2f×", f["qps_whoami"], f["qps_a2/ours"]/f["qps_whoami"])))
@@ -53,14 +60,20 @@ func report(r *result) {
 		b.WriteString(row(fmt.Sprintf("catch-up: kube-apiserver stopped %d s, slice written at /readyz → served", *outageSeconds), "≤ 2 s", "s", f["catchup_s/ours"], f["catchup_s/stock"], fmt.Sprintf("median of %d runs", *runs)))
 	}
 	if *stsPods > 0 {
-		b.WriteString(row(fmt.Sprintf("QPS, pod name of a %d-pod headless Service", *stsPods), "> stock", "", f["sts_qps_pod/ours"], f["sts_qps_pod/stock"], ""))
-		b.WriteString(row(fmt.Sprintf("QPS, its Service name over TCP (%d records, 64 KiB cap)", *stsPods), "> stock", "", f["sts_qps_svc_tcp/ours"], f["sts_qps_svc_tcp/stock"], "Go client, 4 persistent connections (dnsperf cannot read 64 KiB replies)"))
-		b.WriteString(row(fmt.Sprintf("RSS after sync, %d-pod Service", *stsPods), "≤ stock", "MiB", f["sts_rss_mib/ours"], f["sts_rss_mib/stock"], fmt.Sprintf("after the flips: ours %.0f MiB, stock %.0f MiB", f["sts_rss_after_mib/ours"], f["sts_rss_after_mib/stock"])))
-		b.WriteString(row(fmt.Sprintf("CoreDNS CPU, %d readiness flips/s for %d s on it", *flipRate, *flipSeconds), "≤ stock", "s", f["sts_flip_cpu_s/ours"], f["sts_flip_cpu_s/stock"], fmt.Sprintf("%.0f flips/s achieved", f["sts_flips_per_s"])))
+		b.WriteString(stsRows(f, row))
 	}
 	fmt.Print(b.String())
 	os.MkdirAll(*out, 0o755)
 	os.WriteFile(filepath.Join(*out, "results.md"), []byte(b.String()), 0o644)
 	j, _ := json.MarshalIndent(r, "", "  ")
 	os.WriteFile(filepath.Join(*out, "results.json"), j, 0o644)
+}
+
+func stsRows(f map[string]float64, row func(figure, target, unit string, ours, stock float64, better string) string) string {
+	var b strings.Builder
+	b.WriteString(row(fmt.Sprintf("QPS, pod name of a %d-pod headless Service", *stsPods), "> stock", "", f["sts_qps_pod/ours"], f["sts_qps_pod/stock"], ""))
+	b.WriteString(row(fmt.Sprintf("QPS, its Service name over TCP (%d records, 64 KiB cap)", *stsPods), "> stock", "", f["sts_qps_svc_tcp/ours"], f["sts_qps_svc_tcp/stock"], "Go client, 4 persistent connections (dnsperf cannot read 64 KiB replies)"))
+	b.WriteString(row(fmt.Sprintf("RSS after sync, %d-pod Service", *stsPods), "≤ stock", "MiB", f["sts_rss_mib/ours"], f["sts_rss_mib/stock"], fmt.Sprintf("after the flips: ours %.0f MiB, stock %.0f MiB", f["sts_rss_after_mib/ours"], f["sts_rss_after_mib/stock"])))
+	b.WriteString(row(fmt.Sprintf("CoreDNS CPU, %d readiness flips/s for %d s on it", *flipRate, *flipSeconds), "≤ stock", "s", f["sts_flip_cpu_s/ours"], f["sts_flip_cpu_s/stock"], fmt.Sprintf("%.0f flips/s achieved", f["sts_flips_per_s"])))
+	return b.String()
 }
