@@ -26,7 +26,7 @@ type svcRecords struct {
 	zones map[string]*rrSet // topology zone -> its endpoints (zone-scoped names)
 
 	locOnce sync.Once
-	loc4    map[uint32]*epLoc   // where each address runs: built when topology order first asks
+	loc4    *loc4Table          // where each address runs: built when topology order first asks
 	loc6    map[[16]byte]*epLoc //
 	turn    atomic.Uint32       // rotation of capped replies
 }
@@ -35,10 +35,10 @@ type svcRecords struct {
 func (r *svcRecords) Loc(ip net.IP) *epLoc {
 	r.locOnce.Do(r.buildLocs)
 	if len(ip) == net.IPv4len {
-		return r.loc4[binary.BigEndian.Uint32(ip)]
+		return r.loc4.get(binary.BigEndian.Uint32(ip))
 	}
 	if ip4 := ip.To4(); ip4 != nil {
-		return r.loc4[binary.BigEndian.Uint32(ip4)]
+		return r.loc4.get(binary.BigEndian.Uint32(ip4))
 	}
 	if len(ip) != net.IPv6len {
 		return nil
@@ -47,7 +47,11 @@ func (r *svcRecords) Loc(ip net.IP) *epLoc {
 }
 
 func (r *svcRecords) buildLocs() {
-	r.loc4, r.loc6 = map[uint32]*epLoc{}, map[[16]byte]*epLoc{}
+	n := 0
+	for _, p := range r.wide.parts {
+		n += len(p.slice.Endpoints)
+	}
+	r.loc4, r.loc6 = newLoc4Table(n), map[[16]byte]*epLoc{}
 	shared := map[epLoc]*epLoc{}
 	for _, p := range r.wide.parts {
 		for i := range p.slice.Endpoints {
@@ -61,9 +65,7 @@ func (r *svcRecords) buildLocs() {
 			for _, a := range ep.Addrs {
 				if a.Is4() {
 					b := a.As4()
-					if _, dup := r.loc4[binary.BigEndian.Uint32(b[:])]; !dup {
-						r.loc4[binary.BigEndian.Uint32(b[:])] = loc
-					}
+					r.loc4.add(binary.BigEndian.Uint32(b[:]), loc)
 				} else if _, dup := r.loc6[a.As16()]; !dup {
 					r.loc6[a.As16()] = loc
 				}

@@ -544,13 +544,11 @@ func BenchmarkShape(b *testing.B) {
 	for i := 0; i < 3; i++ {
 		locs[fmt.Sprint(i)] = &epLoc{zone: fmt.Sprintf("z%d", i), node: fmt.Sprintf("n%d", i)}
 	}
-	loc := func(ip net.IP) *epLoc { return locs[fmt.Sprint(ip.To4()[2])] }
-	_ = loc
 	r := &svcRecords{}
 	r.locOnce.Do(func() {
-		r.loc4, r.loc6 = map[uint32]*epLoc{}, map[[16]byte]*epLoc{}
+		r.loc4, r.loc6 = newLoc4Table(100), map[[16]byte]*epLoc{}
 		for i := 0; i < 100; i++ {
-			r.loc4[uint32(10<<24|(i%3)<<8|(i+1))] = locs[fmt.Sprint(i%3)]
+			r.loc4.add(uint32(10<<24|(i%3)<<8|(i+1)), locs[fmt.Sprint(i%3)])
 		}
 	})
 	answer := m.Answer
@@ -559,5 +557,28 @@ func BenchmarkShape(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		m.Answer = answer
 		shape(m, shaping{mode: trafficSameZone, client: clientLoc{zone: "z1"}, loc: r.Loc})
+	}
+}
+
+func TestLoc4Table(t *testing.T) {
+	tab := newLoc4Table(1000)
+	want := map[uint32]*epLoc{}
+	for i := uint32(1); i <= 1000; i++ {
+		k := i * 2654435761
+		if k == 0 {
+			continue
+		}
+		l := &epLoc{node: fmt.Sprint(i)}
+		tab.add(k, l)
+		tab.add(k, &epLoc{}) // the first stays
+		want[k] = l
+	}
+	for k, l := range want {
+		if tab.get(k) != l {
+			t.Fatalf("get(%d) wrong", k)
+		}
+	}
+	if tab.get(12345) != nil {
+		t.Error("absent key found")
 	}
 }
