@@ -582,3 +582,27 @@ func TestLoc4Table(t *testing.T) {
 		t.Error("absent key found")
 	}
 }
+
+// IPv6: AAAA answers ordered, the client located by a client_zones IPv6
+// CIDR or by an IPv6 pod CIDR.
+func TestTopologyIPv6(t *testing.T) {
+	var cz prefixTable
+	cz.add(netip.MustParsePrefix("fd99::/64"), clientLoc{zone: "zone-b", by: "client_zones"})
+	svc := withTraffic(headlessSvc("ns", "v6", nil), "PreferSameZone")
+	s := slice("ns", "v6-1", "v6", discovery.AddressTypeIPv6, "", http80)
+	for _, e := range [][3]string{{"fd00::1", "node-a", "zone-a"}, {"fd00::2", "node-b", "zone-b"}, {"fd00::3", "node-a", "zone-a"}} {
+		ready := true
+		n, z := e[1], e[2]
+		s.Endpoints = append(s.Endpoints, discovery.Endpoint{Addresses: []string{e[0]}, NodeName: &n, Zone: &z,
+			Conditions: discovery.EndpointConditions{Ready: &ready}})
+	}
+	h, _ := start(t, config{topology: true, clientZones: cz}, svc, s, node("node-a", "zone-a", []string{"fd10::/64"}))
+	waitFor(t, "nodes", func() bool { _, ok := h.index.LocateByNode(netip.MustParseAddr("fd10::5")); return ok })
+	hd := chain(h)
+	for from, first := range map[string][]string{"fd99::7": {"fd00::2"}, "fd10::5": {"fd00::1", "fd00::3"}} {
+		got := addrsOf(ask(t, hd, from, false, "v6.ns.svc.cluster.local.", dns.TypeAAAA).Answer)
+		if len(got) != 3 || !sameSet(got[:len(first)], first) {
+			t.Errorf("AAAA from %s: %v, want %v first", from, got, first)
+		}
+	}
+}
