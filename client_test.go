@@ -13,6 +13,7 @@ import (
 	"github.com/coredns/coredns/plugin/cache"
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
 	"github.com/coredns/coredns/plugin/test"
+	"github.com/headlessdns/headless/internal/testbed"
 	"github.com/miekg/dns"
 	core "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
@@ -63,18 +64,7 @@ func addrMsg(name string, addrs ...string) *dns.Msg {
 	return m
 }
 
-func addrsOf(rrs []dns.RR) []string {
-	var out []string
-	for _, rr := range rrs {
-		switch v := rr.(type) {
-		case *dns.A:
-			out = append(out, v.A.String())
-		case *dns.AAAA:
-			out = append(out, v.AAAA.String())
-		}
-	}
-	return out
-}
+func addrsOf(rrs []dns.RR) []string { return testbed.AddrsOf(rrs) }
 
 // locTable returns a loc function: 10.0.<zone>.<n> runs in zone z<zone>, node n<n>.
 func locTable(t *testing.T) func(net.IP) *epLoc {

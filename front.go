@@ -157,16 +157,10 @@ func udpSize(req *dns.Msg) int {
 	return max(int(opt.UDPSize()), dns.MinMsgSize) - max(dns.Len(opt), 11)
 }
 
+// addrOf is a client's address (UDP or TCP; IPv4-mapped unmapped).
 func addrOf(a net.Addr) netip.Addr {
-	var ip net.IP
-	switch v := a.(type) {
-	case *net.UDPAddr:
-		ip = v.IP
-	case *net.TCPAddr:
-		ip = v.IP
-	default:
-		return netip.Addr{}
+	if ap, ok := a.(interface{ AddrPort() netip.AddrPort }); ok {
+		return ap.AddrPort().Addr().WithZone("").Unmap()
 	}
-	addr, _ := netip.AddrFromSlice(ip)
-	return addr.Unmap()
+	return netip.Addr{}
 }

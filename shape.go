@@ -70,13 +70,8 @@ func shapeWith(m *dns.Msg, s shaping, sc *scratch) (match string, capped bool) {
 	ranks := slices.Grow(sc.ranks[:0], len(m.Answer))
 	ordered := s.ordered()
 	for _, rr := range m.Answer {
-		var ip net.IP
-		switch v := rr.(type) {
-		case *dns.A:
-			ip = v.A
-		case *dns.AAAA:
-			ip = v.AAAA
-		default:
+		ip, ok := rrIP(rr)
+		if !ok {
 			return "", false // not an address answer: left as it is
 		}
 		r := uint8(0)
@@ -110,13 +105,8 @@ func shapeSRV(m *dns.Msg, s shaping, sc *scratch) (string, bool) {
 	targetRank := map[string]uint8{}
 	if s.ordered() {
 		for _, rr := range m.Extra {
-			var ip net.IP
-			switch v := rr.(type) {
-			case *dns.A:
-				ip = v.A
-			case *dns.AAAA:
-				ip = v.AAAA
-			default:
+			ip, ok := rrIP(rr)
+			if !ok {
 				continue
 			}
 			owner := strings.ToLower(rr.Header().Name)
@@ -168,6 +158,17 @@ func shapeSRV(m *dns.Msg, s shaping, sc *scratch) (string, bool) {
 	}
 	m.Truncated = false
 	return match, len(m.Answer) < len(all)
+}
+
+// rrIP is the address of an A or AAAA record; false for other types.
+func rrIP(rr dns.RR) (net.IP, bool) {
+	switch v := rr.(type) {
+	case *dns.A:
+		return v.A, true
+	case *dns.AAAA:
+		return v.AAAA, true
+	}
+	return nil, false
 }
 
 // partition orders rrs by rank, stable within a rank, and returns them and

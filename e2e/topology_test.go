@@ -1,26 +1,17 @@
 package e2e
 
 import (
-	"net"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/headlessdns/headless/internal/testbed"
 	"github.com/miekg/dns"
 )
 
-// from asks name over UDP from source address src (127/8 is all loopback),
-// with EDNS size edns (0: plain DNS).
+// from asks name over UDP from source address src as a distinct client.
 func from(t *testing.T, src, addr, name string, qtype uint16, edns uint16) *dns.Msg {
 	t.Helper()
-	m := new(dns.Msg)
-	m.SetQuestion(name, qtype)
-	if edns > 0 {
-		m.SetEdns0(edns, false)
-	}
-	c := &dns.Client{Timeout: 2 * time.Second, Dialer: &net.Dialer{LocalAddr: &net.UDPAddr{IP: net.ParseIP(src)}}}
-	r, _, err := c.Exchange(m, addr)
+	r, err := testbed.ExchangeFrom(src, addr, name, qtype, false, edns)
 	if err != nil {
 		t.Fatalf("%s from %s: %v", name, src, err)
 	}

@@ -86,16 +86,7 @@ func TestDeployLeastPrivilege(t *testing.T) {
 		t.Fatal("no ClusterRole system:coredns-headless and system:coredns-headless-topology in deploy/")
 	}
 	// the role for real, bound to a user with no other permission
-	role.ResourceVersion = ""
-	if _, err := c.Client.RbacV1().ClusterRoles().Create(bg, role, meta.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	binding := &rbac.ClusterRoleBinding{ObjectMeta: meta.ObjectMeta{Name: "headless-dns-user"},
-		RoleRef:  rbac.RoleRef{APIGroup: rbac.GroupName, Kind: "ClusterRole", Name: role.Name},
-		Subjects: []rbac.Subject{{Kind: rbac.UserKind, APIGroup: rbac.GroupName, Name: testbed.UserDNS}}}
-	if _, err := c.Client.RbacV1().ClusterRoleBindings().Create(bg, binding, meta.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	grant(t, c, role.DeepCopy(), "headless-dns-user")
 	c.Namespace(t, "app")
 	c.Service(t, "app", "web", core.ClusterIPNone, map[string]string{"app": "web"}, false, testbed.ServicePort("http", 80))
 	c.Service(t, "app", "api", "", map[string]string{"app": "api"}, false, testbed.ServicePort("http", 80))
@@ -227,18 +218,9 @@ func testTopologyRole(t *testing.T, c *testbed.Cluster, kc string, topoRole *rba
 	})
 	t.Run("WithNodesRule", func(t *testing.T) {
 		r := topoRole.DeepCopy()
-		r.ResourceVersion = ""
-		if _, err := c.Client.RbacV1().ClusterRoles().Create(bg, r, meta.CreateOptions{}); err != nil {
-			t.Fatal(err)
-		}
-		b := &rbac.ClusterRoleBinding{ObjectMeta: meta.ObjectMeta{Name: "headless-dns-user-topology"},
-			RoleRef:  rbac.RoleRef{APIGroup: rbac.GroupName, Kind: "ClusterRole", Name: r.Name},
-			Subjects: []rbac.Subject{{Kind: rbac.UserKind, APIGroup: rbac.GroupName, Name: testbed.UserDNS}}}
-		if _, err := c.Client.RbacV1().ClusterRoleBindings().Create(bg, b, meta.CreateOptions{}); err != nil {
-			t.Fatal(err)
-		}
+		grant(t, c, r, "headless-dns-user-topology")
 		defer func() {
-			_ = c.Client.RbacV1().ClusterRoleBindings().Delete(bg, b.Name, meta.DeleteOptions{})
+			_ = c.Client.RbacV1().ClusterRoleBindings().Delete(bg, "headless-dns-user-topology", meta.DeleteOptions{})
 			_ = c.Client.RbacV1().ClusterRoles().Delete(bg, r.Name, meta.DeleteOptions{})
 		}()
 		d := startOursWith(t, kc, "", "topology")
@@ -252,4 +234,19 @@ func testTopologyRole(t *testing.T, c *testbed.Cluster, kc string, topoRole *rba
 			t.Errorf("forbidden in log with the topology role:\n%s", d.Log())
 		}
 	})
+}
+
+// grant creates role and binds it, as binding, to the DNS user.
+func grant(t *testing.T, c *testbed.Cluster, role *rbac.ClusterRole, binding string) {
+	t.Helper()
+	role.ResourceVersion = ""
+	if _, err := c.Client.RbacV1().ClusterRoles().Create(bg, role, meta.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	b := &rbac.ClusterRoleBinding{ObjectMeta: meta.ObjectMeta{Name: binding},
+		RoleRef:  rbac.RoleRef{APIGroup: rbac.GroupName, Kind: "ClusterRole", Name: role.Name},
+		Subjects: []rbac.Subject{{Kind: rbac.UserKind, APIGroup: rbac.GroupName, Name: testbed.UserDNS}}}
+	if _, err := c.Client.RbacV1().ClusterRoleBindings().Create(bg, b, meta.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 }

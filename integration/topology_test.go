@@ -2,7 +2,6 @@ package integration
 
 import (
 	"fmt"
-	"net"
 	"slices"
 	"strings"
 	"testing"
@@ -15,39 +14,17 @@ import (
 	meta "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// exchangeFrom asks name from source address src (any 127.0.0.x: Linux
-// routes all of 127/8 to lo), as a distinct client. edns 0: plain DNS.
+// exchangeFrom asks name from source address src as a distinct client.
 func exchangeFrom(t testing.TB, src, addr, name string, qtype uint16, tcp bool, edns uint16) *dns.Msg {
 	t.Helper()
-	m := new(dns.Msg)
-	m.SetQuestion(name, qtype)
-	if edns > 0 {
-		m.SetEdns0(edns, false)
-	}
-	c := &dns.Client{Timeout: 2 * time.Second, Dialer: &net.Dialer{LocalAddr: &net.UDPAddr{IP: net.ParseIP(src)}}}
-	if tcp {
-		c.Net = "tcp"
-		c.Dialer.LocalAddr = &net.TCPAddr{IP: net.ParseIP(src)}
-	}
-	r, _, err := c.Exchange(m, addr)
+	r, err := testbed.ExchangeFrom(src, addr, name, qtype, tcp, edns)
 	if err != nil {
 		t.Fatalf("%s from %s: %v", name, src, err)
 	}
 	return r
 }
 
-func addrs(r *dns.Msg) []string {
-	var out []string
-	for _, rr := range r.Answer {
-		switch v := rr.(type) {
-		case *dns.A:
-			out = append(out, v.A.String())
-		case *dns.AAAA:
-			out = append(out, v.AAAA.String())
-		}
-	}
-	return out
-}
+func addrs(r *dns.Msg) []string { return testbed.AddrsOf(r.Answer) }
 
 func sorted(s []string) []string {
 	s = slices.Clone(s)

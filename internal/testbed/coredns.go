@@ -226,3 +226,34 @@ func Answers(r *dns.Msg) (rcode string, rrs []string) {
 	sort.Strings(rrs)
 	return dns.RcodeToString[r.Rcode], rrs
 }
+
+// ExchangeFrom asks name from source address src (any 127.0.0.x: Linux
+// routes all of 127/8 to lo), as a distinct client would. edns 0: plain DNS.
+func ExchangeFrom(src, addr, name string, qtype uint16, tcp bool, edns uint16) (*dns.Msg, error) {
+	m := new(dns.Msg)
+	m.SetQuestion(dns.Fqdn(name), qtype)
+	if edns > 0 {
+		m.SetEdns0(edns, false)
+	}
+	c := &dns.Client{Timeout: 2 * time.Second, Dialer: &net.Dialer{LocalAddr: &net.UDPAddr{IP: net.ParseIP(src)}}}
+	if tcp {
+		c.Net = "tcp"
+		c.Dialer.LocalAddr = &net.TCPAddr{IP: net.ParseIP(src)}
+	}
+	r, _, err := c.Exchange(m, addr)
+	return r, err
+}
+
+// AddrsOf lists the addresses of the A and AAAA records among rrs, in order.
+func AddrsOf(rrs []dns.RR) []string {
+	var out []string
+	for _, rr := range rrs {
+		switch v := rr.(type) {
+		case *dns.A:
+			out = append(out, v.A.String())
+		case *dns.AAAA:
+			out = append(out, v.AAAA.String())
+		}
+	}
+	return out
+}
