@@ -396,18 +396,32 @@ type sliceBuild struct {
 // endpoints, and with publish: serving also serving (terminating) ones.
 func (b *builder) deriveSlice(o *IndexOptions, key string, svc *Service, s *Slice, old *sliceBuild) *sliceBuild {
 	sb := &sliceBuild{slice: s, spans: make([]span, 0, len(s.Endpoints)+1)}
+	// exact sizes: append's doubling would leave up to half of each unused
+	addrs := 0
+	for i := range s.Endpoints {
+		if ep := &s.Endpoints[i]; ep.Ready || (svc.Policy.serving && ep.Serving) {
+			addrs += len(ep.Addrs)
+		}
+	}
+	sb.items = make([]item, 0, addrs*len(s.Ports))
+	if len(s.Ports) > 0 {
+		sb.hosts = make([]string, 0, addrs)
+		if len(o.Zones) > 0 {
+			sb.refs = make([]ptrRef, 0, addrs)
+		}
+	}
 	reuse := old != nil && slices.Equal(old.slice.Ports, s.Ports)
 	if reuse {
 		sb.portKeys = old.portKeys
 		sb.fresh = []int32{}
-		sb.items = make([]item, 0, len(old.items)+len(s.Ports))
-		sb.refs = make([]ptrRef, 0, len(old.refs)+1)
-		sb.hosts = make([]string, 0, len(old.hosts)+1)
 	} else {
 		sb.portKeys = portKeysOf(s.Ports)
 	}
 	suffix := "." + svc.Name + "." + svc.Namespace + ".svc"
-	var targetPool []string
+	var targetPool []string // items keep it alive: sized for the endpoints derived anew only
+	if !reuse {
+		targetPool = make([]string, 0, addrs*len(o.Zones))
+	}
 	for i := range s.Endpoints {
 		sb.spans = append(sb.spans, span{items: int32(len(sb.items)), refs: int32(len(sb.refs))})
 		ep := &s.Endpoints[i]
