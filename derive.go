@@ -1,0 +1,161 @@
+package headless
+
+import (
+	"hash/maphash"
+	"slices"
+	"strings"
+)
+
+// sliceBuild is what one slice contributes to its Service.
+type sliceBuild struct {
+	slice    *Slice
+	items    []item     // published (address, port) items, endpoints and ports as written
+	hosts    []string   // the distinct endpoint names of items, sorted
+	portKeys [][]string // per slice port: every spelling that selects it
+	refs     []ptrRef
+	spans    []span    // per endpoint of the slice, and one past the last
+	fresh    []int32   // derived from a previous version: the endpoints derived anew (nil: all were)
+	bloom    hostBloom // of hosts
+	multi    int       // published endpoints with more than one address
+	serving  int       // items published as serving, not ready
+}
+
+// deriveSlice computes a slice's items, names and PTR contributions: ready
+// endpoints, and with publish: serving also serving (terminating) ones.
+func (b *builder) deriveSlice(o *IndexOptions, key string, svc *Service, s *Slice, old *sliceBuild) *sliceBuild {
+	sb := &sliceBuild{slice: s, spans: make([]span, 0, len(s.Endpoints)+1)}
+	// exact sizes: append's doubling would leave up to half of each unused
+	addrs := 0
+	for i := range s.Endpoints {
+		if ep := &s.Endpoints[i]; ep.Ready || (svc.Policy.serving && ep.Serving) {
+			addrs += len(ep.Addrs)
+		}
+	}
+	sb.items = make([]item, 0, addrs*len(s.Ports))
+	if len(s.Ports) > 0 {
+		sb.hosts = make([]string, 0, addrs)
+		if len(o.Zones) > 0 {
+			sb.refs = make([]ptrRef, 0, addrs)
+		}
+	}
+	reuse := old != nil && slices.Equal(old.slice.Ports, s.Ports)
+	if reuse {
+		sb.portKeys = old.portKeys
+		sb.fresh = []int32{}
+	} else {
+		sb.portKeys = portKeysOf(s.Ports)
+	}
+	suffix := "." + svc.Name + "." + svc.Namespace + ".svc"
+	var targetPool []string // items keep it alive: sized for the endpoints derived anew only
+	if !reuse {
+		targetPool = make([]string, 0, addrs*len(o.Zones))
+	}
+	for i := range s.Endpoints {
+		sb.spans = append(sb.spans, span{items: int32(len(sb.items)), refs: int32(len(sb.refs))})
+		ep := &s.Endpoints[i]
+		same := reuse && i < len(old.slice.Endpoints) && sameEndpoint(&old.slice.Endpoints[i], ep)
+		if reuse && !same {
+			sb.fresh = append(sb.fresh, int32(i)) // also when it is no longer published: its old names change
+		}
+		if !ep.Ready && !(svc.Policy.serving && ep.Serving) {
+			continue
+		}
+		if len(ep.Addrs) > 1 {
+			sb.multi++
+		}
+		if same {
+			sb.reuse(old, i, len(s.Ports) > 0) // an unchanged endpoint: what it contributed before
+			continue
+		}
+		loc := b.intern(epLoc{node: ep.NodeName, zone: ep.Zone, hintZones: ep.HintZones, hintNodes: ep.HintNodes})
+		for ai, addr := range ep.Addrs {
+			host := strings.ToLower(endpointHostname(ep, ep.addrString(ai), o.PodNames))
+			targets := carve(&targetPool, len(o.Zones))
+			for zi, zone := range o.Zones {
+				targets[zi] = joinName(host+suffix, zone)
+			}
+			for pi, p := range s.Ports {
+				sb.items = append(sb.items, item{host: host, addr: addr, targets: targets, port: p.Port, pi: int32(pi), zone: ep.Zone, serving: !ep.Ready})
+				if !ep.Ready {
+					sb.serving++
+				}
+			}
+			if len(s.Ports) > 0 {
+				sb.hosts = append(sb.hosts, host)
+			}
+			if len(o.Zones) > 0 && len(s.Ports) > 0 { // PTR targets are written in the first forward zone
+				sb.refs = append(sb.refs, ptrRef{addr: addr, svc: key, target: targets[0], loc: loc}) // duplicates: the PTR book keeps one
+			}
+		}
+	}
+	sb.spans = append(sb.spans, span{items: int32(len(sb.items)), refs: int32(len(sb.refs))})
+	slices.Sort(sb.hosts)
+	sb.hosts = slices.Compact(sb.hosts)
+	for _, h := range sb.hosts {
+		sb.bloom.add(hostHash(h))
+	}
+	return sb
+}
+
+// hostBloom tells, with few false positives, whether a slice holds a name:
+// finding the slices of a changed name does not search every slice.
+type hostBloom [16]uint64
+
+var bloomSeed = maphash.MakeSeed()
+
+func hostHash(h string) uint64 { return maphash.String(bloomSeed, h) }
+
+func (f *hostBloom) add(x uint64) {
+	f[x&1023>>6] |= 1 << (x & 63)
+	y := x >> 10
+	f[y&1023>>6] |= 1 << (y & 63)
+}
+
+func (f *hostBloom) has(x uint64) bool {
+	y := x >> 10
+	return f[x&1023>>6]&(1<<(x&63)) != 0 && f[y&1023>>6]&(1<<(y&63)) != 0
+}
+
+// span is where one endpoint's contributions start in a sliceBuild.
+type span struct{ items, refs int32 }
+
+// reuse appends what endpoint i contributed to old.
+func (sb *sliceBuild) reuse(old *sliceBuild, i int, ports bool) {
+	a, z := old.spans[i], old.spans[i+1]
+	for _, it := range old.items[a.items:z.items] {
+		if it.serving {
+			sb.serving++
+		}
+		if ports && it.pi == 0 {
+			sb.hosts = append(sb.hosts, it.host)
+		}
+	}
+	sb.items = append(sb.items, old.items[a.items:z.items]...)
+	sb.refs = append(sb.refs, old.refs[a.refs:z.refs]...)
+}
+
+// portKeysOf returns, per slice port, the keys of every spelling that
+// selects it: name and protocol each either given or any (""), as the stock
+// plugin matches them. The sentinel port of a port-less slice matches only
+// "any port of any protocol".
+func portKeysOf(ports []Port) [][]string {
+	out := make([][]string, len(ports))
+	for i, p := range ports {
+		keys := []string{portKey("", "")}
+		if p.Port == -1 && p.Name == "" {
+			out[i] = keys
+			continue
+		}
+		if p.Protocol != "" {
+			keys = append(keys, portKey("", p.Protocol))
+		}
+		if p.Name != "" {
+			keys = append(keys, portKey(p.Name, ""))
+			if p.Protocol != "" {
+				keys = append(keys, portKey(p.Name, p.Protocol))
+			}
+		}
+		out[i] = keys
+	}
+	return out
+}

@@ -1,0 +1,96 @@
+package headless
+
+import (
+	"encoding/binary"
+	"net"
+	"sync"
+	"sync/atomic"
+)
+
+// svcRecords is the published, immutable answer set of one headless Service.
+// Endpoint names are built when their slice changes; the Service-wide sets
+// (the Service name, its port keys, its zones: every endpoint, O(n) records)
+// are built from the slices' contributions when first asked for, once per
+// published version, so a change to one endpoint of a large Service costs
+// what it changes.
+type svcRecords struct {
+	svc   *Service
+	hosts hostMap // endpoint names
+	wide  wideSource
+	once  sync.Once
+	agg   map[string]*rrSet // the Service itself ("") and its port keys
+	zones map[string]*rrSet // topology zone -> its endpoints (zone-scoped names)
+
+	locOnce sync.Once
+	loc4    *loc4Table          // where each address runs: built when topology order first asks
+	loc6    map[[16]byte]*epLoc //
+	turn    atomic.Uint32       // rotation of capped replies
+}
+
+// Loc returns where the endpoint with address ip runs, or nil.
+func (r *svcRecords) Loc(ip net.IP) *epLoc {
+	r.locOnce.Do(r.buildLocs)
+	if len(ip) == net.IPv4len {
+		return r.loc4.get(binary.BigEndian.Uint32(ip))
+	}
+	if ip4 := ip.To4(); ip4 != nil {
+		return r.loc4.get(binary.BigEndian.Uint32(ip4))
+	}
+	if len(ip) != net.IPv6len {
+		return nil
+	}
+	return r.loc6[[16]byte(ip)]
+}
+
+func (r *svcRecords) buildLocs() {
+	n := 0
+	for _, p := range r.wide.parts {
+		n += len(p.slice.Endpoints)
+	}
+	r.loc4, r.loc6 = newLoc4Table(n), map[[16]byte]*epLoc{}
+	shared := map[epLoc]*epLoc{}
+	for _, p := range r.wide.parts {
+		for i := range p.slice.Endpoints {
+			ep := &p.slice.Endpoints[i]
+			l := epLoc{node: ep.NodeName, zone: ep.Zone, hintZones: ep.HintZones, hintNodes: ep.HintNodes}
+			loc := shared[l]
+			if loc == nil {
+				loc = &l
+				shared[l] = loc
+			}
+			for _, a := range ep.Addrs {
+				if a.Is4() {
+					b := a.As4()
+					r.loc4.add(binary.BigEndian.Uint32(b[:]), loc)
+				} else if _, dup := r.loc6[a.As16()]; !dup {
+					r.loc6[a.As16()] = loc
+				}
+			}
+		}
+	}
+}
+
+// wideSource is what the Service-wide sets are built from: immutable.
+type wideSource struct {
+	o     *IndexOptions
+	parts []*sliceBuild // in slice order
+}
+
+func (r *svcRecords) wideSets() {
+	r.once.Do(func() { r.agg, r.zones = buildWide(r.wide) })
+}
+
+// Name returns the record set of a key below the Service, or nil.
+func (r *svcRecords) Name(key string) *rrSet {
+	if key == "" || isPortKey(key) {
+		r.wideSets()
+		return r.agg[key]
+	}
+	return r.hosts.get(key)
+}
+
+// Zone returns the record set of the endpoints in a topology zone, or nil.
+func (r *svcRecords) Zone(zone string) *rrSet {
+	r.wideSets()
+	return r.zones[zone]
+}
