@@ -318,7 +318,7 @@ func ask(t *testing.T, hd plugin.Handler, from string, tcp bool, name string, qt
 
 func TestTopologyThroughCache(t *testing.T) {
 	var cz prefixTable
-	cz.add(netip.MustParsePrefix("172.16.0.0/16"), clientLoc{zone: "zone-b", by: "client_zones"})
+	cz.add(netip.MustParsePrefix("172.16.0.0/16"), clientLoc{zone: "zone-b"})
 	h, _ := start(t, config{topology: true, clientZones: cz}, topologyCluster()...)
 	waitFor(t, "nodes", func() bool { _, ok := h.index.LocateByNode(netip.MustParseAddr("10.1.0.5")); return ok })
 	hd := chain(h)
@@ -577,7 +577,7 @@ func TestLoc4Table(t *testing.T) {
 // CIDR or by an IPv6 pod CIDR.
 func TestTopologyIPv6(t *testing.T) {
 	var cz prefixTable
-	cz.add(netip.MustParsePrefix("fd99::/64"), clientLoc{zone: "zone-b", by: "client_zones"})
+	cz.add(netip.MustParsePrefix("fd99::/64"), clientLoc{zone: "zone-b"})
 	svc := withTraffic(headlessSvc("ns", "v6", nil), "PreferSameZone")
 	s := slice("ns", "v6-1", "v6", discovery.AddressTypeIPv6, "", http80)
 	for _, e := range [][3]string{{"fd00::1", "node-a", "zone-a"}, {"fd00::2", "node-b", "zone-b"}, {"fd00::3", "node-a", "zone-a"}} {

@@ -150,8 +150,10 @@ func (h *Headless) resolveReverse(name string, z *zone) result {
 	}
 	if ptr := h.index.PTR(name); ptr != nil {
 		res := result{out: answer, ptr: ptr}
-		if recs := h.index.Service(ptr.svc); recs != nil {
-			res.svc = recs.svc
+		if h.index.ownTTL.Load() > 0 { // only then may its Service set the TTL
+			if recs := h.index.Service(ptr.svc); recs != nil {
+				res.svc = recs.svc
+			}
 		}
 		return res
 	}

@@ -41,6 +41,7 @@ type Index struct {
 	liveNS   map[string]int  // namespace -> published Services in it
 	nodes    map[string]*Node
 	capKeys  map[string]struct{} // live Services with a max-answers annotation cap
+	ttlKeys  map[string]struct{} // live Services with a ttl annotation
 	nodesNew bool                // nodes changed since the last publish
 
 	svcs       shardMap[*svcRecords]
@@ -49,6 +50,7 @@ type Index struct {
 	addrs      atomic.Pointer[addrSet] // every published PTR address
 	nodeTab    atomic.Pointer[nodeTable]
 	capped     atomic.Int64 // published Services whose headless.dns/max-answers sets a cap
+	ownTTL     atomic.Int64 // published Services whose headless.dns/ttl sets their TTL
 	modified   atomic.Int64
 	nServices  atomic.Int64
 	nAddresses atomic.Int64
@@ -81,6 +83,7 @@ func NewIndex(o IndexOptions) *Index {
 		liveNS:   map[string]int{},
 		nodes:    map[string]*Node{},
 		capKeys:  map[string]struct{}{},
+		ttlKeys:  map[string]struct{}{},
 		synced:   make(chan struct{}),
 	}
 	if len(o.Namespaces) > 0 {
@@ -299,12 +302,16 @@ func (ix *Index) Flush() {
 // noteLive files a built Service (nil: gone) among the changes to publish
 // and keeps the live counts; true when a namespace appeared or vanished.
 func (ix *Index) noteLive(key string, recs *svcRecords, changes map[string]*svcRecords) bool {
-	if recs != nil && recs.svc.Policy.maxAnswers > 0 {
-		ix.capKeys[key] = struct{}{}
-	} else {
-		delete(ix.capKeys, key)
+	count := func(keys map[string]struct{}, n *atomic.Int64, has bool) {
+		if has {
+			keys[key] = struct{}{}
+		} else {
+			delete(keys, key)
+		}
+		n.Store(int64(len(keys)))
 	}
-	ix.capped.Store(int64(len(ix.capKeys)))
+	count(ix.capKeys, &ix.capped, recs != nil && recs.svc.Policy.maxAnswers > 0)
+	count(ix.ttlKeys, &ix.ownTTL, recs != nil && recs.svc.Policy.ttl >= 0)
 	switch {
 	case recs != nil:
 		changes[key] = recs

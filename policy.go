@@ -26,16 +26,6 @@ const (
 	trafficSameNode                    // PreferSameNode: same node, then same zone, then the rest
 )
 
-func (t trafficMode) String() string {
-	switch t {
-	case trafficSameZone:
-		return core.ServiceTrafficDistributionPreferSameZone
-	case trafficSameNode:
-		return core.ServiceTrafficDistributionPreferSameNode
-	}
-	return ""
-}
-
 // parseTraffic reads a trafficDistribution value; ok false for a value this
 // plugin does not know (answered in stock order).
 func parseTraffic(v string) (trafficMode, bool) {

@@ -222,7 +222,7 @@ func parseClientZones(c *caddy.Controller, args []string, cfg *config) error {
 		if _, dup := cfg.clientZones.m[p.Masked()]; dup {
 			return c.Errf("client_zones: %s given twice", p.Masked())
 		}
-		cfg.clientZones.add(p, clientLoc{zone: zone, by: "client_zones"})
+		cfg.clientZones.add(p, clientLoc{zone: zone})
 	}
 	return nil
 }

@@ -19,10 +19,7 @@ type epLoc struct {
 }
 
 // clientLoc is where a client runs; the zero value is an unknown client.
-type clientLoc struct {
-	node, zone string
-	by         string // how it was found (client_zones, node-cidr, node-address, endpoint), for tests and logs
-}
+type clientLoc struct{ node, zone string }
 
 func (c clientLoc) known() bool { return c.node != "" || c.zone != "" }
 
@@ -164,11 +161,11 @@ func newNodeTable(nodes map[string]*Node) *nodeTable {
 		n := nodes[name]
 		for _, a := range n.Addrs {
 			if _, dup := t.addrs[a]; !dup {
-				t.addrs[a] = clientLoc{node: n.Name, zone: n.Zone, by: "node-address"}
+				t.addrs[a] = clientLoc{node: n.Name, zone: n.Zone}
 			}
 		}
 		for _, p := range n.PodCIDRs {
-			t.cidrs.add(p, clientLoc{node: n.Name, zone: n.Zone, by: "node-cidr"})
+			t.cidrs.add(p, clientLoc{node: n.Name, zone: n.Zone})
 		}
 	}
 	return t
@@ -224,5 +221,5 @@ func (ix *Index) LocateByEndpoint(a netip.Addr) (clientLoc, bool) {
 	if p == nil || p.loc == nil {
 		return clientLoc{}, false
 	}
-	return clientLoc{node: p.loc.node, zone: p.loc.zone, by: "endpoint"}, true
+	return clientLoc{node: p.loc.node, zone: p.loc.zone}, true
 }
