@@ -99,7 +99,7 @@ func TestShapeOrder(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := addrMsg(name, addrs...)
-			match, capped := shape(m, shaping{mode: tc.mode, client: tc.client, loc: locTable(t)})
+			match, capped := shape(m, shaping{mode: tc.mode, client: tc.client, loc: locFunc(locTable(t))})
 			if got := addrsOf(m.Answer); !slices.Equal(got, tc.want) {
 				t.Errorf("order %v, want %v", got, tc.want)
 			}
@@ -122,7 +122,7 @@ func TestShapeCap(t *testing.T) {
 		for turn := uint64(0); turn < 40; turn++ {
 			m := addrMsg(name, addrs...)
 			m.Truncated = true
-			_, capped := shape(m, shaping{mode: trafficSameZone, client: client, loc: locTable(t), limit: 8, size: 512, turn: turn})
+			_, capped := shape(m, shaping{mode: trafficSameZone, client: client, loc: locFunc(locTable(t)), limit: 8, size: 512, turn: turn})
 			got := addrsOf(m.Answer)
 			if len(got) != 8 || !capped || m.Truncated {
 				t.Fatalf("turn %d: %d records capped %v TC %v, want 8 true false", turn, len(got), capped, m.Truncated)
@@ -140,7 +140,7 @@ func TestShapeCap(t *testing.T) {
 	})
 	t.Run("preferred group smaller than N: the rest rotate behind it", func(t *testing.T) {
 		m := addrMsg(name, addrs[:9]...) // z1: 3 endpoints
-		shape(m, shaping{mode: trafficSameZone, client: client, loc: locTable(t), limit: 5, size: 512, turn: 1})
+		shape(m, shaping{mode: trafficSameZone, client: client, loc: locFunc(locTable(t)), limit: 5, size: 512, turn: 1})
 		got := addrsOf(m.Answer)
 		if len(got) != 5 || !strings.HasPrefix(got[0], "10.0.1.") || !strings.HasPrefix(got[2], "10.0.1.") || strings.HasPrefix(got[3], "10.0.1.") {
 			t.Errorf("got %v: want the 3 of zone z1, then 2 others", got)
@@ -183,7 +183,7 @@ func TestShapeSRV(t *testing.T) {
 		m.Extra = append(m.Extra, test.A(fmt.Sprintf("%s 5 IN A %s", strings.ToUpper(target), a)))
 	}
 	m.Extra = append(m.Extra, &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}})
-	match, capped := shape(m, shaping{mode: trafficSameZone, client: clientLoc{zone: "z1"}, loc: locTable(t), limit: 1, size: 512})
+	match, capped := shape(m, shaping{mode: trafficSameZone, client: clientLoc{zone: "z1"}, loc: locFunc(locTable(t)), limit: 1, size: 512})
 	if match != matchZone || !capped || len(m.Answer) != 1 {
 		t.Fatalf("match %q capped %v answers %v", match, capped, m.Answer)
 	}
@@ -201,7 +201,7 @@ func TestShapeSRV(t *testing.T) {
 		m.Answer = append(m.Answer, test.SRV(fmt.Sprintf("%s 5 IN SRV 0 50 80 %s", name, target)))
 		m.Extra = append(m.Extra, test.A(fmt.Sprintf("%s 5 IN A %s", target, a)))
 	}
-	shape(m, shaping{mode: trafficSameZone, client: clientLoc{zone: "z1"}, loc: locTable(t)})
+	shape(m, shaping{mode: trafficSameZone, client: clientLoc{zone: "z1"}, loc: locFunc(locTable(t))})
 	if p0, p1 := m.Answer[0].(*dns.SRV), m.Answer[1].(*dns.SRV); p0.Priority != 0 || p1.Priority != 1 || !strings.HasPrefix(p0.Target, "web-1.") {
 		t.Errorf("priorities %v: want web-1 (same zone) at 0 first, web-0 at 1", m.Answer)
 	}
@@ -487,22 +487,25 @@ func BenchmarkFront(b *testing.B) {
 	for _, bc := range []struct {
 		name string
 		cfg  config
-	}{{"off", config{}}, {"topology", config{topology: true, defaultMode: trafficSameZone}}, {"max_answers_8", config{maxAnswers: 8}}} {
+	}{{"off", config{}}, {"topology", config{topology: true, defaultMode: trafficSameZone}},
+		{"topology_unset", config{topology: true}}, // the Service asks for no order: passes through
+		{"max_answers_8", config{maxAnswers: 8}}} {
 		b.Run(bc.name, func(b *testing.B) {
 			h, _ := start(b, bc.cfg, objs...)
 			if bc.cfg.topology {
 				waitFor(b, "nodes", func() bool { _, ok := h.index.LocateByNode(netip.MustParseAddr("10.9.0.5")); return ok })
 			}
 			h.Next = test.NextHandler(dns.RcodeNameError, nil)
-			f := &front{h: h, next: h}
+			f := &front{h: h, next: h, presort: true}
 			m := new(dns.Msg)
 			m.SetQuestion("hundred.ns.svc.cluster.local.", dns.TypeA)
 			m.SetEdns0(4096, false)
-			rw := &test.ResponseWriter{RemoteIP: "10.9.0.5"}
+			rw := &test.ResponseWriter{}
+			from := &net.UDPAddr{IP: net.IPv4(10, 9, 0, 5).To4(), Port: 40212}
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				w := &discardWriter{ResponseWriter: rw}
+				w := &discardWriter{ResponseWriter: rw, from: from}
 				if _, err := f.ServeDNS(context.Background(), w, m); err != nil || w.n == 0 {
 					b.Fatal(err)
 				}
@@ -514,8 +517,11 @@ func BenchmarkFront(b *testing.B) {
 // discardWriter packs the reply as the server would, then drops it.
 type discardWriter struct {
 	dns.ResponseWriter
-	n int
+	from net.Addr // the client, as a server's writer holds it
+	n    int
 }
+
+func (w *discardWriter) RemoteAddr() net.Addr { return w.from }
 
 func (w *discardWriter) WriteMsg(m *dns.Msg) error {
 	b, err := m.Pack()
@@ -530,6 +536,9 @@ func BenchmarkShape(b *testing.B) {
 		addrs = append(addrs, fmt.Sprintf("10.0.%d.%d", i%3, i+1))
 	}
 	m := addrMsg("hundred.ns.svc.cluster.local.", addrs...)
+	for _, rr := range m.Answer {
+		rr.(*dns.A).A = rr.(*dns.A).A.To4() // as headless builds them
+	}
 	locs := map[string]*epLoc{}
 	for i := 0; i < 3; i++ {
 		locs[fmt.Sprint(i)] = &epLoc{zone: fmt.Sprintf("z%d", i), node: fmt.Sprintf("n%d", i)}
@@ -546,7 +555,7 @@ func BenchmarkShape(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		m.Answer = answer
-		shape(m, shaping{mode: trafficSameZone, client: clientLoc{zone: "z1"}, loc: r.Loc})
+		shape(m, shaping{mode: trafficSameZone, client: clientLoc{zone: "z1"}, loc: r})
 	}
 }
 

@@ -19,6 +19,10 @@ import (
 type front struct {
 	h    *Headless
 	next plugin.Handler
+	// presort lets headless write a Service's answer in the client's order
+	// itself. Only in blocks without cache: cache would keep that order and
+	// hand it to clients the step leaves alone (unknown ones).
+	presort bool
 }
 
 // frontName is the front step's name in the plugin chain (its own, so that
@@ -29,12 +33,41 @@ const frontName = "headless_client"
 func (f *front) Name() string { return frontName }
 
 // ServeDNS implements plugin.Handler: it wraps the writer of the queries
-// whose replies it may shape and passes every query on.
+// whose replies it may shape and passes every query on. The plan is made
+// before the reply exists and travels down in ctx, so that headless can
+// write the Service's answer in this client's order straight away when
+// nothing between the two reorders it (the front step then only checks).
+//
+// The reply is held and shaped and written here, once the plugins below
+// have returned: packing then runs on a shallow stack. (Written where it
+// arrives, deep in the chain, it grew the goroutine's stack once more per
+// query, and copying stacks cost more than the shaping itself.) CoreDNS
+// plugins write before they return (their rcode tells the server whether
+// they did), so nothing waits on the held write.
 func (f *front) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
-	if key, ok := f.h.mayShape(r); ok {
-		w = &clientWriter{ResponseWriter: w, h: f.h, req: r, service: key}
+	key, ok := f.h.mayShape(r)
+	if !ok {
+		return plugin.NextOrFailure(f.Name(), f.next, ctx, w, r)
 	}
-	return plugin.NextOrFailure(f.Name(), f.next, ctx, w, r)
+	cw := f.h.plan(w, r, key)
+	if cw == nil {
+		return plugin.NextOrFailure(f.Name(), f.next, ctx, w, r)
+	}
+	cw.sc = scratchPool.Get().(*scratch)
+	if f.presort {
+		cw.Context = ctx
+		ctx = cw
+	}
+	rc, err := plugin.NextOrFailure(f.Name(), f.next, ctx, cw, r)
+	werr := cw.flush()
+	sc := cw.sc
+	cw.sc, cw.done = nil, true
+	sc.ordered, sc.chosen = nil, nil // handed to a message: never reused
+	scratchPool.Put(sc)
+	if werr != nil && err == nil {
+		return dns.RcodeServerFailure, plugin.Error(frontName, werr)
+	}
+	return rc, err
 }
 
 // mayShape reports whether r's reply may need per-client work: an A, AAAA
@@ -61,32 +94,53 @@ func (h *Headless) mayShape(r *dns.Msg) (string, bool) {
 	return n.service, n.kind == nameService
 }
 
-// clientWriter shapes the reply on its way out.
-type clientWriter struct {
-	dns.ResponseWriter
-	h       *Headless
-	req     *dns.Msg
-	service string // key of the Service the question names
-}
+// planKey is the ctx key of the query's clientWriter.
+type planKey struct{}
 
-// WriteMsg implements dns.ResponseWriter. The shaped sections are new
-// slices (a writer below may keep m, e.g. DoH packs later; cache may hold
-// the old ones: they are never written to).
-func (w *clientWriter) WriteMsg(m *dns.Msg) error {
-	if m.Rcode == dns.RcodeSuccess && len(m.Answer) > 0 && len(w.req.Question) == 1 {
-		sc := scratchPool.Get().(*scratch)
-		w.h.shapeReply(w.ResponseWriter, w.service, w.req, m, sc)
-		sc.ordered, sc.chosen = nil, nil // now m's: never reused
-		scratchPool.Put(sc)
+// Value implements context.Context.
+func (w *clientWriter) Value(key any) any {
+	if key == (planKey{}) {
+		return w
 	}
-	return w.ResponseWriter.WriteMsg(m)
+	return w.Context.Value(key)
 }
 
-// shapeReply applies the policy of the Service the question names.
-func (h *Headless) shapeReply(w dns.ResponseWriter, service string, req, m *dns.Msg, sc *scratch) {
-	recs := h.index.Service(service)
+// planOf is the clientWriter of the query ctx belongs to, or nil.
+func planOf(ctx context.Context) *clientWriter {
+	cw, _ := ctx.Value(planKey{}).(*clientWriter)
+	return cw
+}
+
+// clientWriter shapes the reply on its way out. It is also the query's
+// context on its way down (when headless may presort), carrying itself
+// under planKey: one allocation instead of two.
+type clientWriter struct {
+	context.Context
+	dns.ResponseWriter
+	req  *dns.Msg
+	recs *svcRecords // the Service the question names, as published when asked
+	s    shaping
+	sc   *scratch // working memory while the query is served
+	pre  presorted
+	held *dns.Msg // the reply, until the plugins below return
+	done bool     // the front step has returned: write at once
+}
+
+// presorted is an answer headless wrote in the client's order: its records
+// in that order and where each rank's group ends.
+type presorted struct {
+	order []dns.RR
+	ends  [maxRank + 1]int
+	ok    bool
+}
+
+// plan works out the policy of the Service key names for this client: nil
+// when the reply needs nothing (not a Service of ours, or neither order nor
+// cap applies to it).
+func (h *Headless) plan(w dns.ResponseWriter, req *dns.Msg, key string) *clientWriter {
+	recs := h.index.Service(key)
 	if recs == nil {
-		return // not ours (the next plugin answered it)
+		return nil // not ours (the next plugin answers it)
 	}
 	pol := recs.svc.Policy
 	var s shaping
@@ -100,20 +154,71 @@ func (h *Headless) shapeReply(w dns.ResponseWriter, service string, req, m *dns.
 	if pol.maxAnswers >= 0 {
 		limit = int(pol.maxAnswers)
 	}
-	client := addrOf(w.RemoteAddr())
 	if _, udp := w.RemoteAddr().(*net.UDPAddr); udp && limit > 0 {
 		s.limit, s.size = limit, udpSize(req)
 	}
 	if s.mode == trafficUnset && s.limit == 0 {
-		return
+		return nil
 	}
 	if s.mode != trafficUnset {
-		s.client, s.loc = h.locate(client), recs.Loc
+		s.client, s.loc = h.locate(addrOf(w.RemoteAddr())), recs
 	}
-	if s.limit > 0 {
-		s.turn = uint64(recs.turn.Add(1) - 1)
+	return &clientWriter{ResponseWriter: w, req: req, recs: recs, s: s}
+}
+
+// WriteMsg implements dns.ResponseWriter: the reply is held until the
+// plugins below return (see ServeDNS); written at once when it comes later.
+func (w *clientWriter) WriteMsg(m *dns.Msg) error {
+	if w.done {
+		w.sc = &scratch{}
+		defer func() { w.sc = nil }()
+		w.held = m
+		return w.flush()
 	}
-	match, capped := shapeWith(m, s, sc)
+	if w.held != nil { // a second reply: the first goes out first
+		if err := w.flush(); err != nil {
+			return err
+		}
+	}
+	w.held = m
+	return nil
+}
+
+// Write implements dns.ResponseWriter: raw bytes go out as they come, after
+// any held reply.
+func (w *clientWriter) Write(b []byte) (int, error) {
+	if err := w.flush(); err != nil {
+		return 0, err
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// flush shapes and writes the held reply, if any. The shaped sections are
+// new slices (a writer below may keep m, e.g. DoH packs later; cache may
+// hold the old ones: they are never written to).
+func (w *clientWriter) flush() error {
+	m := w.held
+	if m == nil {
+		return nil
+	}
+	w.held = nil
+	if m.Rcode == dns.RcodeSuccess && len(m.Answer) > 0 && len(w.req.Question) == 1 {
+		s := w.s
+		if s.limit > 0 {
+			s.turn = uint64(w.recs.turn.Add(1) - 1)
+		}
+		var pre *[maxRank + 1]int
+		if w.pre.ok && sameRRs(m.Answer, w.pre.order) {
+			pre = &w.pre.ends
+		}
+		count(shapeWith(m, s, w.sc, pre))
+		w.sc.ordered, w.sc.chosen = nil, nil // now m's: never reused
+	}
+	return w.ResponseWriter.WriteMsg(m)
+}
+
+// count records a shaped reply in the metrics.
+func count(match string, capped bool) {
 	switch match {
 	case matchNode:
 		topoNode.Inc()
@@ -125,6 +230,19 @@ func (h *Headless) shapeReply(w dns.ResponseWriter, service string, req, m *dns.
 	if capped {
 		cappedReplies.Inc()
 	}
+}
+
+// sameRRs reports whether a and b hold the same records in the same order.
+func sameRRs(a, b []dns.RR) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // locate finds where a client runs: the client_zones table, then the Nodes

@@ -51,7 +51,11 @@ func (h *Headless) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Ms
 	if res.out == pass {
 		return h.pass(ctx, w, r, z)
 	}
-	return h.reply(w, r, z, res)
+	var cw *clientWriter
+	if h.cfg.topology {
+		cw = planOf(ctx)
+	}
+	return h.reply(cw, w, r, z, res)
 }
 
 // matchZone returns the longest zone that the lowercase name is in, or nil.
@@ -190,7 +194,7 @@ func (h *Headless) recovered() {
 // pass hands a name in our zone to the next plugin; with none, NXDOMAIN.
 func (h *Headless) pass(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, z *zone) (int, error) {
 	if h.Next == nil {
-		return h.reply(w, r, z, result{out: nxdomain})
+		return h.reply(nil, w, r, z, result{out: nxdomain})
 	}
 	reqPass.Inc()
 	return plugin.NextOrFailure(h.Name(), h.Next, ctx, w, r)

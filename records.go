@@ -5,6 +5,8 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+
+	"github.com/miekg/dns"
 )
 
 // svcRecords is the published, immutable answer set of one headless Service.
@@ -21,26 +23,38 @@ type svcRecords struct {
 	agg   map[string]*rrSet // the Service itself ("") and its port keys
 	zones map[string]*rrSet // topology zone -> its endpoints (zone-scoped names)
 
-	locOnce sync.Once
-	loc4    *loc4Table          // where each address runs: built when topology order first asks
-	loc6    map[[16]byte]*epLoc //
-	turn    atomic.Uint32       // rotation of capped replies
+	locOnce   sync.Once
+	loc4      *loc4Table          // where each address runs: built when topology order first asks
+	loc6      map[[16]byte]*epLoc //
+	posA      []*epLoc            // where the Service name's A records run, by position
+	posAAAA   []*epLoc            // and its AAAA records
+	rankMemos sync.Map            // rankKey -> []uint8: the Service name's order per client place
+	memoCount atomic.Int32
+	turn      atomic.Uint32 // rotation of capped replies
 }
 
 // Loc returns where the endpoint with address ip runs, or nil.
 func (r *svcRecords) Loc(ip net.IP) *epLoc {
 	r.locOnce.Do(r.buildLocs)
+	return r.loc(ip)
+}
+
+func (r *svcRecords) loc(ip net.IP) *epLoc {
 	if len(ip) == net.IPv4len {
 		return r.loc4.get(binary.BigEndian.Uint32(ip))
-	}
-	if ip4 := ip.To4(); ip4 != nil {
-		return r.loc4.get(binary.BigEndian.Uint32(ip4))
 	}
 	if len(ip) != net.IPv6len {
 		return nil
 	}
-	return r.loc6[[16]byte(ip)]
+	a := [16]byte(ip)
+	if [12]byte(a[:12]) == v4InV6Prefix {
+		return r.loc4.get(binary.BigEndian.Uint32(a[12:]))
+	}
+	return r.loc6[a]
 }
+
+// v4InV6Prefix starts an IPv4 address in 16-byte form.
+var v4InV6Prefix = [12]byte{10: 0xff, 11: 0xff}
 
 func (r *svcRecords) buildLocs() {
 	n := 0
@@ -68,6 +82,26 @@ func (r *svcRecords) buildLocs() {
 			}
 		}
 	}
+	if set := r.Name(""); set != nil {
+		r.posA = make([]*epLoc, len(set.a))
+		for i := range set.a {
+			r.posA[i] = r.loc(set.a[i].A)
+		}
+		r.posAAAA = make([]*epLoc, len(set.aaaa))
+		for i := range set.aaaa {
+			r.posAAAA[i] = r.loc(set.aaaa[i].AAAA)
+		}
+	}
+}
+
+// posLocs are the locations of the Service name's records of type qtype
+// (A or AAAA), by position.
+func (r *svcRecords) posLocs(qtype uint16) []*epLoc {
+	r.locOnce.Do(r.buildLocs)
+	if qtype == dns.TypeAAAA {
+		return r.posAAAA
+	}
+	return r.posA
 }
 
 // wideSource is what the Service-wide sets are built from: immutable.

@@ -14,8 +14,9 @@ type zone struct {
 	reverse bool
 }
 
-// reply writes the reply for a resolved question.
-func (h *Headless) reply(w dns.ResponseWriter, r *dns.Msg, z *zone, res result) (int, error) {
+// reply writes the reply for a resolved question; cw is the front step's
+// plan for this query when it has one.
+func (h *Headless) reply(cw *clientWriter, w dns.ResponseWriter, r *dns.Msg, z *zone, res result) (int, error) {
 	q := r.Question[0]
 	m := new(dns.Msg)
 	m.SetReply(r)
@@ -24,7 +25,7 @@ func (h *Headless) reply(w dns.ResponseWriter, r *dns.Msg, z *zone, res result) 
 	out := res.out
 	switch out {
 	case answer:
-		if !h.fill(m, q, z, qzone, res) {
+		if !h.fill(cw, m, q, z, qzone, res) {
 			out = nodata
 		} else if res.svc != nil && res.svc.Policy.ttl >= 0 {
 			setTTL(m.Answer, uint32(res.svc.Policy.ttl))
@@ -59,7 +60,7 @@ func (h *Headless) reply(w dns.ResponseWriter, r *dns.Msg, z *zone, res result) 
 
 // fill puts the records of the question's type into m; false when there are
 // none (NODATA).
-func (h *Headless) fill(m *dns.Msg, q dns.Question, z *zone, qzone string, res result) bool {
+func (h *Headless) fill(cw *clientWriter, m *dns.Msg, q dns.Question, z *zone, qzone string, res result) bool {
 	if res.ptr != nil {
 		if q.Qtype != dns.TypePTR {
 			return false
@@ -68,6 +69,10 @@ func (h *Headless) fill(m *dns.Msg, q dns.Question, z *zone, qzone string, res r
 		return true
 	}
 	set := res.set
+	if rrs, ok := cw.presortedAnswer(set, q.Qtype, q.Name); ok {
+		m.Answer = rrs
+		return len(rrs) > 0
+	}
 	switch q.Qtype {
 	case dns.TypeA:
 		m.Answer = copyRRs(set.a, q.Name, nil)

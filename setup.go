@@ -43,9 +43,11 @@ func setup(c *caddy.Controller) error {
 		return h
 	})
 	// The per-client step goes to the front of the chain, ahead of cache and
-	// loadbalance (whose setups ran before ours): see front.go.
+	// loadbalance (whose setups ran before ours): see front.go. Its function
+	// runs last when the chain is built, so every other handler of the block
+	// is registered by then.
 	conf.Plugin = slices.Insert(conf.Plugin, 0, plugin.Plugin(func(next plugin.Handler) plugin.Handler {
-		return &front{h: h, next: next}
+		return &front{h: h, next: next, presort: conf.Handler("cache") == nil}
 	}))
 	return nil
 }

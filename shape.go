@@ -17,11 +17,19 @@ import (
 type shaping struct {
 	mode   trafficMode // trafficUnset: no topology order
 	client clientLoc
-	loc    func(net.IP) *epLoc // where an answer's address runs
-	limit  int                 // most address (or SRV) records; 0: no cap
-	size   int                 // the client's UDP buffer; 0 over TCP (no cap)
-	turn   uint64              // this reply's rotation
+	loc    locator // where an answer's address runs
+	limit  int     // most address (or SRV) records; 0: no cap
+	size   int     // the client's UDP buffer; 0 over TCP (no cap)
+	turn   uint64  // this reply's rotation
 }
+
+// locator finds where the endpoint with an address runs (nil: unknown).
+type locator interface{ Loc(net.IP) *epLoc }
+
+// locFunc is a locator made of a function.
+type locFunc func(net.IP) *epLoc
+
+func (f locFunc) Loc(ip net.IP) *epLoc { return f(ip) }
 
 // Topology match of a reply, the match label of its metric.
 const (
@@ -39,6 +47,8 @@ type scratch struct {
 	idx     []int
 	ordered []dns.RR // the reply's answer in topology order: handed to the message
 	chosen  []dns.RR // the capped answer: handed to the message
+	order   []dns.RR // an answer headless wrote in order, as written
+	memo    rankMemo
 }
 
 type keyIdx struct {
@@ -52,12 +62,14 @@ var scratchPool = sync.Pool{New: func() any { return &scratch{} }}
 // returns the topology match ("" when no order applied) and whether records
 // were left out.
 func shape(m *dns.Msg, s shaping) (match string, capped bool) {
-	return shapeWith(m, s, &scratch{})
+	return shapeWith(m, s, &scratch{}, nil)
 }
 
 // shapeWith is shape with working memory sc; m's new sections are sc's
-// ordered and chosen buffers, which the caller must not reuse.
-func shapeWith(m *dns.Msg, s shaping, sc *scratch) (match string, capped bool) {
+// ordered and chosen buffers, which the caller must not reuse. pre, when
+// not nil, says m's answer is already in topology order, with these group
+// ends (headless wrote it so).
+func shapeWith(m *dns.Msg, s shaping, sc *scratch, pre *[maxRank + 1]int) (match string, capped bool) {
 	if len(m.Answer) < 2 {
 		if s.mode != trafficUnset {
 			return matchNone, false
@@ -67,22 +79,27 @@ func shapeWith(m *dns.Msg, s shaping, sc *scratch) (match string, capped bool) {
 	if _, ok := m.Answer[0].(*dns.SRV); ok {
 		return shapeSRV(m, s, sc)
 	}
-	ranks := slices.Grow(sc.ranks[:0], len(m.Answer))
-	ordered := s.ordered()
-	for _, rr := range m.Answer {
-		ip, ok := rrIP(rr)
-		if !ok {
-			return "", false // not an address answer: left as it is
-		}
-		r := uint8(0)
-		if ordered {
-			r = uint8(rank(s.mode, s.loc(ip), s.client))
-		}
-		ranks = append(ranks, r)
-	}
-	sc.ranks = ranks
 	var ends [maxRank + 1]int
-	m.Answer, ends = partition(m.Answer, ranks, &sc.ordered)
+	if pre != nil {
+		ends = *pre
+	} else {
+		ranks := slices.Grow(sc.ranks[:0], len(m.Answer))
+		ordered := s.ordered()
+		sc.memo.reset()
+		for _, rr := range m.Answer {
+			ip, ok := rrIP(rr)
+			if !ok {
+				return "", false // not an address answer: left as it is
+			}
+			r := uint8(0)
+			if ordered {
+				r = sc.memo.rank(&s, s.loc.Loc(ip))
+			}
+			ranks = append(ranks, r)
+		}
+		sc.ranks = ranks
+		m.Answer, ends = partition(m.Answer, ranks, &sc.ordered)
+	}
 	match = s.matchOf(ends)
 	if s.limit == 0 || s.size == 0 {
 		return match, false
@@ -317,7 +334,7 @@ func (s *shaping) rankOf(ip net.IP) uint8 {
 	}
 	var l *epLoc
 	if ip != nil {
-		l = s.loc(ip)
+		l = s.loc.Loc(ip)
 	}
 	return uint8(rank(s.mode, l, s.client))
 }
