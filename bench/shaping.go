@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -30,34 +31,40 @@ func clientShaping(res *result, fx *fixture, kubeconfig, ours, stock string) {
 	with := func(opts string) string {
 		return strings.Replace(corefileOurs, "startup_timeout 60s", "startup_timeout 60s\n        "+opts, 1)
 	}
+	// Two processes per configuration of ours, queried in a shuffled order
+	// every run: on this shared machine two identical servers differ by up
+	// to 15 % in one run, so one process per side decides nothing.
 	s, _ := startServer("stock", stock, corefileStock, kubeconfig)
-	off, _ := startServer("ours", ours, corefileOurs, kubeconfig)
-	topo, _ := startServer("ours_topology", ours, with("topology PreferSameZone"), kubeconfig)
+	offA, _ := startServer("ours", ours, corefileOurs, kubeconfig)
+	topoA, _ := startServer("ours_topology", ours, with("topology PreferSameZone"), kubeconfig)
+	offB, _ := startServer("ours", ours, corefileOurs, kubeconfig)
+	topoB, _ := startServer("ours_topology", ours, with("topology PreferSameZone"), kubeconfig)
 	capped, _ := startServer("ours_max8", ours, with("max_answers 8"), kubeconfig)
 	defer func() {
-		for _, sv := range []*server{s, off, topo, capped} {
+		for _, sv := range []*server{s, offA, topoA, offB, topoB, capped} {
 			sv.Stop()
 		}
 	}()
 	name := "hundred.bench.svc.cluster.local."
-	// the topology server really orders: zone-0 endpoints first
-	r, err := testbed.Exchange(topo.Addr, name, dns.TypeA, false)
-	if err != nil || len(r.Answer) != 100 {
-		t.Fatalf("topology server: %v %v", r, err)
+	// the topology servers really order: zone-0 endpoints first
+	for _, topo := range []*server{topoA, topoB} {
+		r, err := testbed.Exchange(topo.Addr, name, dns.TypeA, false)
+		if err != nil || len(r.Answer) != 100 {
+			t.Fatalf("topology server: %v %v", r, err)
+		}
+		t.Logf("topology on, first answers: %v", r.Answer[:2])
 	}
-	t.Logf("topology on, first answers: %v", r.Answer[:2])
 
 	file := filepath.Join(t.TempDir(), "q")
 	os.WriteFile(file, []byte("hundred.bench.svc.cluster.local A\n"), 0o644)
+	rng := rand.New(rand.NewPCG(1, 2))
 	for run := 0; run < *runs; run++ {
-		order := []*server{topo, off, s}
-		if run%2 == 1 {
-			order = []*server{s, off, topo}
-		}
+		order := []*server{topoA, offA, s, topoB, offB}
+		rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
 		for _, sv := range order {
 			qps, _ := dnsperfLost(sv.Port, file, "-e")
 			res.add("qps_topo100/"+sv.name, qps)
-			t.Logf("topology %s run %d: %.0f qps", sv.name, run+1, qps)
+			t.Logf("topology %s (port %d) run %d: %.0f qps", sv.name, sv.Port, run+1, qps)
 		}
 		for _, sv := range []*server{capped, s} {
 			qps, lost := dnsperfLost(sv.Port, file) // plain DNS: a 512-byte buffer
