@@ -40,6 +40,7 @@ var (
 	flipSeconds   = flag.Int("flip-seconds", 60, "seconds of readiness flips")
 	outageSeconds = flag.Int("outage-seconds", 20, "seconds kube-apiserver is stopped for the catch-up figure (0: skip)")
 	out           = flag.String("out", "bench/out", "where results.json and results.md go")
+	flipProfile   = flag.Bool("flip-profile", false, "sts: CPU profiles of both servers during the flips, in -out")
 	only          = flag.String("only", "", "run one part only: shaping (topology order and answer caps) or sts (the large StatefulSet)")
 )
 

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -56,8 +58,17 @@ func bigStatefulSet(res *result, c *testbed.Cluster, ours, stock string) {
 		}
 		time.Sleep(time.Second)
 	}
-	o, _ := startServer("ours", ours, corefileOurs, c.Admin)
-	s, _ := startServer("stock", stock, corefileStock, c.Admin)
+	withPprof := func(corefile string) (string, int) {
+		if !*flipProfile {
+			return corefile, 0
+		}
+		p := testbed.FreePort(t)
+		return strings.Replace(corefile, "ready 127.0.0.1:%d", fmt.Sprintf("ready 127.0.0.1:%%d\n    pprof 127.0.0.1:%d", p), 1), p
+	}
+	cfOurs, pprofOurs := withPprof(corefileOurs)
+	cfStock, pprofStock := withPprof(corefileStock)
+	o, _ := startServer("ours", ours, cfOurs, c.Admin)
+	s, _ := startServer("stock", stock, cfStock, c.Admin)
 	servers := []*server{o, s}
 	podName := fmt.Sprintf("db-%d.db.sts.svc.cluster.local.", n/2)
 	for _, sv := range servers {
@@ -88,6 +99,16 @@ func bigStatefulSet(res *result, c *testbed.Cluster, ours, stock string) {
 	for _, sv := range servers {
 		cpu0[sv.name] = cpuSeconds(sv.Cmd.Process.Pid)
 	}
+	var profiles sync.WaitGroup
+	if *flipProfile {
+		for name, port := range map[string]int{"ours": pprofOurs, "stock": pprofStock} {
+			profiles.Add(1)
+			go func() {
+				defer profiles.Done()
+				saveProfile(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", port, *flipSeconds), filepath.Join(*out, "flip-"+name+".prof"))
+			}()
+		}
+	}
 	var flips atomic.Int64
 	total := *flipRate * *flipSeconds
 	tick := time.NewTicker(time.Second / time.Duration(*flipRate))
@@ -104,6 +125,7 @@ func bigStatefulSet(res *result, c *testbed.Cluster, ours, stock string) {
 	}
 	tick.Stop()
 	took := time.Since(start)
+	profiles.Wait()
 	time.Sleep(5 * time.Second)
 	for _, sv := range servers {
 		res.set("sts_flip_cpu_s/"+sv.name, cpuSeconds(sv.Cmd.Process.Pid)-cpu0[sv.name])
@@ -115,6 +137,22 @@ func bigStatefulSet(res *result, c *testbed.Cluster, ours, stock string) {
 	for _, sv := range servers {
 		sv.Stop()
 	}
+}
+
+// saveProfile fetches a pprof profile into file.
+func saveProfile(url, file string) {
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Logf("profile %s: %v", url, err)
+		return
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err == nil {
+		os.MkdirAll(filepath.Dir(file), 0o755)
+		err = os.WriteFile(file, b, 0o644)
+	}
+	t.Logf("profile %s: %d bytes, %v", file, len(b), err)
 }
 
 // dnsperfMode runs dnsperf over UDP; over TCP it runs tcpQPS, because
