@@ -36,9 +36,8 @@ type ptrChange struct {
 // the index lock, one Service at a time.
 type builder struct {
 	state    map[string]*svcBuild // service key -> its memory
-	rr       rrScratch
-	affected map[string]bool  // scratch: endpoint names to rebuild
-	locs     map[epLoc]*epLoc // interned endpoint locations
+	affected map[string]bool      // scratch: endpoint names to rebuild
+	locs     map[epLoc]*epLoc     // interned endpoint locations
 }
 
 // intern returns the shared copy of an endpoint location.
@@ -130,7 +129,7 @@ func (b *builder) service(o *IndexOptions, key string, svc *Service, slicesOf ma
 		}
 	}
 	st.parts = parts
-	st.hosts = st.hosts.with(b.hostSets(o, st))
+	st.hosts = st.hosts.with(b.hostSets(st))
 	return &svcRecords{svc: svc, hosts: st.hosts, wide: wideSource{o: o, parts: parts}}, ptrs
 }
 
@@ -148,34 +147,20 @@ func (b *builder) drop(key string) []ptrChange {
 	return ptrs
 }
 
-// hostSets builds the record sets of the affected endpoint names from every
-// slice holding them (nearly always one), in slice order; nil for a name no
-// slice holds any more.
-func (b *builder) hostSets(o *IndexOptions, st *svcBuild) map[string]*rrSet {
-	changes := make(map[string]*rrSet, len(b.affected))
-	sl := &slab{}
-	var items []item
+// hostSets returns new entries for the affected endpoint names that some
+// slice still holds, nil for the others; their record sets are built when
+// first asked for (hostEntry).
+func (b *builder) hostSets(st *svcBuild) map[string]*hostEntry {
+	changes := make(map[string]*hostEntry, len(b.affected))
 	for h := range b.affected {
-		items = items[:0]
+		changes[h] = nil
 		hh := hostHash(h)
 		for _, sb := range st.parts {
-			if !sb.bloom.has(hh) {
-				continue
-			}
-			if _, ok := slices.BinarySearch(sb.hosts, h); !ok {
-				continue
-			}
-			for i := range sb.items {
-				if sb.items[i].host == h {
-					items = append(items, sb.items[i])
-				}
+			if sb.has(h, hh) {
+				changes[h] = &hostEntry{}
+				break
 			}
 		}
-		if len(items) == 0 {
-			changes[h] = nil
-			continue
-		}
-		changes[h] = b.rr.rrSetOf(o, items, nil, sl, dedupLinear)
 	}
 	return changes
 }

@@ -116,6 +116,15 @@ func (f *hostBloom) has(x uint64) bool {
 	return f[x&1023>>6]&(1<<(x&63)) != 0 && f[y&1023>>6]&(1<<(y&63)) != 0
 }
 
+// has reports whether the slice publishes the endpoint name h (hash hh).
+func (sb *sliceBuild) has(h string, hh uint64) bool {
+	if !sb.bloom.has(hh) {
+		return false
+	}
+	_, ok := slices.BinarySearch(sb.hosts, h)
+	return ok
+}
+
 // span is where one endpoint's contributions start in a sliceBuild.
 type span struct{ items, refs int32 }
 

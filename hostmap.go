@@ -3,95 +3,169 @@ package headless
 import (
 	"hash/maphash"
 	"math/bits"
+	"slices"
+	"strings"
+	"sync"
 )
 
 var hostSeed = maphash.MakeSeed()
 
+// hostEntry is one endpoint name's record set, built when first asked for:
+// a Service's names cost memory and start-up time only once someone asks
+// for them. An entry is replaced whenever its name's items change, so every
+// published version that holds it has the same items for the name, and any
+// of them can build it.
+type hostEntry struct {
+	once sync.Once
+	set  *rrSet
+}
+
+// get returns the name's record set, built from w on first use.
+func (e *hostEntry) get(w wideSource, host string) *rrSet {
+	e.once.Do(func() { e.set = hostSetOf(w, host) })
+	return e.set
+}
+
+// hostSetOf builds the record set of an endpoint name from the slices that
+// hold it (nearly always one), in slice order; nil when none does.
+func hostSetOf(w wideSource, host string) *rrSet {
+	var items []item
+	hh := hostHash(host)
+	for _, sb := range w.parts {
+		if !sb.has(host, hh) {
+			continue
+		}
+		for i := range sb.items {
+			if sb.items[i].host == host {
+				items = append(items, sb.items[i])
+			}
+		}
+	}
+	if len(items) == 0 {
+		return nil
+	}
+	var s rrScratch
+	return s.rrSetOf(w.o, items, nil, &slab{exact: true}, dedupLinear)
+}
+
 // hostMap maps the endpoint names of one Service to their record sets. It is
 // immutable once published; with returns a new map that shares every shard
 // it did not have to change, so a change to a few endpoints of a
-// 10,000-endpoint Service copies a few small shards, not the whole map.
+// 10,000-endpoint Service copies a few small shards, not the whole map. A
+// shard is a sorted slice: copying one is a memory move, where copying a Go
+// map rehashes every key (most of a readiness flip's cost at 10,000
+// endpoints, when shards were maps).
 type hostMap struct {
-	shards []map[string]*rrSet // len is a power of two
+	groups  []*shardGroup // shards, 16 to a group: a change copies one group, not every shard header
+	nshards int           // a power of two
+	n       int           // names in all shards
 }
 
-func (m hostMap) get(host string) *rrSet {
-	if len(m.shards) == 0 {
+const groupSize = 16
+
+type shardGroup [groupSize][]hostKV
+
+func (m hostMap) shard(i int) []hostKV { return m.groups[i/groupSize][i%groupSize] }
+
+type hostKV struct {
+	host string
+	e    *hostEntry
+}
+
+func cmpHost(kv hostKV, h string) int { return strings.Compare(kv.host, h) }
+
+func (m hostMap) shardOf(host string) int {
+	return int(maphash.String(hostSeed, host) & uint64(m.nshards-1))
+}
+
+func (m hostMap) get(host string) *hostEntry {
+	if m.nshards == 0 {
 		return nil
 	}
-	return m.shards[maphash.String(hostSeed, host)&uint64(len(m.shards)-1)][host]
-}
-
-func (m hostMap) len() int {
-	n := 0
-	for _, s := range m.shards {
-		n += len(s)
+	sh := m.shard(m.shardOf(host))
+	if i, ok := slices.BinarySearchFunc(sh, host, cmpHost); ok {
+		return sh[i].e
 	}
-	return n
+	return nil
 }
 
-// shardsFor is the shard count for n hosts: about 64 hosts a shard.
+func (m hostMap) len() int { return m.n }
+
+// shardsFor is the shard count for n hosts: about 32 hosts a shard.
 func shardsFor(n int) int {
-	if n <= 64 {
+	if n <= 32 {
 		return 1
 	}
-	return min(1<<bits.Len(uint(n/64)), 1024)
+	return min(1<<bits.Len(uint(n/32)), 1024)
 }
 
-// with returns m with changes applied (a nil set deletes its host).
-func (m hostMap) with(changes map[string]*rrSet) hostMap {
+// with returns m with changes applied (a nil entry deletes its host).
+func (m hostMap) with(changes map[string]*hostEntry) hostMap {
 	if len(changes) == 0 {
 		return m
 	}
-	n := m.len() + len(changes) // an upper bound, enough to size shards
-	if want := shardsFor(n); want > 2*max(len(m.shards), 1) || (len(m.shards) > 1 && want*4 < len(m.shards)) {
+	if want := shardsFor(m.n + len(changes)); m.nshards == 0 || want > 2*m.nshards || (m.nshards > 1 && want*4 < m.nshards) {
 		return m.resharded(changes, want)
 	}
-	if len(m.shards) == 0 {
-		m.shards = []map[string]*rrSet{nil}
-	}
-	out := hostMap{shards: append([]map[string]*rrSet(nil), m.shards...)}
-	copied := make(map[int]bool, len(changes))
-	for h, set := range changes {
-		i := int(maphash.String(hostSeed, h) & uint64(len(out.shards)-1))
-		if !copied[i] {
-			copied[i] = true
-			next := make(map[string]*rrSet, len(out.shards[i])+1)
-			for k, v := range out.shards[i] {
-				next[k] = v
-			}
-			out.shards[i] = next
+	out := hostMap{groups: slices.Clone(m.groups), nshards: m.nshards, n: m.n}
+	var copiedGroups, copied []int // what this change copied already (it touches few)
+	for h, e := range changes {
+		i := out.shardOf(h)
+		g := i / groupSize
+		if !slices.Contains(copiedGroups, g) {
+			copiedGroups = append(copiedGroups, g)
+			c := *out.groups[g]
+			out.groups[g] = &c
 		}
-		if set == nil {
-			delete(out.shards[i], h)
-		} else {
-			out.shards[i][h] = set
+		slot := &out.groups[g][i%groupSize]
+		if !slices.Contains(copied, i) {
+			copied = append(copied, i)
+			*slot = slices.Clip(slices.Clone(*slot))
+		}
+		j, ok := slices.BinarySearchFunc(*slot, h, cmpHost)
+		switch {
+		case ok && e == nil:
+			*slot = slices.Delete(*slot, j, j+1)
+			out.n--
+		case ok:
+			(*slot)[j].e = e
+		case e != nil:
+			*slot = slices.Insert(*slot, j, hostKV{h, e})
+			out.n++
 		}
 	}
 	return out
 }
 
 // resharded rebuilds the map with n shards.
-func (m hostMap) resharded(changes map[string]*rrSet, n int) hostMap {
-	out := hostMap{shards: make([]map[string]*rrSet, n)}
-	put := func(h string, set *rrSet) {
-		i := maphash.String(hostSeed, h) & uint64(n-1)
-		if out.shards[i] == nil {
-			out.shards[i] = map[string]*rrSet{}
+func (m hostMap) resharded(changes map[string]*hostEntry, n int) hostMap {
+	all := make(map[string]*hostEntry, m.n+len(changes))
+	for i := 0; i < m.nshards; i++ {
+		for _, kv := range m.shard(i) {
+			all[kv.host] = kv.e
 		}
-		if set == nil {
-			delete(out.shards[i], h)
+	}
+	for h, e := range changes {
+		if e == nil {
+			delete(all, h)
 		} else {
-			out.shards[i][h] = set
+			all[h] = e
 		}
 	}
-	for _, s := range m.shards {
-		for h, set := range s {
-			put(h, set)
-		}
+	out := hostMap{groups: make([]*shardGroup, (n+groupSize-1)/groupSize), nshards: n, n: len(all)}
+	for g := range out.groups {
+		out.groups[g] = &shardGroup{}
 	}
-	for h, set := range changes {
-		put(h, set)
+	for h, e := range all {
+		i := out.shardOf(h)
+		slot := &out.groups[i/groupSize][i%groupSize]
+		*slot = append(*slot, hostKV{h, e})
+	}
+	for _, g := range out.groups {
+		for k := range g {
+			slices.SortFunc(g[k], func(a, b hostKV) int { return strings.Compare(a.host, b.host) })
+			g[k] = slices.Clip(g[k])
+		}
 	}
 	return out
 }

@@ -120,7 +120,10 @@ func (r *svcRecords) Name(key string) *rrSet {
 		r.wideSets()
 		return r.agg[key]
 	}
-	return r.hosts.get(key)
+	if e := r.hosts.get(key); e != nil {
+		return e.get(r.wide, key)
+	}
+	return nil
 }
 
 // Zone returns the record set of the endpoints in a topology zone, or nil.

@@ -221,6 +221,9 @@ func TestIncrementalMatchesFull(t *testing.T) {
 			continue // several changes in one flush
 		}
 		inc.Flush()
+		if rng.Intn(3) == 0 {
+			continue // published, not asked: its names are built later, from a newer version
+		}
 		full := newTestIndex()
 		full.UpdateService(svcObj("ns", "web"), false)
 		for k := range state {
@@ -274,4 +277,33 @@ func ptrStrings(p *ptrSet) string {
 	}
 	slices.Sort(out)
 	return strings.Join(out, ",")
+}
+
+// TestHostSetsLazy: an endpoint name's records are built when first asked
+// for, and a change to one endpoint leaves the other names' entries (built
+// or not) shared with the previous version.
+func TestHostSetsLazy(t *testing.T) {
+	ix := newTestIndex()
+	ix.UpdateService(svcObj("ns", "web"), false)
+	eps := []ep{{ip: "10.0.0.1", host: "a"}, {ip: "10.0.0.2", host: "b"}, {ip: "10.0.0.3", host: "c"}}
+	ix.UpdateSlice(sliceObj("ns", "web-1", "web", http80, eps...), false, 0)
+	ix.Flush()
+	v1 := ix.Service("web.ns")
+	a1, b1, c1 := v1.hosts.get("a"), v1.hosts.get("b"), v1.hosts.get("c")
+	if a1 == nil || a1.set != nil || b1.set != nil {
+		t.Fatalf("entries after a flush: a %v, b %v: want unbuilt", a1, b1)
+	}
+	if got := aOf(ix, "web.ns", "a"); got != "10.0.0.1" || a1.set == nil || b1.set != nil {
+		t.Fatalf("asked a: %q; a built %v, b built %v", got, a1.set != nil, b1.set != nil)
+	}
+	eps[1].notReady = true
+	ix.UpdateSlice(sliceObj("ns", "web-1", "web", http80, eps...), false, 0)
+	ix.Flush()
+	v2 := ix.Service("web.ns")
+	if v2.hosts.get("a") != a1 || v2.hosts.get("c") != c1 || v2.hosts.get("b") != nil {
+		t.Errorf("after b turned not ready: a shared %v, c shared %v, b %v", v2.hosts.get("a") == a1, v2.hosts.get("c") == c1, v2.hosts.get("b"))
+	}
+	if got := aOf(ix, "web.ns", "c"); got != "10.0.0.3" {
+		t.Errorf("c built from the newer version: %q", got)
+	}
 }

@@ -31,11 +31,12 @@ type zoneRRs struct {
 // take a handful of allocations instead of several per name. Each sub-slice's
 // capacity is its length: an append can never reach a neighbour.
 type slab struct {
-	a    []dns.A
-	aaaa []dns.AAAA
-	srv  []dns.SRV
-	z    []zoneRRs
-	sets []rrSet
+	exact bool // every sub-slice its own allocation of its size (one name built alone)
+	a     []dns.A
+	aaaa  []dns.AAAA
+	srv   []dns.SRV
+	z     []zoneRRs
+	sets  []rrSet
 }
 
 // carve returns a sub-slice of n elements of *pool, starting a new chunk
@@ -52,9 +53,22 @@ func carve[T any](pool *[]T, n int) []T {
 	return (*pool)[l : l+n : l+n]
 }
 
-// keep copies scratch into the pool and returns the copy.
-func keep[T any](pool *[]T, scratch []T) []T {
-	out := carve(pool, len(scratch))
+// carveIn is carve from one of sl's pools, or a new slice of n when sl is
+// exact.
+func carveIn[T any](sl *slab, pool *[]T, n int) []T {
+	if sl.exact {
+		if n == 0 {
+			return nil
+		}
+		return make([]T, n)
+	}
+	return carve(pool, n)
+}
+
+// keepIn copies scratch into one of sl's pools (a new slice when sl is
+// exact) and returns the copy.
+func keepIn[T any](sl *slab, pool *[]T, scratch []T) []T {
+	out := carveIn(sl, pool, len(scratch))
 	copy(out, scratch)
 	return out
 }
@@ -157,7 +171,7 @@ func (d dedup) newSRVAndGlue(items []item, i int) (newSRV, newGlue bool) {
 // de-duplicated by (target, port) and glue by (target, address). Records
 // land in the slab.
 func (s *rrScratch) rrSetOf(o *IndexOptions, all []item, idx []int32, sl *slab, mode dedupMode) *rrSet {
-	set := &carve(&sl.sets, 1)[0]
+	set := &carveIn(sl, &sl.sets, 1)[0]
 	items := all
 	if idx != nil {
 		items = s.items[:0]
@@ -199,12 +213,12 @@ func (s *rrScratch) rrSetOf(o *IndexOptions, all []item, idx []int32, sl *slab, 
 			aaaa = append(aaaa, dns.AAAA{Hdr: hdr(dns.TypeAAAA, ""), AAAA: ips[i]})
 		}
 	}
-	set.a, set.aaaa = keep(&sl.a, a), keep(&sl.aaaa, aaaa)
+	set.a, set.aaaa = keepIn(sl, &sl.a, a), keepIn(sl, &sl.aaaa, aaaa)
 	s.a, s.aaaa = a, aaaa
 
 	weight := uint16(math.Floor(100.0 / float64(100*len(items)) * 100))
 	weight = max(weight, 1)
-	set.z = carve(&sl.z, len(o.Zones))
+	set.z = carveIn(sl, &sl.z, len(o.Zones))
 	for zi := range o.Zones {
 		srv, glueA, glue6 := s.srv[:0], s.glueA[:0], s.glue6[:0]
 		if mode == dedupMaps {
@@ -227,7 +241,7 @@ func (s *rrScratch) rrSetOf(o *IndexOptions, all []item, idx []int32, sl *slab, 
 				glue6 = append(glue6, dns.AAAA{Hdr: hdr(dns.TypeAAAA, target), AAAA: ips[i]})
 			}
 		}
-		set.z[zi] = zoneRRs{srv: keep(&sl.srv, srv), glueA: keep(&sl.a, glueA), glue6: keep(&sl.aaaa, glue6)}
+		set.z[zi] = zoneRRs{srv: keepIn(sl, &sl.srv, srv), glueA: keepIn(sl, &sl.a, glueA), glue6: keepIn(sl, &sl.aaaa, glue6)}
 		s.srv, s.glueA, s.glue6 = srv, glueA, glue6
 	}
 	return set

@@ -32,11 +32,12 @@ func bigStatefulSet(res *result, c *testbed.Cluster, ours, stock string) {
 	c.Namespace(t, "sts")
 	c.Service(t, "sts", "db", core.ClusterIPNone, map[string]string{"app": "db"}, false, testbed.ServicePort("pg", 5432))
 	ip := func(i int) string { return fmt.Sprintf("10.200.%d.%d", i/250, i%250+1) }
+	pod := func(i int) testbed.PodSpec {
+		return testbed.PodSpec{Namespace: "sts", Name: fmt.Sprintf("db-%d", i), Node: "sts-node-" + string(rune('a'+i%3)),
+			Labels: map[string]string{"app": "db"}, Hostname: fmt.Sprintf("db-%d", i), Subdomain: "db", IPs: []string{ip(i)}, Ready: true}
+	}
 	start := time.Now()
-	parallel(n, 16, func(i int) {
-		c.Pod(t, testbed.PodSpec{Namespace: "sts", Name: fmt.Sprintf("db-%d", i), Node: "sts-node-" + string(rune('a'+i%3)),
-			Labels: map[string]string{"app": "db"}, Hostname: fmt.Sprintf("db-%d", i), Subdomain: "db", IPs: []string{ip(i)}, Ready: true})
-	})
+	parallel(n, 16, func(i int) { c.Pod(t, pod(i)) })
 	for {
 		l, err := c.Client.DiscoveryV1().EndpointSlices("sts").List(context.Background(), meta.ListOptions{})
 		ready := 0
@@ -134,6 +135,21 @@ func bigStatefulSet(res *result, c *testbed.Cluster, ours, stock string) {
 	res.set("sts_flips_per_s", float64(flips.Load())/took.Seconds())
 	t.Logf("%d readiness flips in %s; CoreDNS CPU: ours %.2f s, stock %.2f s", flips.Load(), took.Round(time.Second),
 		res.Figures["sts_flip_cpu_s/ours"], res.Figures["sts_flip_cpu_s/stock"])
+	// No false negative under churn: pods 0..n/10-1 (never flipped above)
+	// stay ready while the others flip and are deleted and created again
+	// and the top 10 % go and come back; their names are asked throughout.
+	ch := c.Churn(t, testbed.ChurnSpec{
+		Namespace: "sts", Pods: n, Stable: n / 10, Pod: pod,
+		Name:   func(i int) string { return fmt.Sprintf("db-%d.db.sts.svc.cluster.local.", i) },
+		Rounds: 6, Flips: n / 50, Recreates: n / 200, ScaleDown: n / 10,
+		Servers: map[string]string{"ours": o.Addr, "stock": s.Addr}, Workers: 4, Seed: 1,
+	})
+	t.Logf("churn on the %d-pod Service: %s", n, ch)
+	res.set("sts_churn_queries", float64(ch.Queries))
+	res.set("sts_churn_s", ch.Took.Seconds())
+	for name, bad := range ch.Bad {
+		res.set("sts_churn_false_negatives/"+name, float64(bad))
+	}
 	for _, sv := range servers {
 		sv.Stop()
 	}
