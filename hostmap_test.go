@@ -75,3 +75,38 @@ func TestHostMap(t *testing.T) {
 	}
 	t.Logf("shards at the end: %d for %d names", m.nshards, m.len())
 }
+
+// TestShardMap: random publishes against a plain map.
+func TestShardMap(t *testing.T) {
+	rng := rand.New(rand.NewSource(5))
+	var m shardMap[*int]
+	m.init()
+	want := map[string]*int{}
+	for step := 0; step < 200; step++ {
+		changes := map[string]*int{}
+		for k := 0; k < rng.Intn(200); k++ {
+			key := fmt.Sprintf("k-%d", rng.Intn(3000))
+			if rng.Intn(3) == 0 {
+				changes[key] = nil
+			} else {
+				v := step
+				changes[key] = &v
+			}
+		}
+		m.apply(changes)
+		for k, v := range changes {
+			if v == nil {
+				delete(want, k)
+			} else {
+				want[k] = v
+			}
+		}
+		for k := 0; k < 3000; k++ {
+			key := fmt.Sprintf("k-%d", k)
+			got, ok := m.get(key)
+			if w, wok := want[key]; ok != wok || got != w {
+				t.Fatalf("step %d: %s = %v %v, want %v %v", step, key, got, ok, w, wok)
+			}
+		}
+	}
+}

@@ -21,7 +21,6 @@ import (
 	"time"
 
 	"github.com/headlessdns/headless/internal/testbed"
-	"github.com/miekg/dns"
 	"k8s.io/client-go/kubernetes"
 )
 
@@ -41,7 +40,7 @@ var (
 	outageSeconds = flag.Int("outage-seconds", 20, "seconds kube-apiserver is stopped for the catch-up figure (0: skip)")
 	out           = flag.String("out", "bench/out", "where results.json and results.md go")
 	flipProfile   = flag.Bool("flip-profile", false, "sts: CPU profiles of both servers during the flips, in -out")
-	only          = flag.String("only", "", "run one part only: shaping (topology order and answer caps) or sts (the large StatefulSet)")
+	only          = flag.String("only", "", "run one part only: shaping (topology order and answer caps), sts (the large StatefulSet) or scale (start to Ready and relist peak at -scale-eps)")
 )
 
 // runner drives the test bed outside `go test`.
@@ -212,6 +211,11 @@ func run() *result {
 		bigStatefulSet(res, c, ours, stock)
 		res.Duration = time.Since(res.Started).Round(time.Second).String()
 		return res
+	case "scale":
+		startToReady(res, c, fx, ours, stock)
+		relistPeak(res, c, ours, stock)
+		res.Duration = time.Since(res.Started).Round(time.Second).String()
+		return res
 	}
 	t.Logf("creating fixtures: %d ClusterIP x %d, %d headless x %d, headless of 2, 100, 1000", *nClusterIP, *nClusterIPEps, *nHeadless, *nHeadlessEps)
 	fx.namespace("bench")
@@ -305,32 +309,7 @@ func run() *result {
 	for _, sv := range servers {
 		sv.Stop()
 	}
-	n := *scaleEps / 100
-	t.Logf("creating %d headless Services x 100 endpoints", n)
-	fx.namespace("scale")
-	fx.services("scale", "big", n, 100, true)
-	for _, name := range []string{"stock", "ours"} {
-		for r := 0; r < *runs; r++ {
-			var d time.Duration
-			var sv *server
-			if name == "ours" {
-				sv, d = startServer("ours", ours, corefileOurs, c.Admin)
-			} else {
-				sv, d = startServer("stock", stock, corefileStock, c.Admin)
-			}
-			// it must really answer a scale name once ready
-			if m, err := testbed.Exchange(sv.Addr, fmt.Sprintf("big-%d.scale.svc.cluster.local.", n-1), dns.TypeA, false); err != nil || len(m.Answer) != 100 {
-				t.Fatalf("%s ready but scale Service not answered: %v %v", name, m, err)
-			}
-			res.add("ready_s/"+name, d.Seconds())
-			if r == 0 {
-				time.Sleep(3 * time.Second)
-				res.set("rss_scale_mib/"+name, rssMiB(sv.Cmd.Process.Pid))
-			}
-			t.Logf("start to ready with %d headless endpoints, %s: %s", n*100, name, d)
-			sv.Stop()
-		}
-	}
+	startToReady(res, c, fx, ours, stock)
 	relistPeak(res, c, ours, stock)
 	if *stsPods > 0 {
 		bigStatefulSet(res, c, ours, stock)

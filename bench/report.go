@@ -29,12 +29,15 @@ func report(r *result) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Machine: %s. Run took %s.\n\n", r.Machine, r.Duration)
 	b.WriteString("| figure | target | ours | stock | ours/stock | note |\n|---|---|---|---|---|---|\n")
-	if *only != "sts" {
+	if *only == "" || *only == "shaping" {
 		b.WriteString(shapingRows(f))
 	}
 	if *only != "" {
-		if *only == "sts" {
+		switch *only {
+		case "sts":
 			b.WriteString(stsRows(f, row))
+		case "scale":
+			b.WriteString(scaleRows(f, row))
 		}
 		fmt.Print(b.String())
 		os.MkdirAll(*out, 0o755)
@@ -51,10 +54,7 @@ func report(r *result) {
 	b.WriteString(row(fmt.Sprintf("CPU during %d ClusterIP slice updates", *updates), "≥ 10× less", "s", f["churn_cpu_s/ours"], f["churn_cpu_s/stock"], fmt.Sprintf("stock/ours %.1f×; %.0f updates/s", f["churn_cpu_s/stock"]/math.Max(f["churn_cpu_s/ours"], 0.01), f["churn_updates_per_s"])))
 	b.WriteString(row("slice write → answer, p50", "≤ 10 ms", "ms", f["fresh_p50_ms/ours"], f["fresh_p50_ms/stock"], fmt.Sprintf("%d writes", *freshN)))
 	b.WriteString(row("slice write → answer, p99", "≤ 50 ms", "ms", f["fresh_p99_ms/ours"], f["fresh_p99_ms/stock"], ""))
-	b.WriteString(row(fmt.Sprintf("start to Ready, %d headless endpoints", *scaleEps), "≤ 3 s", "s", f["ready_s/ours"], f["ready_s/stock"], fmt.Sprintf("RSS then: ours %.0f MiB, stock %.0f MiB", f["rss_scale_mib/ours"], f["rss_scale_mib/stock"])))
-	b.WriteString(row(fmt.Sprintf("RSS peak through a forced relist (API server restart, 410 Gone), %d headless endpoints", *scaleEps), "peak ≤ 1.2× steady", "MiB",
-		f["relist_peak_mib/ours"], f["relist_peak_mib/stock"], fmt.Sprintf("steady ours %.0f MiB, stock %.0f MiB; peak/steady ours %.2f×, stock %.2f×",
-			f["relist_steady_mib/ours"], f["relist_steady_mib/stock"], f["relist_peak_mib/ours"]/f["relist_steady_mib/ours"], f["relist_peak_mib/stock"]/f["relist_steady_mib/stock"])))
+	b.WriteString(scaleRows(f, row))
 	b.WriteString(fmt.Sprintf("| DNS programming latency histogram, same writes (ours) | ≈ write → answer | %.3g ms mean over %.0f changes | — | — | from event arrival to publish; the external figure adds API server → watch delivery |\n", f["prog_mean_ms"], f["prog_count"]))
 	if *outageSeconds > 0 {
 		b.WriteString(row(fmt.Sprintf("catch-up: kube-apiserver stopped %d s, slice written at /readyz → served", *outageSeconds), "≤ 2 s", "s", f["catchup_s/ours"], f["catchup_s/stock"], fmt.Sprintf("median of %d runs", *runs)))

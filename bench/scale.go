@@ -1,0 +1,52 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/headlessdns/headless/internal/testbed"
+	"github.com/miekg/dns"
+)
+
+// startToReady: *scaleEps headless endpoints (Services of 100), each server
+// started fresh *runs times; time from process start to /ready, a
+// 100-record answer checked, and RSS once settled.
+func startToReady(res *result, c *testbed.Cluster, fx *fixture, ours, stock string) {
+	n := *scaleEps / 100
+	t.Logf("creating %d headless Services x 100 endpoints", n)
+	fx.namespace("scale")
+	fx.services("scale", "big", n, 100, true)
+	for _, name := range []string{"stock", "ours"} {
+		for r := 0; r < *runs; r++ {
+			var d time.Duration
+			var sv *server
+			if name == "ours" {
+				sv, d = startServer("ours", ours, corefileOurs, c.Admin)
+			} else {
+				sv, d = startServer("stock", stock, corefileStock, c.Admin)
+			}
+			// it must really answer a scale name once ready
+			if m, err := testbed.Exchange(sv.Addr, fmt.Sprintf("big-%d.scale.svc.cluster.local.", n-1), dns.TypeA, false); err != nil || len(m.Answer) != 100 {
+				t.Fatalf("%s ready but scale Service not answered: %v %v", name, m, err)
+			}
+			res.add("ready_s/"+name, d.Seconds())
+			if r == 0 {
+				time.Sleep(3 * time.Second)
+				res.set("rss_scale_mib/"+name, rssMiB(sv.Cmd.Process.Pid))
+			}
+			t.Logf("start to ready with %d headless endpoints, %s: %s", n*100, name, d)
+			sv.Stop()
+		}
+	}
+}
+
+// scaleRows are the report rows of startToReady and relistPeak.
+func scaleRows(f map[string]float64, row func(figure, target, unit string, ours, stock float64, better string) string) string {
+	var b strings.Builder
+	b.WriteString(row(fmt.Sprintf("start to Ready, %d headless endpoints", *scaleEps), "≤ 3 s", "s", f["ready_s/ours"], f["ready_s/stock"], fmt.Sprintf("RSS then: ours %.0f MiB, stock %.0f MiB", f["rss_scale_mib/ours"], f["rss_scale_mib/stock"])))
+	b.WriteString(row(fmt.Sprintf("RSS peak through a forced relist (API server restart, 410 Gone), %d headless endpoints", *scaleEps), "peak ≤ 1.2× steady", "MiB",
+		f["relist_peak_mib/ours"], f["relist_peak_mib/stock"], fmt.Sprintf("steady ours %.0f MiB, stock %.0f MiB; peak/steady ours %.2f×, stock %.2f×",
+			f["relist_steady_mib/ours"], f["relist_steady_mib/stock"], f["relist_peak_mib/ours"]/f["relist_steady_mib/ours"], f["relist_peak_mib/stock"]/f["relist_steady_mib/stock"])))
+	return b.String()
+}
