@@ -10,11 +10,12 @@ import (
 )
 
 // svcRecords is the published, immutable answer set of one headless Service.
-// Endpoint names are built when their slice changes; the Service-wide sets
-// (the Service name, its port keys, its zones: every endpoint, O(n) records)
-// are built from the slices' contributions when first asked for, once per
-// published version, so a change to one endpoint of a large Service costs
-// what it changes.
+// Record sets are built from the slices' contributions when first asked
+// for: an endpoint name's once per entry (a new entry when its items
+// change, see hostEntry), the Service-wide sets (the Service name, its port
+// keys, its zones: every endpoint, O(n) records) once per published version.
+// So a change to one endpoint of a large Service costs what it changes, and
+// names nobody asks for cost nothing.
 type svcRecords struct {
 	svc   *Service
 	hosts hostMap // endpoint names
