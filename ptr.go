@@ -3,6 +3,7 @@ package headless
 import (
 	"net/netip"
 	"slices"
+	"strconv"
 
 	"github.com/miekg/dns"
 )
@@ -112,6 +113,15 @@ func (b *ptrBook) replace(key string, refs []ptrRef) {
 
 // swapAll replaces old refs by new ones by sets.
 func (b *ptrBook) swapAll(old, refs []ptrRef) {
+	if len(old) == 0 { // a new contributor (every slice at start-up): no maps
+		for i, r := range refs {
+			if e := b.refs[r.addr]; (e.first == r || slices.Contains(e.more, r)) && slices.Contains(refs[:i], r) {
+				continue // a repeat within refs (filed once; another contributor's copy counts on its own)
+			}
+			b.file(r)
+		}
+		return
+	}
 	b.keep = resetMap(b.keep)
 	for _, r := range refs {
 		b.keep[r] = true
@@ -156,7 +166,7 @@ func (b *ptrBook) publish(o *IndexOptions, set *addrSet) (map[string]*ptrSet, *a
 	out := make(map[string]*ptrSet, len(b.changed))
 	var added, removed []netip.Addr
 	for addr := range b.changed {
-		name, _ := dns.ReverseAddr(addr.String())
+		name := reverseName(addr)
 		e, ok := b.refs[addr]
 		if !ok {
 			removed = append(removed, addr)
@@ -172,6 +182,22 @@ func (b *ptrBook) publish(o *IndexOptions, set *addrSet) (map[string]*ptrSet, *a
 	}
 	slices.SortFunc(added, netip.Addr.Compare)
 	return out, set.with(added, removed)
+}
+
+// reverseName is addr's reverse (PTR) name, lowercase FQDN, as
+// dns.ReverseAddr writes it; IPv4 without formatting the address first.
+func reverseName(addr netip.Addr) string {
+	if !addr.Is4() {
+		name, _ := dns.ReverseAddr(addr.String())
+		return name
+	}
+	b4 := addr.As4()
+	buf := make([]byte, 0, len("255.255.255.255.in-addr.arpa."))
+	for i := 3; i >= 0; i-- {
+		buf = strconv.AppendUint(buf, uint64(b4[i]), 10)
+		buf = append(buf, '.')
+	}
+	return string(append(buf, "in-addr.arpa."...))
 }
 
 func newPTRSet(ttl uint32, e *ptrRefs) *ptrSet {
