@@ -139,24 +139,27 @@ func (m hostMap) with(changes map[string]*hostEntry) hostMap {
 
 // resharded rebuilds the map with n shards.
 func (m hostMap) resharded(changes map[string]*hostEntry, n int) hostMap {
-	all := make(map[string]*hostEntry, m.n+len(changes))
-	for i := 0; i < m.nshards; i++ {
-		for _, kv := range m.shard(i) {
-			all[kv.host] = kv.e
+	all := changes // a first build: only the changes
+	if m.n > 0 {
+		all = make(map[string]*hostEntry, m.n+len(changes))
+		for i := 0; i < m.nshards; i++ {
+			for _, kv := range m.shard(i) {
+				all[kv.host] = kv.e
+			}
 		}
-	}
-	for h, e := range changes {
-		if e == nil {
-			delete(all, h)
-		} else {
+		for h, e := range changes {
 			all[h] = e
 		}
 	}
-	out := hostMap{groups: make([]*shardGroup, (n+groupSize-1)/groupSize), nshards: n, n: len(all)}
+	out := hostMap{groups: make([]*shardGroup, (n+groupSize-1)/groupSize), nshards: n}
 	for g := range out.groups {
 		out.groups[g] = &shardGroup{}
 	}
 	for h, e := range all {
+		if e == nil {
+			continue // deleted
+		}
+		out.n++
 		i := out.shardOf(h)
 		slot := &out.groups[i/groupSize][i%groupSize]
 		*slot = append(*slot, hostKV{h, e})

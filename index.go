@@ -258,6 +258,9 @@ func (ix *Index) Flush() {
 		start := time.Now()
 		changes := make(map[string]*svcRecords, len(ix.dirty))
 		nsChanged := false
+		if ix.ptr.empty() {
+			ix.ptr.reserve(ix.endpointsOf(ix.dirty))
+		}
 		for key, changed := range ix.dirty {
 			var recs *svcRecords
 			var ptrs []ptrChange
@@ -297,6 +300,17 @@ func (ix *Index) Flush() {
 		ix.isSynced.Store(true)
 		close(ix.synced)
 	}
+}
+
+// endpointsOf counts the endpoints of the slices of the given Services.
+func (ix *Index) endpointsOf(keys map[string]map[string]struct{}) int {
+	n := 0
+	for key := range keys {
+		for _, s := range ix.slices[key] {
+			n += len(s.Endpoints)
+		}
+	}
+	return n
 }
 
 // noteLive files a built Service (nil: gone) among the changes to publish

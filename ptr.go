@@ -69,6 +69,19 @@ func newPTRBook() ptrBook {
 		keep: map[ptrRef]bool{}, had: map[ptrRef]bool{}}
 }
 
+// empty reports whether no address is filed.
+func (b *ptrBook) empty() bool { return len(b.refs) == 0 }
+
+// reserve sizes an empty book for about n addresses: the first build files
+// every address of the cluster, and growing the maps there allocated twice
+// what they end up holding.
+func (b *ptrBook) reserve(n int) {
+	if len(b.refs) == 0 && n > len(b.changed) {
+		b.refs = make(map[netip.Addr]ptrRefs, n)
+		b.changed = make(map[netip.Addr]struct{}, n)
+	}
+}
+
 // replace swaps the PTR contributions filed under key (a slice of a
 // Service). A slice's refs keep their order from one version to the next,
 // so only what lies between the common prefix and suffix is compared; a ref

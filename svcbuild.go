@@ -45,6 +45,16 @@ func duplicateFree(parts []*sliceBuild, items []item) bool {
 // changedHosts marks the names whose items differ between two versions of a
 // slice (either may be nil).
 func changedHosts(old, nb *sliceBuild, affected map[string]bool) {
+	if old == nil || nb == nil { // a slice came or went: all its names
+		for _, sb := range []*sliceBuild{old, nb} {
+			if sb != nil {
+				for i := range sb.items {
+					affected[sb.items[i].host] = true
+				}
+			}
+		}
+		return
+	}
 	oldBy, newBy := itemsByHost(old), itemsByHost(nb)
 	for h, oi := range oldBy {
 		ni, ok := newBy[h]
