@@ -61,8 +61,8 @@ func (f *front) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) 
 	rc, err := plugin.NextOrFailure(f.Name(), f.next, ctx, cw, r)
 	werr := cw.flush()
 	sc := cw.sc
-	cw.sc, cw.done = nil, true
-	sc.ordered, sc.chosen = nil, nil // handed to a message: never reused
+	cw.sc, cw.done, cw.pre = nil, true, presorted{} // pre.order is sc's
+	sc.ordered, sc.chosen = nil, nil                // handed to a message: never reused
 	scratchPool.Put(sc)
 	if werr != nil && err == nil {
 		return dns.RcodeServerFailure, plugin.Error(frontName, werr)
