@@ -274,10 +274,12 @@ func (ix *Index) Flush() {
 			}
 			nsChanged = ix.noteLive(key, recs, changes) || nsChanged
 		}
-		ix.svcs.apply(changes)
+		// reverse first: whatever forward answers a query sees, the
+		// reverse side already shows (a name gone has no PTR left behind)
 		ptrChanges, addrs := ix.ptr.publish(&ix.opts, ix.addrs.Load())
 		ix.ptrs.apply(ptrChanges)
 		ix.addrs.Store(addrs)
+		ix.svcs.apply(changes)
 		if nsChanged {
 			m := make(map[string]struct{}, len(ix.liveNS))
 			for ns := range ix.liveNS {
