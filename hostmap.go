@@ -4,7 +4,6 @@ import (
 	"hash/maphash"
 	"math/bits"
 	"slices"
-	"strings"
 	"sync"
 )
 
@@ -67,12 +66,8 @@ type shardGroup [groupSize][]hostKV
 
 func (m hostMap) shard(i int) []hostKV { return m.groups[i/groupSize][i%groupSize] }
 
-type hostKV struct {
-	host string
-	e    *hostEntry
-}
-
-func cmpHost(kv hostKV, h string) int { return strings.Compare(kv.host, h) }
+// hostKV is a name and its entry, in a shard sorted by name.
+type hostKV = kv[*hostEntry]
 
 func (m hostMap) shardOf(host string) int {
 	return int(maphash.String(hostSeed, host) & uint64(m.nshards-1))
@@ -83,8 +78,8 @@ func (m hostMap) get(host string) *hostEntry {
 		return nil
 	}
 	sh := m.shard(m.shardOf(host))
-	if i, ok := slices.BinarySearchFunc(sh, host, cmpHost); ok {
-		return sh[i].e
+	if i, ok := slices.BinarySearchFunc(sh, host, cmpKey[*hostEntry]); ok {
+		return sh[i].v
 	}
 	return nil
 }
@@ -107,10 +102,14 @@ func (m hostMap) with(changes map[string]*hostEntry) hostMap {
 	if want := shardsFor(m.n + len(changes)); m.nshards == 0 || want > 2*m.nshards || (m.nshards > 1 && want*4 < m.nshards) {
 		return m.resharded(changes, want)
 	}
-	out := hostMap{groups: slices.Clone(m.groups), nshards: m.nshards, n: m.n}
-	var copiedGroups, copied []int // what this change copied already (it touches few)
+	by := map[int][]kv[*hostEntry]{} // the changes of each touched shard
 	for h, e := range changes {
-		i := out.shardOf(h)
+		i := m.shardOf(h)
+		by[i] = append(by[i], kv[*hostEntry]{h, e})
+	}
+	out := hostMap{groups: slices.Clone(m.groups), nshards: m.nshards, n: m.n}
+	var copiedGroups []int // a change touches few groups
+	for i, ch := range by {
 		g := i / groupSize
 		if !slices.Contains(copiedGroups, g) {
 			copiedGroups = append(copiedGroups, g)
@@ -118,21 +117,10 @@ func (m hostMap) with(changes map[string]*hostEntry) hostMap {
 			out.groups[g] = &c
 		}
 		slot := &out.groups[g][i%groupSize]
-		if !slices.Contains(copied, i) {
-			copied = append(copied, i)
-			*slot = slices.Clip(slices.Clone(*slot))
-		}
-		j, ok := slices.BinarySearchFunc(*slot, h, cmpHost)
-		switch {
-		case ok && e == nil:
-			*slot = slices.Delete(*slot, j, j+1)
-			out.n--
-		case ok:
-			(*slot)[j].e = e
-		case e != nil:
-			*slot = slices.Insert(*slot, j, hostKV{h, e})
-			out.n++
-		}
+		slices.SortFunc(ch, cmpKV)
+		merged := mergeShard(*slot, ch)
+		out.n += len(merged) - len(*slot)
+		*slot = merged
 	}
 	return out
 }
@@ -144,7 +132,7 @@ func (m hostMap) resharded(changes map[string]*hostEntry, n int) hostMap {
 		all = make(map[string]*hostEntry, m.n+len(changes))
 		for i := 0; i < m.nshards; i++ {
 			for _, kv := range m.shard(i) {
-				all[kv.host] = kv.e
+				all[kv.k] = kv.v
 			}
 		}
 		for h, e := range changes {
@@ -166,7 +154,7 @@ func (m hostMap) resharded(changes map[string]*hostEntry, n int) hostMap {
 	}
 	for _, g := range out.groups {
 		for k := range g {
-			slices.SortFunc(g[k], func(a, b hostKV) int { return strings.Compare(a.host, b.host) })
+			slices.SortFunc(g[k], cmpKV)
 			g[k] = slices.Clip(g[k])
 		}
 	}

@@ -27,6 +27,8 @@ type kv[V any] struct {
 
 func cmpKey[V any](e kv[V], k string) int { return strings.Compare(e.k, k) }
 
+func cmpKV[V any](a, b kv[V]) int { return strings.Compare(a.k, b.k) }
+
 func (m *shardMap[V]) init() { m.seed = maphash.MakeSeed() }
 
 func (m *shardMap[V]) shard(k string) int { return int(maphash.String(m.seed, k) & (shardCount - 1)) }
@@ -51,7 +53,7 @@ func (m *shardMap[V]) apply(changes map[string]V) {
 		by[i] = append(by[i], kv[V]{k, v})
 	}
 	for i, ch := range by {
-		slices.SortFunc(ch, func(a, b kv[V]) int { return strings.Compare(a.k, b.k) })
+		slices.SortFunc(ch, cmpKV)
 		var old []kv[V]
 		if p := m.shards[i].Load(); p != nil {
 			old = *p
