@@ -25,7 +25,7 @@ const (
 type result struct {
 	out outcome
 	set *rrSet
-	ptr *ptrSet
+	ptr *ptrRefs
 	svc *Service // whose set it is (its headless.dns/ttl)
 }
 
@@ -155,7 +155,7 @@ func (h *Headless) resolveReverse(name string, z *zone) result {
 	if ptr := h.index.PTR(name); ptr != nil {
 		res := result{out: answer, ptr: ptr}
 		if h.index.ownTTL.Load() > 0 { // only then may its Service set the TTL
-			if recs := h.index.Service(ptr.svc); recs != nil {
+			if recs := h.index.Service(ptr.first.svc); recs != nil {
 				res.svc = recs.svc
 			}
 		}

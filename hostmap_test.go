@@ -3,10 +3,7 @@ package headless
 import (
 	"fmt"
 	"math/rand"
-	"net/netip"
 	"testing"
-
-	"github.com/miekg/dns"
 )
 
 // TestHostMap: random changes (growth to thousands of names and back, so
@@ -110,15 +107,6 @@ func TestShardMap(t *testing.T) {
 			if w, wok := want[key]; ok != wok || got != w {
 				t.Fatalf("step %d: %s = %v %v, want %v %v", step, key, got, ok, w, wok)
 			}
-		}
-	}
-}
-
-func TestReverseName(t *testing.T) {
-	for _, a := range []string{"10.0.0.1", "255.255.255.255", "0.0.0.0", "192.168.10.200", "fd00::1", "2001:db8::ff00:42:8329"} {
-		want, _ := dns.ReverseAddr(a)
-		if got := reverseName(netip.MustParseAddr(a)); got != want {
-			t.Errorf("%s: %q, want %q", a, got, want)
 		}
 	}
 }

@@ -45,9 +45,8 @@ type Index struct {
 	nodesNew bool                // nodes changed since the last publish
 
 	svcs       shardMap[*svcRecords]
-	ptrs       shardMap[*ptrSet] // key: reverse name, lowercase FQDN
 	namespaces atomic.Pointer[map[string]struct{}]
-	addrs      atomic.Pointer[addrSet] // every published PTR address
+	ptrTab     atomic.Pointer[ptrTable] // every published PTR address and its contributions
 	nodeTab    atomic.Pointer[nodeTable]
 	capped     atomic.Int64 // published Services whose headless.dns/max-answers sets a cap
 	ownTTL     atomic.Int64 // published Services whose headless.dns/ttl sets their TTL
@@ -93,9 +92,8 @@ func NewIndex(o IndexOptions) *Index {
 		}
 	}
 	ix.svcs.init()
-	ix.ptrs.init()
 	ix.namespaces.Store(&map[string]struct{}{})
-	ix.addrs.Store(&addrSet{})
+	ix.ptrTab.Store(&ptrTable{})
 	ix.nodeTab.Store(newNodeTable(nil))
 	ix.modified.Store(time.Now().Unix())
 	return ix
@@ -258,7 +256,7 @@ func (ix *Index) Flush() {
 		start := time.Now()
 		changes := make(map[string]*svcRecords, len(ix.dirty))
 		nsChanged := false
-		if ix.ptr.empty() {
+		if ix.ptrTab.Load().Len() == 0 {
 			ix.ptr.reserve(ix.endpointsOf(ix.dirty))
 		}
 		for key, changed := range ix.dirty {
@@ -276,9 +274,8 @@ func (ix *Index) Flush() {
 		}
 		// reverse first: whatever forward answers a query sees, the
 		// reverse side already shows (a name gone has no PTR left behind)
-		ptrChanges, addrs := ix.ptr.publish(&ix.opts, ix.addrs.Load())
-		ix.ptrs.apply(ptrChanges)
-		ix.addrs.Store(addrs)
+		ptrs := ix.ptr.publish(ix.ptrTab.Load())
+		ix.ptrTab.Store(ptrs)
 		ix.svcs.apply(changes)
 		if nsChanged {
 			m := make(map[string]struct{}, len(ix.liveNS))
@@ -293,7 +290,7 @@ func (ix *Index) Flush() {
 		ix.modified.Store(now.Unix())
 		indexBuildSeconds.Observe(now.Sub(start).Seconds())
 		ix.nServices.Store(int64(len(ix.live)))
-		ix.nAddresses.Store(int64(addrs.Len()))
+		ix.nAddresses.Store(int64(ptrs.Len()))
 	}
 	if (ix.wantSvc || ix.wantSync) && !ix.svcSynced.Load() {
 		ix.svcSynced.Store(true)
@@ -368,10 +365,14 @@ func (ix *Index) Service(key string) *svcRecords {
 	return r
 }
 
-// PTR returns the PTR set of a reverse name (lowercase FQDN), or nil.
-func (ix *Index) PTR(name string) *ptrSet {
-	r, _ := ix.ptrs.get(name)
-	return r
+// PTR returns the PTR contributions of the address a reverse name (lowercase
+// FQDN) spells, or nil.
+func (ix *Index) PTR(name string) *ptrRefs {
+	p, ok := parseReverse(name)
+	if !ok || p.Bits() != p.Addr().BitLen() {
+		return nil
+	}
+	return ix.ptrTab.Load().get(p.Addr())
 }
 
 // HasNamespace reports whether a headless Service is published in ns.
@@ -382,7 +383,7 @@ func (ix *Index) HasNamespace(ns string) bool {
 
 // HasAddressIn reports whether a published PTR address is inside p.
 func (ix *Index) HasAddressIn(p netip.Prefix) bool {
-	return ix.addrs.Load().anyIn(p)
+	return ix.ptrTab.Load().anyIn(p)
 }
 
 // TTL is the TTL of every record, and the SOA minimum.

@@ -3,7 +3,6 @@ package headless
 import (
 	"net/netip"
 	"slices"
-	"strconv"
 
 	"github.com/miekg/dns"
 )
@@ -45,40 +44,33 @@ func (p *ptrRefs) remove(r ptrRef) {
 	}
 }
 
-// ptrSet is the published PTR answer of one address; one allocation in the
-// common case of a single PTR.
-type ptrSet struct {
-	rr  []dns.PTR
-	one [1]dns.PTR
-	loc *epLoc // of the first contribution
-	svc string // service key of the first contribution (its TTL policy)
+// ptrBook keeps who contributes which PTR, and the contributions filed and
+// withdrawn since the last publish, in order; publish applies them to the
+// published table.
+type ptrBook struct {
+	own  map[string][]ptrRef // contributor (a Service's slice) -> the PTRs it contributes
+	ops  []ptrOp             // since the last publish
+	keep map[ptrRef]bool     // scratch
+	had  map[ptrRef]bool     // scratch
 }
 
-// ptrBook keeps who contributes which PTR, and which addresses changed since
-// the last publish (only those are rebuilt).
-type ptrBook struct {
-	own     map[string][]ptrRef     // service key -> the PTRs it contributes
-	refs    map[netip.Addr]ptrRefs  // address -> every PTR contributed for it
-	changed map[netip.Addr]struct{} // since the last publish
-	keep    map[ptrRef]bool         // scratch
-	had     map[ptrRef]bool         // scratch
+// ptrOp files (add) or withdraws one contribution; seq keeps the order of
+// the ops of one address through the sort by address.
+type ptrOp struct {
+	r   ptrRef
+	seq int
+	add bool
 }
 
 func newPTRBook() ptrBook {
-	return ptrBook{own: map[string][]ptrRef{}, refs: map[netip.Addr]ptrRefs{}, changed: map[netip.Addr]struct{}{},
-		keep: map[ptrRef]bool{}, had: map[ptrRef]bool{}}
+	return ptrBook{own: map[string][]ptrRef{}, keep: map[ptrRef]bool{}, had: map[ptrRef]bool{}}
 }
 
-// empty reports whether no address is filed.
-func (b *ptrBook) empty() bool { return len(b.refs) == 0 }
-
-// reserve sizes an empty book for about n addresses: the first build files
-// every address of the cluster, and growing the maps there allocated twice
-// what they end up holding.
+// reserve sizes the op log for about n contributions: the first build files
+// every address of the cluster.
 func (b *ptrBook) reserve(n int) {
-	if len(b.refs) == 0 && n > len(b.changed) {
-		b.refs = make(map[netip.Addr]ptrRefs, n)
-		b.changed = make(map[netip.Addr]struct{}, n)
+	if len(b.ops) == 0 && n > cap(b.ops) {
+		b.ops = make([]ptrOp, 0, n)
 	}
 }
 
@@ -126,12 +118,21 @@ func (b *ptrBook) replace(key string, refs []ptrRef) {
 
 // swapAll replaces old refs by new ones by sets.
 func (b *ptrBook) swapAll(old, refs []ptrRef) {
-	if len(old) == 0 { // a new contributor (every slice at start-up): no maps
-		for i, r := range refs {
-			if e := b.refs[r.addr]; (e.first == r || slices.Contains(e.more, r)) && slices.Contains(refs[:i], r) {
-				continue // a repeat within refs (filed once; another contributor's copy counts on its own)
+	if len(old) == 0 { // a new contributor (every slice at start-up)
+		if len(refs) <= 16 {
+			for i, r := range refs {
+				if !slices.Contains(refs[:i], r) { // a repeat within refs is filed once
+					b.file(r)
+				}
 			}
-			b.file(r)
+			return
+		}
+		b.had = resetMap(b.had)
+		for _, r := range refs {
+			if !b.had[r] {
+				b.had[r] = true
+				b.file(r)
+			}
 		}
 		return
 	}
@@ -154,79 +155,59 @@ func (b *ptrBook) swapAll(old, refs []ptrRef) {
 	}
 }
 
-func (b *ptrBook) file(r ptrRef) {
-	e := b.refs[r.addr]
-	e.add(r)
-	b.refs[r.addr] = e
-	b.changed[r.addr] = struct{}{}
-}
+func (b *ptrBook) file(r ptrRef)   { b.ops = append(b.ops, ptrOp{r: r, seq: len(b.ops), add: true}) }
+func (b *ptrBook) unfile(r ptrRef) { b.ops = append(b.ops, ptrOp{r: r, seq: len(b.ops)}) }
 
-func (b *ptrBook) unfile(r ptrRef) {
-	e := b.refs[r.addr]
-	e.remove(r)
-	if e.empty() {
-		delete(b.refs, r.addr)
+// publish returns the published table with the ops since the last publish
+// applied (t itself is not modified).
+func (b *ptrBook) publish(t *ptrTable) *ptrTable {
+	if len(b.ops) == 0 {
+		return t
+	}
+	ops := b.ops
+	slices.SortFunc(ops, func(x, y ptrOp) int {
+		if c := x.r.addr.Compare(y.r.addr); c != 0 {
+			return c
+		}
+		return x.seq - y.seq
+	})
+	edits := make([]ptrEdit, 0, len(ops))
+	for i := 0; i < len(ops); {
+		a := ops[i].r.addr
+		var e ptrRefs
+		if was := t.get(a); was != nil {
+			e = *was
+			e.more = slices.Clone(e.more) // the published one stays as it is
+		}
+		for ; i < len(ops) && ops[i].r.addr == a; i++ {
+			if ops[i].add {
+				e.add(ops[i].r)
+			} else {
+				e.remove(ops[i].r)
+			}
+		}
+		edits = append(edits, ptrEdit{addr: a, refs: e})
+	}
+	if cap(b.ops) > 4096 {
+		b.ops = nil // the first build's log is not kept
 	} else {
-		b.refs[r.addr] = e
+		b.ops = b.ops[:0]
 	}
-	b.changed[r.addr] = struct{}{}
+	return t.with(edits)
 }
 
-// publish returns the PTR sets of the changed addresses (nil deletes) keyed by
-// reverse name, and the set of every published address with the changes
-// applied (set itself is not modified).
-func (b *ptrBook) publish(o *IndexOptions, set *addrSet) (map[string]*ptrSet, *addrSet) {
-	out := make(map[string]*ptrSet, len(b.changed))
-	var added, removed []netip.Addr
-	for addr := range b.changed {
-		name := reverseName(addr)
-		e, ok := b.refs[addr]
-		if !ok {
-			removed = append(removed, addr)
-			out[name] = nil
-			continue
-		}
-		added = append(added, addr) // inserting a present address is a no-op
-		out[name] = newPTRSet(o.TTL, &e)
+// records are the PTR records of the address's contributions, one per
+// distinct target, named name.
+func (p *ptrRefs) records(name string, ttl uint32) []dns.RR {
+	hdr := dns.RR_Header{Name: name, Rrtype: dns.TypePTR, Class: dns.ClassINET, Ttl: ttl}
+	if len(p.more) == 0 {
+		return []dns.RR{&dns.PTR{Hdr: hdr, Ptr: p.first.target}}
 	}
-	b.changed = resetMap(b.changed)
-	if len(added) == 0 && len(removed) == 0 {
-		return out, set
-	}
-	slices.SortFunc(added, netip.Addr.Compare)
-	return out, set.with(added, removed)
-}
-
-// reverseName is addr's reverse (PTR) name, lowercase FQDN, as
-// dns.ReverseAddr writes it; IPv4 without formatting the address first.
-func reverseName(addr netip.Addr) string {
-	if !addr.Is4() {
-		name, _ := dns.ReverseAddr(addr.String())
-		return name
-	}
-	b4 := addr.As4()
-	buf := make([]byte, 0, len("255.255.255.255.in-addr.arpa."))
-	for i := 3; i >= 0; i-- {
-		buf = strconv.AppendUint(buf, uint64(b4[i]), 10)
-		buf = append(buf, '.')
-	}
-	return string(append(buf, "in-addr.arpa."...))
-}
-
-func newPTRSet(ttl uint32, e *ptrRefs) *ptrSet {
-	set := &ptrSet{loc: e.first.loc, svc: e.first.svc}
-	hdr := dns.RR_Header{Rrtype: dns.TypePTR, Class: dns.ClassINET, Ttl: ttl}
-	if len(e.more) == 0 {
-		set.one[0] = dns.PTR{Hdr: hdr, Ptr: e.first.target}
-		set.rr = set.one[:]
-		return set
-	}
-	seen := map[string]bool{}
-	for _, r := range append([]ptrRef{e.first}, e.more...) {
-		if !seen[r.target] {
-			seen[r.target] = true
-			set.rr = append(set.rr, dns.PTR{Hdr: hdr, Ptr: r.target})
+	out := []dns.RR{&dns.PTR{Hdr: hdr, Ptr: p.first.target}}
+	for i, r := range p.more {
+		if r.target != p.first.target && !slices.ContainsFunc(p.more[:i], func(o ptrRef) bool { return o.target == r.target }) {
+			out = append(out, &dns.PTR{Hdr: hdr, Ptr: r.target})
 		}
 	}
-	return set
+	return out
 }

@@ -65,7 +65,7 @@ func (h *Headless) fill(cw *clientWriter, m *dns.Msg, q dns.Question, z *zone, q
 		if q.Qtype != dns.TypePTR {
 			return false
 		}
-		m.Answer = copyRRs(res.ptr.rr, q.Name, nil)
+		m.Answer = res.ptr.records(q.Name, h.index.TTL())
 		return true
 	}
 	set := res.set

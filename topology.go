@@ -5,7 +5,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/miekg/dns"
 	core "k8s.io/api/core/v1"
 	meta "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -210,16 +209,9 @@ func (ix *Index) LocateByNode(a netip.Addr) (clientLoc, bool) {
 
 // LocateByEndpoint finds a client that is an endpoint of a published Service.
 func (ix *Index) LocateByEndpoint(a netip.Addr) (clientLoc, bool) {
-	if ix.addrs.Load().Len() == 0 {
+	p := ix.ptrTab.Load().get(a)
+	if p == nil || p.first.loc == nil {
 		return clientLoc{}, false
 	}
-	name, err := dns.ReverseAddr(a.String())
-	if err != nil {
-		return clientLoc{}, false
-	}
-	p := ix.PTR(name)
-	if p == nil || p.loc == nil {
-		return clientLoc{}, false
-	}
-	return clientLoc{node: p.loc.node, zone: p.loc.zone}, true
+	return clientLoc{node: p.first.loc.node, zone: p.first.loc.zone}, true
 }

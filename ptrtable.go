@@ -1,0 +1,138 @@
+package headless
+
+import (
+	"net/netip"
+	"slices"
+	"sort"
+)
+
+// ptrTable is the published PTR side: every address that has a PTR, sorted,
+// with its contributions inline, in chunks copied on write. A readiness flip
+// in a large Service copies one chunk and the chunk index. The same table
+// answers PTR queries (a reverse name is parsed to its address), locates
+// clients that are endpoints, and tells which reverse names lie above a
+// published address. Immutable once published.
+type ptrTable struct {
+	chunks [][]ptrRefs // each sorted by address and non-empty, in order
+	n      int
+}
+
+const ptrChunk = 64 // a chunk is split when it grows past twice this
+
+// ptrEdit is one address's new contributions; none removes the address.
+type ptrEdit struct {
+	addr netip.Addr
+	refs ptrRefs
+}
+
+func (e *ptrRefs) key() netip.Addr { return e.first.addr }
+
+func cmpEntry(e ptrRefs, a netip.Addr) int { return e.first.addr.Compare(a) }
+
+// Len is the number of addresses.
+func (t *ptrTable) Len() int { return t.n }
+
+// chunkFor is the index of the chunk where a belongs: the first whose last
+// address is not below a (the last chunk when a is above all).
+func (t *ptrTable) chunkFor(a netip.Addr) int {
+	i := sort.Search(len(t.chunks), func(i int) bool {
+		c := t.chunks[i]
+		return c[len(c)-1].key().Compare(a) >= 0
+	})
+	return min(i, len(t.chunks)-1)
+}
+
+// get returns the contributions of a, or nil.
+func (t *ptrTable) get(a netip.Addr) *ptrRefs {
+	if t.n == 0 {
+		return nil
+	}
+	c := t.chunks[t.chunkFor(a)]
+	if j, ok := slices.BinarySearchFunc(c, a, cmpEntry); ok {
+		return &c[j]
+	}
+	return nil
+}
+
+// anyIn reports whether an address of the table is inside p.
+func (t *ptrTable) anyIn(p netip.Prefix) bool {
+	if t.n == 0 {
+		return false
+	}
+	lo := p.Masked().Addr()
+	c := t.chunks[t.chunkFor(lo)]
+	j, _ := slices.BinarySearchFunc(c, lo, cmpEntry)
+	return j < len(c) && p.Contains(c[j].key())
+}
+
+// with returns the table with the edits (sorted by address, one per
+// address) applied; t itself is not modified. Few edits copy the chunks
+// they touch; many rebuild the table in one merge.
+func (t *ptrTable) with(edits []ptrEdit) *ptrTable {
+	if len(edits) == 0 {
+		return t
+	}
+	if len(t.chunks) == 0 || len(edits) > t.n/16+8 {
+		var all []ptrRefs
+		for _, c := range t.chunks {
+			all = append(all, c...)
+		}
+		return chunked(mergeEdits(all, edits))
+	}
+	out := &ptrTable{chunks: make([][]ptrRefs, 0, len(t.chunks)+1), n: t.n}
+	j := 0
+	for i, c := range t.chunks {
+		k := len(edits)
+		if i < len(t.chunks)-1 {
+			last := c[len(c)-1].key()
+			for k = j; k < len(edits) && edits[k].addr.Compare(last) <= 0; k++ {
+			}
+		}
+		if k == j {
+			out.chunks = append(out.chunks, c)
+			continue
+		}
+		merged := mergeEdits(c, edits[j:k])
+		j = k
+		out.n += len(merged) - len(c)
+		for len(merged) > 2*ptrChunk {
+			out.chunks = append(out.chunks, merged[:ptrChunk:ptrChunk])
+			merged = merged[ptrChunk:]
+		}
+		if len(merged) > 0 {
+			out.chunks = append(out.chunks, merged)
+		}
+	}
+	return out
+}
+
+// mergeEdits returns old (sorted) with the sorted edits applied.
+func mergeEdits(old []ptrRefs, edits []ptrEdit) []ptrRefs {
+	out := make([]ptrRefs, 0, len(old)+len(edits))
+	j := 0
+	for _, e := range edits {
+		for j < len(old) && old[j].key().Compare(e.addr) < 0 {
+			out = append(out, old[j])
+			j++
+		}
+		if j < len(old) && old[j].key() == e.addr {
+			j++ // replaced or removed
+		}
+		if !e.refs.empty() {
+			out = append(out, e.refs)
+		}
+	}
+	return slices.Clip(append(out, old[j:]...))
+}
+
+// chunked cuts a sorted list into a table, a chunk an allocation (so that
+// a chunk replaced later frees its memory).
+func chunked(all []ptrRefs) *ptrTable {
+	out := &ptrTable{n: len(all), chunks: make([][]ptrRefs, 0, len(all)/ptrChunk+1)}
+	for len(all) > 0 {
+		k := min(ptrChunk, len(all))
+		out.chunks = append(out.chunks, slices.Clone(all[:k]))
+		all = all[k:]
+	}
+	return out
+}

@@ -1,0 +1,117 @@
+package headless
+
+import (
+	"fmt"
+	"math/rand"
+	"net/netip"
+	"slices"
+	"testing"
+
+	discovery "k8s.io/api/discovery/v1"
+)
+
+// ptrTable against a plain map, through random edits small and large.
+func TestPTRTable(t *testing.T) {
+	rng := rand.New(rand.NewSource(1))
+	addr := func() netip.Addr {
+		return netip.AddrFrom4([4]byte{10, byte(rng.Intn(4)), byte(rng.Intn(256)), byte(rng.Intn(256))})
+	}
+	tab := &ptrTable{}
+	want := map[netip.Addr]string{}
+	for round := 0; round < 300; round++ {
+		n := 1 + rng.Intn(3)
+		if round%50 == 0 {
+			n = 3000 // a relist: rebuilt whole
+		}
+		touched := map[netip.Addr]bool{} // as the PTR book: one edit per address
+		var edits []ptrEdit
+		for i := 0; i < n; i++ {
+			a := addr()
+			if touched[a] {
+				continue
+			}
+			touched[a] = true
+			e := ptrEdit{addr: a}
+			if _, had := want[a]; had && rng.Intn(2) == 0 {
+				delete(want, a)
+			} else {
+				target := fmt.Sprintf("t%d-%d.", round, i)
+				want[a] = target
+				e.refs.first = ptrRef{addr: a, target: target}
+			}
+			edits = append(edits, e)
+		}
+		slices.SortFunc(edits, func(x, y ptrEdit) int { return x.addr.Compare(y.addr) })
+		old := tab
+		oldLen, oldChunks := old.Len(), len(old.chunks)
+		tab = tab.with(edits)
+		if old.Len() != oldLen || len(old.chunks) != oldChunks {
+			t.Fatal("with modified the table it was given")
+		}
+		if tab.Len() != len(want) {
+			t.Fatalf("round %d: %d addresses, want %d", round, tab.Len(), len(want))
+		}
+		var flat []netip.Addr
+		for _, c := range tab.chunks {
+			if len(c) == 0 || len(c) > 2*ptrChunk {
+				t.Fatalf("chunk of %d", len(c))
+			}
+			for _, e := range c {
+				flat = append(flat, e.key())
+			}
+		}
+		if !slices.IsSortedFunc(flat, netip.Addr.Compare) || len(slices.Compact(flat)) != len(want) {
+			t.Fatalf("round %d: not a sorted set of %d", round, len(want))
+		}
+		for a, target := range want {
+			if e := tab.get(a); e == nil || e.first.target != target {
+				t.Fatalf("round %d: %s = %v, want %s", round, a, e, target)
+			}
+		}
+		for i := 0; i < 20; i++ {
+			if a := addr(); tab.get(a) != nil != (want[a] != "") {
+				t.Fatalf("round %d: get(%s) disagrees", round, a)
+			}
+			p := netip.PrefixFrom(addr(), 8+rng.Intn(25)).Masked()
+			has := false
+			for a := range want {
+				if p.Contains(a) {
+					has = true
+					break
+				}
+			}
+			if got := tab.anyIn(p); got != has {
+				t.Fatalf("anyIn(%s) = %v, want %v", p, got, has)
+			}
+		}
+	}
+}
+
+// A PTR query names one address exactly as dns.ReverseAddr writes it; other
+// spellings of it and the names above it have no PTR.
+func TestPTRNames(t *testing.T) {
+	ix := newTestIndex()
+	ix.UpdateService(svcObj("ns", "web"), false)
+	ix.UpdateSlice(sliceObj("ns", "web-1", "web", http80, ep{ip: "10.0.2.1", host: "a", zone: "zone-a"}), false, 0)
+	ix.UpdateSlice(sliceFromAPI(slice("ns", "web-6", "web", discovery.AddressTypeIPv6, "", http80, ep{ip: "fd00::1", host: "b"})), false, 0)
+	ix.Flush()
+	for name, want := range map[string]string{
+		"1.2.0.10.in-addr.arpa.":   "a.web.ns.svc.cluster.local.",
+		"01.2.0.10.in-addr.arpa.":  "",
+		"1.02.0.10.in-addr.arpa.":  "",
+		"2.0.10.in-addr.arpa.":     "",
+		"1.1.2.0.10.in-addr.arpa.": "",
+		"1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.d.f.ip6.arpa.": "b.web.ns.svc.cluster.local.",
+		"0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.d.f.ip6.arpa.":   "",
+	} {
+		if got := ptrStrings(ix.PTR(name)); got != want {
+			t.Errorf("PTR %s = %q, want %q", name, got, want)
+		}
+	}
+	if c, ok := ix.LocateByEndpoint(netip.MustParseAddr("10.0.2.1")); !ok || c.zone != "zone-a" {
+		t.Errorf("endpoint 10.0.2.1 located at %v %v, want zone-a", c, ok)
+	}
+	if c, ok := ix.LocateByEndpoint(netip.MustParseAddr("10.0.2.2")); ok {
+		t.Errorf("a client that is no endpoint located at %v", c)
+	}
+}
