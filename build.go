@@ -12,21 +12,19 @@ type item struct {
 	addr    netip.Addr
 	targets []string // SRV target of this address per forward zone, shared
 	port    int32
-	pi      int32 // index of the port in its slice
-	zone    string
-	serving bool // published as serving, not ready (headless.dns/publish: serving)
+	pi      int32  // index of the port in its slice
+	loc     *epLoc // where the endpoint runs (interned)
+	serving bool   // published as serving, not ready (headless.dns/publish: serving)
 }
 
 // sameAnswer reports whether two items answer alike.
 func (it *item) sameAnswer(o *item) bool {
-	return it.host == o.host && it.addr == o.addr && it.port == o.port && it.zone == o.zone && it.serving == o.serving
+	return it.host == o.host && it.addr == o.addr && it.port == o.port && it.loc.zone == o.loc.zone && it.serving == o.serving
 }
 
-// ptrChange replaces the PTR contributions filed under key.
-type ptrChange struct {
-	key  string
-	refs []ptrRef
-}
+// ptrChange replaces the PTR contributions of one slice: those of its
+// previous build by those of its new one (either nil).
+type ptrChange struct{ old, new *sliceBuild }
 
 // builder turns Services' slices into record sets. It remembers, per
 // Service, what each slice contributed, so a change costs what it changes:
@@ -102,16 +100,14 @@ func (b *builder) service(o *IndexOptions, key string, svc *Service, slicesOf ma
 		switch {
 		case nb == nil:
 			delete(st.slices, id)
-			ptrs = append(ptrs, ptrChange{key: key + "/" + id})
+			ptrs = append(ptrs, ptrChange{old: old})
 			membership = true
 			continue
 		case old == nil:
 			membership = true
 		}
 		st.slices[id] = nb
-		if old == nil || !slices.Equal(old.refs, nb.refs) {
-			ptrs = append(ptrs, ptrChange{key: key + "/" + id, refs: nb.refs})
-		}
+		ptrs = append(ptrs, ptrChange{old: old, new: nb})
 		if !membership {
 			i, _ := slices.BinarySearch(st.ids, id)
 			parts[i] = nb
@@ -141,8 +137,8 @@ func (b *builder) drop(key string) []ptrChange {
 	}
 	delete(b.state, key)
 	ptrs := make([]ptrChange, 0, len(st.slices))
-	for id := range st.slices {
-		ptrs = append(ptrs, ptrChange{key: key + "/" + id})
+	for _, sb := range st.slices {
+		ptrs = append(ptrs, ptrChange{old: sb})
 	}
 	return ptrs
 }
@@ -206,7 +202,7 @@ func buildWide(w wideSource) (map[string]*rrSet, map[string]*rrSet) {
 	}
 	byZone := map[string][]int32{}
 	for i := range items {
-		if z := items[i].zone; z != "" {
+		if z := items[i].loc.zone; z != "" {
 			byZone[z] = append(byZone[z], int32(i))
 		}
 	}

@@ -12,7 +12,7 @@ type sliceBuild struct {
 	items    []item     // published (address, port) items, endpoints and ports as written
 	hosts    []string   // the distinct endpoint names of items, sorted
 	portKeys [][]string // per slice port: every spelling that selects it
-	refs     []ptrRef
+	key      string     // of its Service
 	spans    []span    // per endpoint of the slice, and one past the last
 	fresh    []int32   // derived from a previous version: the endpoints derived anew (nil: all were)
 	bloom    hostBloom // of hosts
@@ -23,7 +23,7 @@ type sliceBuild struct {
 // deriveSlice computes a slice's items, names and PTR contributions: ready
 // endpoints, and with publish: serving also serving (terminating) ones.
 func (b *builder) deriveSlice(o *IndexOptions, key string, svc *Service, s *Slice, old *sliceBuild) *sliceBuild {
-	sb := &sliceBuild{slice: s, spans: make([]span, 0, len(s.Endpoints)+1)}
+	sb := &sliceBuild{slice: s, key: key, spans: make([]span, 0, len(s.Endpoints)+1)}
 	// exact sizes: append's doubling would leave up to half of each unused
 	addrs := 0
 	for i := range s.Endpoints {
@@ -34,9 +34,6 @@ func (b *builder) deriveSlice(o *IndexOptions, key string, svc *Service, s *Slic
 	sb.items = make([]item, 0, addrs*len(s.Ports))
 	if len(s.Ports) > 0 {
 		sb.hosts = make([]string, 0, addrs)
-		if len(o.Zones) > 0 {
-			sb.refs = make([]ptrRef, 0, addrs)
-		}
 	}
 	reuse := old != nil && slices.Equal(old.slice.Ports, s.Ports)
 	if reuse {
@@ -51,7 +48,7 @@ func (b *builder) deriveSlice(o *IndexOptions, key string, svc *Service, s *Slic
 		targetPool = make([]string, 0, addrs*len(o.Zones))
 	}
 	for i := range s.Endpoints {
-		sb.spans = append(sb.spans, span{items: int32(len(sb.items)), refs: int32(len(sb.refs))})
+		sb.spans = append(sb.spans, span(len(sb.items)))
 		ep := &s.Endpoints[i]
 		same := reuse && i < len(old.slice.Endpoints) && sameEndpoint(&old.slice.Endpoints[i], ep)
 		if reuse && !same {
@@ -75,7 +72,7 @@ func (b *builder) deriveSlice(o *IndexOptions, key string, svc *Service, s *Slic
 				targets[zi] = joinName(host+suffix, zone)
 			}
 			for pi, p := range s.Ports {
-				sb.items = append(sb.items, item{host: host, addr: addr, targets: targets, port: p.Port, pi: int32(pi), zone: ep.Zone, serving: !ep.Ready})
+				sb.items = append(sb.items, item{host: host, addr: addr, targets: targets, port: p.Port, pi: int32(pi), loc: loc, serving: !ep.Ready})
 				if !ep.Ready {
 					sb.serving++
 				}
@@ -83,12 +80,9 @@ func (b *builder) deriveSlice(o *IndexOptions, key string, svc *Service, s *Slic
 			if len(s.Ports) > 0 {
 				sb.hosts = append(sb.hosts, host)
 			}
-			if len(o.Zones) > 0 && len(s.Ports) > 0 { // PTR targets are written in the first forward zone
-				sb.refs = append(sb.refs, ptrRef{addr: addr, svc: key, target: targets[0], loc: loc}) // duplicates: the PTR book keeps one
-			}
 		}
 	}
-	sb.spans = append(sb.spans, span{items: int32(len(sb.items)), refs: int32(len(sb.refs))})
+	sb.spans = append(sb.spans, span(len(sb.items)))
 	slices.Sort(sb.hosts)
 	sb.hosts = slices.Compact(sb.hosts)
 	for _, h := range sb.hosts {
@@ -125,13 +119,28 @@ func (sb *sliceBuild) has(h string, hh uint64) bool {
 	return ok
 }
 
-// span is where one endpoint's contributions start in a sliceBuild.
-type span struct{ items, refs int32 }
+// span is where one endpoint's items start in a sliceBuild.
+type span int32
+
+// ptrRefs appends the slice's PTR contributions to dst: one per published
+// address (its first port's item), the target written in the first forward
+// zone. A plugin without forward zones has none.
+func (sb *sliceBuild) ptrRefs(dst []ptrRef) []ptrRef {
+	if sb == nil {
+		return dst
+	}
+	for i := range sb.items {
+		if it := &sb.items[i]; it.pi == 0 && len(it.targets) > 0 {
+			dst = append(dst, ptrRef{addr: it.addr, svc: sb.key, target: it.targets[0], loc: it.loc})
+		}
+	}
+	return dst
+}
 
 // reuse appends what endpoint i contributed to old.
 func (sb *sliceBuild) reuse(old *sliceBuild, i int, ports bool) {
 	a, z := old.spans[i], old.spans[i+1]
-	for _, it := range old.items[a.items:z.items] {
+	for _, it := range old.items[a:z] {
 		if it.serving {
 			sb.serving++
 		}
@@ -139,8 +148,7 @@ func (sb *sliceBuild) reuse(old *sliceBuild, i int, ports bool) {
 			sb.hosts = append(sb.hosts, it.host)
 		}
 	}
-	sb.items = append(sb.items, old.items[a.items:z.items]...)
-	sb.refs = append(sb.refs, old.refs[a.refs:z.refs]...)
+	sb.items = append(sb.items, old.items[a:z]...)
 }
 
 // portKeysOf returns, per slice port, the keys of every spelling that

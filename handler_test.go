@@ -346,9 +346,13 @@ func TestUpdates(t *testing.T) {
 	h.index.mu.Lock()
 	defer h.index.mu.Unlock()
 	for _, k := range []string{"hdls.testns", "ext.testns"} {
-		for own, refs := range h.index.ptr.own {
-			if strings.HasPrefix(own, k+"/") {
-				t.Errorf("stale PTR for %s: %v", own, refs)
+		for _, c := range h.index.ptrTab.Load().chunks {
+			for _, e := range c {
+				for _, r := range append([]ptrRef{e.first}, e.more...) {
+					if r.svc == k {
+						t.Errorf("stale PTR for %s: %v", k, r)
+					}
+				}
 			}
 		}
 		if st := h.index.build.state[k]; st != nil && (k == "hdls.testns" || len(st.slices) > 0) {

@@ -31,7 +31,6 @@ type Index struct {
 	slices   map[string]map[string]*Slice   // service key -> slice namespace/name -> slice
 	owners   map[string]sliceOwner          // slice namespace/name -> where it is filed, and which watch delivered it
 	dirty    map[string]map[string]struct{} // service key -> its changed slice ids; nil: the Service itself changed
-	triggers map[string]time.Time           // service key -> when its oldest unpublished live change began
 	wantSync bool
 	wantSvc  bool
 	kick     chan struct{}
@@ -51,6 +50,7 @@ type Index struct {
 	capped     atomic.Int64 // published Services whose headless.dns/max-answers sets a cap
 	ownTTL     atomic.Int64 // published Services whose headless.dns/ttl sets their TTL
 	modified   atomic.Int64
+	pending    atomic.Bool // a change is taken in and not yet published: the next read publishes it
 	nServices  atomic.Int64
 	nAddresses atomic.Int64
 	isSynced   atomic.Bool
@@ -75,7 +75,6 @@ func NewIndex(o IndexOptions) *Index {
 		slices:   map[string]map[string]*Slice{},
 		owners:   map[string]sliceOwner{},
 		dirty:    map[string]map[string]struct{}{},
-		triggers: map[string]time.Time{},
 		kick:     make(chan struct{}, 1),
 		ptr:      newPTRBook(),
 		live:     map[string]bool{},
@@ -122,6 +121,7 @@ func (ix *Index) markSlice(key, id string) {
 }
 
 func (ix *Index) kickBuilder() {
+	ix.pending.Store(true)
 	select {
 	case ix.kick <- struct{}{}:
 	default:
@@ -187,7 +187,9 @@ func (ix *Index) UpdateSliceAt(s *Slice, deleted bool, watch int, trigger time.T
 		}
 		delete(ix.owners, id)
 		ix.markSlice(owner.service, id)
-		ix.noteTrigger(owner.service, trigger)
+		if key != owner.service {
+			ix.noteTrigger(owner.service, trigger) // the change is its leaving
+		}
 	}
 	if key == "" {
 		return
@@ -232,15 +234,43 @@ func (ix *Index) ServicesSynced() bool { return ix.svcSynced.Load() }
 // Synced reports whether the index holds a full sync.
 func (ix *Index) Synced() bool { return ix.isSynced.Load() }
 
-// Run builds and publishes record sets for changed Services until stop closes.
+// Run publishes changes until stop closes: the initial list at once, later
+// changes settle first, so that a burst of them (a rollout, a relist) is
+// published once. Reads never wait for that: a read that finds a change
+// taken in and unpublished publishes it first (fresh), so every answer
+// after a change is taken in shows it, and a change nobody asks about costs
+// one publish a settle period however many arrive.
 func (ix *Index) Run(stop <-chan struct{}) {
+	settle := time.NewTimer(0)
+	<-settle.C
 	for {
 		select {
 		case <-stop:
 			return
 		case <-ix.kick:
-			ix.Flush()
 		}
+		if ix.isSynced.Load() {
+			settle.Reset(publishSettle)
+			select {
+			case <-stop:
+				settle.Stop()
+				return
+			case <-settle.C:
+			}
+		}
+		ix.Flush()
+	}
+}
+
+// publishSettle is how long the builder lets changes gather after the
+// initial sync before it publishes them unasked.
+var publishSettle = time.Second
+
+// fresh publishes what was taken in and not yet published: every read of
+// the published state calls it first.
+func (ix *Index) fresh() {
+	if ix.pending.Load() && ix.isSynced.Load() {
+		ix.Flush()
 	}
 }
 
@@ -268,7 +298,7 @@ func (ix *Index) Flush() {
 				ptrs = ix.build.drop(key)
 			}
 			for _, c := range ptrs {
-				ix.ptr.replace(c.key, c.refs)
+				ix.ptr.replace(c)
 			}
 			nsChanged = ix.noteLive(key, recs, changes) || nsChanged
 		}
@@ -285,7 +315,6 @@ func (ix *Index) Flush() {
 			ix.namespaces.Store(&m)
 		}
 		now := time.Now()
-		ix.observeProgramming(now)
 		ix.dirty = resetMap(ix.dirty)
 		ix.modified.Store(now.Unix())
 		indexBuildSeconds.Observe(now.Sub(start).Seconds())
@@ -299,6 +328,7 @@ func (ix *Index) Flush() {
 		ix.isSynced.Store(true)
 		close(ix.synced)
 	}
+	ix.pending.Store(false)
 }
 
 // endpointsOf counts the endpoints of the slices of the given Services.
@@ -361,6 +391,7 @@ func (ix *Index) liveNSOf(key string) string {
 // Service returns the published records of a headless Service by its key
 // (name.namespace, lowercase), or nil.
 func (ix *Index) Service(key string) *svcRecords {
+	ix.fresh()
 	r, _ := ix.svcs.get(key)
 	return r
 }
@@ -372,17 +403,20 @@ func (ix *Index) PTR(name string) *ptrRefs {
 	if !ok || p.Bits() != p.Addr().BitLen() {
 		return nil
 	}
+	ix.fresh()
 	return ix.ptrTab.Load().get(p.Addr())
 }
 
 // HasNamespace reports whether a headless Service is published in ns.
 func (ix *Index) HasNamespace(ns string) bool {
+	ix.fresh()
 	_, ok := (*ix.namespaces.Load())[ns]
 	return ok
 }
 
 // HasAddressIn reports whether a published PTR address is inside p.
 func (ix *Index) HasAddressIn(p netip.Prefix) bool {
+	ix.fresh()
 	return ix.ptrTab.Load().anyIn(p)
 }
 
@@ -393,7 +427,10 @@ func (ix *Index) TTL() uint32 { return ix.opts.TTL }
 func (ix *Index) Zonal() bool { return ix.opts.Zonal }
 
 // Serial is the SOA serial: the Unix time of the last published change.
-func (ix *Index) Serial() uint32 { return uint32(ix.modified.Load()) }
+func (ix *Index) Serial() uint32 {
+	ix.fresh()
+	return uint32(ix.modified.Load())
+}
 
 // Counts are the published Services and distinct PTR addresses.
 func (ix *Index) Counts() (services, addresses int64) {

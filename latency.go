@@ -4,42 +4,25 @@ import "time"
 
 // DNS programming latency: the time from an endpoint change to the moment
 // its new answer is served (coredns_headless_dns_programming_duration_seconds).
+// That moment is when the index takes the change in: from then on every read
+// publishes it first if the builder has not yet (Index.fresh), so no answer
+// given after it can miss the change.
 
-// noteTrigger remembers when the oldest unpublished change of a Service
-// began (zero: not measured).
+// noteTrigger records the programming latency of a live change to a
+// Service's slices that began at trigger (zero: a relist, not measured).
+// Changes before the initial sync and to Services the index does not
+// serve are not counted.
 func (ix *Index) noteTrigger(key string, trigger time.Time) {
-	if trigger.IsZero() {
+	if trigger.IsZero() || !ix.isSynced.Load() {
 		return
 	}
-	if t, ok := ix.triggers[key]; !ok || trigger.Before(t) {
-		ix.triggers[key] = trigger
-	}
-}
-
-// observeProgramming records, for each Service just published, how long its
-// change took from trigger to answer. Changes that built nothing new (an
-// unchanged revision) are not published and not counted.
-func (ix *Index) observeProgramming(now time.Time) {
-	if !ix.isSynced.Load() {
-		ix.triggers = map[string]time.Time{} // the initial list is not a change (a new map: clearing keeps its size)
+	svc := ix.services[key]
+	if svc == nil {
 		return
 	}
-	for key, t := range ix.triggers {
-		if _, published := ix.dirty[key]; !published {
-			continue // not built yet (its change is still to come) or nothing changed
-		}
-		delete(ix.triggers, key)
-		svc := ix.services[key]
-		if svc == nil {
-			continue
-		}
-		kind := "headless_without_selector"
-		if svc.Selector {
-			kind = "headless_with_selector"
-		}
-		programmingSeconds.WithLabelValues(kind).Observe(max(now.Sub(t), 0).Seconds())
+	kind := "headless_without_selector"
+	if svc.Selector {
+		kind = "headless_with_selector"
 	}
-	if len(ix.triggers) > 10000 {
-		clear(ix.triggers) // changes that never published (filtered Services): bounded
-	}
+	programmingSeconds.WithLabelValues(kind).Observe(max(time.Since(trigger), 0).Seconds())
 }

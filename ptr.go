@@ -44,14 +44,14 @@ func (p *ptrRefs) remove(r ptrRef) {
 	}
 }
 
-// ptrBook keeps who contributes which PTR, and the contributions filed and
-// withdrawn since the last publish, in order; publish applies them to the
-// published table.
+// ptrBook keeps the PTR contributions filed and withdrawn since the last
+// publish, in order; publish applies them to the published table. Who
+// contributes what is not kept here: a slice's build lists its own.
 type ptrBook struct {
-	own  map[string][]ptrRef // contributor (a Service's slice) -> the PTRs it contributes
-	ops  []ptrOp             // since the last publish
-	keep map[ptrRef]bool     // scratch
-	had  map[ptrRef]bool     // scratch
+	ops      []ptrOp         // since the last publish
+	old, new []ptrRef        // scratch: a slice's contributions before and after
+	keep     map[ptrRef]bool // scratch
+	had      map[ptrRef]bool // scratch
 }
 
 // ptrOp files (add) or withdraws one contribution; seq keeps the order of
@@ -63,7 +63,7 @@ type ptrOp struct {
 }
 
 func newPTRBook() ptrBook {
-	return ptrBook{own: map[string][]ptrRef{}, keep: map[ptrRef]bool{}, had: map[ptrRef]bool{}}
+	return ptrBook{keep: map[ptrRef]bool{}, had: map[ptrRef]bool{}}
 }
 
 // reserve sizes the op log for about n contributions: the first build files
@@ -74,12 +74,14 @@ func (b *ptrBook) reserve(n int) {
 	}
 }
 
-// replace swaps the PTR contributions filed under key (a slice of a
-// Service). A slice's refs keep their order from one version to the next,
-// so only what lies between the common prefix and suffix is compared; a ref
-// listed twice (an address twice in a slice) is filed once.
-func (b *ptrBook) replace(key string, refs []ptrRef) {
-	old := b.own[key]
+// replace swaps the PTR contributions of a slice's previous build by those
+// of its new one. A slice's refs keep their order from one version to the
+// next, so only what lies between the common prefix and suffix is compared;
+// a ref listed twice (an address twice in a slice) is filed once.
+func (b *ptrBook) replace(c ptrChange) {
+	old := c.old.ptrRefs(b.old[:0])
+	refs := c.new.ptrRefs(b.new[:0])
+	b.old, b.new = old, refs
 	if slices.Equal(old, refs) {
 		return
 	}
@@ -108,11 +110,6 @@ func (b *ptrBook) replace(key string, refs []ptrRef) {
 				b.file(r)
 			}
 		}
-	}
-	if len(refs) == 0 {
-		delete(b.own, key)
-	} else {
-		b.own[key] = refs
 	}
 }
 

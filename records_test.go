@@ -7,8 +7,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	discovery "k8s.io/api/discovery/v1"
 )
 
@@ -305,5 +308,61 @@ func TestHostSetsLazy(t *testing.T) {
 	}
 	if got := aOf(ix, "web.ns", "c"); got != "10.0.0.3" {
 		t.Errorf("c built from the newer version: %q", got)
+	}
+}
+
+// After the initial sync the builder lets changes settle before it
+// publishes them, and a read publishes what was taken in first: an answer
+// given after a change is taken in always shows it. The change's
+// programming latency is counted when it is taken in.
+func TestPublishOnRead(t *testing.T) {
+	defer func(d time.Duration) { publishSettle = d }(publishSettle)
+	publishSettle = time.Hour // the builder never publishes a later change unasked here
+	ix := newTestIndex()
+	stop := make(chan struct{})
+	defer close(stop)
+	go ix.Run(stop)
+	ix.UpdateService(svcObj("ns", "web"), false)
+	ix.UpdateSlice(sliceObj("ns", "web-1", "web", http80, ep{ip: "10.0.0.1", host: "a"}), false, 0)
+	ix.MarkSynced()
+	select {
+	case <-ix.synced:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the initial list was not published")
+	}
+	if got := aOf(ix, "web.ns", "a"); got != "10.0.0.1" {
+		t.Fatalf("a: %q after the initial sync", got)
+	}
+	count := func() float64 {
+		var m dto.Metric
+		if err := programmingSeconds.WithLabelValues("headless_without_selector").(prometheus.Histogram).Write(&m); err != nil {
+			t.Fatal(err)
+		}
+		return float64(m.GetHistogram().GetSampleCount())
+	}
+	before := count()
+	for i := 2; i <= 5; i++ { // a burst of changes, none read
+		eps := []ep{{ip: "10.0.0.1", host: "a"}}
+		for j := 2; j <= i; j++ {
+			eps = append(eps, ep{ip: fmt.Sprintf("10.0.0.%d", j), host: fmt.Sprintf("h%d", j)})
+		}
+		ix.UpdateSliceAt(sliceObj("ns", "web-1", "web", http80, eps...), false, 0, time.Now().Add(-time.Second))
+	}
+	if got := count() - before; got != 4 {
+		t.Errorf("%v changes counted for programming latency, want 4", got)
+	}
+	if r, _ := ix.svcs.get("web.ns"); r == nil || r.Name("h5") != nil {
+		t.Fatal("the burst was published before anything read it (settle period not kept)")
+	}
+	if got := aOf(ix, "web.ns", "h5"); got != "10.0.0.5" { // the read publishes it
+		t.Fatalf("h5 after the burst: %q, want 10.0.0.5", got)
+	}
+	if ix.PTR("5.0.0.10.in-addr.arpa.") == nil || ix.pending.Load() {
+		t.Fatal("the reverse side of the burst was not published with it")
+	}
+	// a deletion, read through the reverse side first
+	ix.UpdateSlice(sliceObj("ns", "web-1", "web", http80, ep{ip: "10.0.0.1", host: "a"}), false, 0)
+	if ix.PTR("5.0.0.10.in-addr.arpa.") != nil || aOf(ix, "web.ns", "h5") != "" {
+		t.Fatal("a read after the deletion still found h5")
 	}
 }

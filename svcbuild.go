@@ -81,7 +81,7 @@ func changedHosts(old, nb *sliceBuild, affected map[string]bool) {
 func freshHosts(old, nb *sliceBuild, affected map[string]bool) {
 	mark := func(sb *sliceBuild, i int) {
 		a, z := sb.spans[i], sb.spans[i+1]
-		for _, it := range sb.items[a.items:z.items] {
+		for _, it := range sb.items[a:z] {
 			affected[it.host] = true
 		}
 	}

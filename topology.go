@@ -196,19 +196,18 @@ func (ix *Index) UpdateNode(n *Node, deleted bool) {
 		ix.nodes[n.Name] = n
 	}
 	ix.nodesNew = true
-	select {
-	case ix.kick <- struct{}{}:
-	default:
-	}
+	ix.kickBuilder()
 }
 
 // LocateByNode finds a client among the Nodes' addresses and pod CIDRs.
 func (ix *Index) LocateByNode(a netip.Addr) (clientLoc, bool) {
+	ix.fresh()
 	return ix.nodeTab.Load().lookup(a)
 }
 
 // LocateByEndpoint finds a client that is an endpoint of a published Service.
 func (ix *Index) LocateByEndpoint(a netip.Addr) (clientLoc, bool) {
+	ix.fresh()
 	p := ix.ptrTab.Load().get(a)
 	if p == nil || p.first.loc == nil {
 		return clientLoc{}, false
