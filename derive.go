@@ -13,11 +13,11 @@ type sliceBuild struct {
 	hosts    []string   // the distinct endpoint names of items, sorted
 	portKeys [][]string // per slice port: every spelling that selects it
 	key      string     // of its Service
-	spans    []span    // per endpoint of the slice, and one past the last
-	fresh    []int32   // derived from a previous version: the endpoints derived anew (nil: all were)
-	bloom    hostBloom // of hosts
-	multi    int       // published endpoints with more than one address
-	serving  int       // items published as serving, not ready
+	spans    []span     // per endpoint of the slice, and one past the last
+	fresh    []int32    // derived from a previous version: the endpoints derived anew (nil: all were)
+	bloom    hostBloom  // of hosts
+	multi    int        // published endpoints with more than one address
+	serving  int        // items published as serving, not ready
 }
 
 // deriveSlice computes a slice's items, names and PTR contributions: ready
