@@ -50,7 +50,8 @@ type Index struct {
 	capped     atomic.Int64 // published Services whose headless.dns/max-answers sets a cap
 	ownTTL     atomic.Int64 // published Services whose headless.dns/ttl sets their TTL
 	modified   atomic.Int64
-	pending    atomic.Bool // a change is taken in and not yet published: the next read publishes it
+	pending    atomic.Bool   // a change is taken in and not yet published: the next read publishes it
+	settle     time.Duration // how long later changes gather before the builder publishes them unasked
 	nServices  atomic.Int64
 	nAddresses atomic.Int64
 	isSynced   atomic.Bool
@@ -83,6 +84,7 @@ func NewIndex(o IndexOptions) *Index {
 		capKeys:  map[string]struct{}{},
 		ttlKeys:  map[string]struct{}{},
 		synced:   make(chan struct{}),
+		settle:   time.Second,
 	}
 	if len(o.Namespaces) > 0 {
 		ix.nsAllow = map[string]bool{}
@@ -250,7 +252,7 @@ func (ix *Index) Run(stop <-chan struct{}) {
 		case <-ix.kick:
 		}
 		if ix.isSynced.Load() {
-			settle.Reset(publishSettle)
+			settle.Reset(ix.settle)
 			select {
 			case <-stop:
 				settle.Stop()
@@ -261,10 +263,6 @@ func (ix *Index) Run(stop <-chan struct{}) {
 		ix.Flush()
 	}
 }
-
-// publishSettle is how long the builder lets changes gather after the
-// initial sync before it publishes them unasked.
-var publishSettle = time.Second
 
 // fresh publishes what was taken in and not yet published: every read of
 // the published state calls it first.

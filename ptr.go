@@ -50,6 +50,7 @@ func (p *ptrRefs) remove(r ptrRef) {
 type ptrBook struct {
 	ops      []ptrOp         // since the last publish
 	old, new []ptrRef        // scratch: a slice's contributions before and after
+	addrs    []netip.Addr    // scratch
 	keep     map[ptrRef]bool // scratch
 	had      map[ptrRef]bool // scratch
 }
@@ -58,7 +59,7 @@ type ptrBook struct {
 // the ops of one address through the sort by address.
 type ptrOp struct {
 	r   ptrRef
-	seq int
+	seq int32
 	add bool
 }
 
@@ -124,6 +125,19 @@ func (b *ptrBook) swapAll(old, refs []ptrRef) {
 			}
 			return
 		}
+		// a repeat has the same address: sorted addresses show whether
+		// there is one (nearly never), without hashing every ref
+		b.addrs = b.addrs[:0]
+		for _, r := range refs {
+			b.addrs = append(b.addrs, r.addr)
+		}
+		slices.SortFunc(b.addrs, netip.Addr.Compare)
+		if len(slices.Compact(b.addrs)) == len(refs) {
+			for _, r := range refs {
+				b.file(r)
+			}
+			return
+		}
 		b.had = resetMap(b.had)
 		for _, r := range refs {
 			if !b.had[r] {
@@ -152,8 +166,10 @@ func (b *ptrBook) swapAll(old, refs []ptrRef) {
 	}
 }
 
-func (b *ptrBook) file(r ptrRef)   { b.ops = append(b.ops, ptrOp{r: r, seq: len(b.ops), add: true}) }
-func (b *ptrBook) unfile(r ptrRef) { b.ops = append(b.ops, ptrOp{r: r, seq: len(b.ops)}) }
+func (b *ptrBook) file(r ptrRef) {
+	b.ops = append(b.ops, ptrOp{r: r, seq: int32(len(b.ops)), add: true})
+}
+func (b *ptrBook) unfile(r ptrRef) { b.ops = append(b.ops, ptrOp{r: r, seq: int32(len(b.ops))}) }
 
 // publish returns the published table with the ops since the last publish
 // applied (t itself is not modified).
@@ -166,7 +182,7 @@ func (b *ptrBook) publish(t *ptrTable) *ptrTable {
 		if c := x.r.addr.Compare(y.r.addr); c != 0 {
 			return c
 		}
-		return x.seq - y.seq
+		return int(x.seq - y.seq)
 	})
 	edits := make([]ptrEdit, 0, len(ops))
 	for i := 0; i < len(ops); {

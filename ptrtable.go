@@ -73,11 +73,7 @@ func (t *ptrTable) with(edits []ptrEdit) *ptrTable {
 		return t
 	}
 	if len(t.chunks) == 0 || len(edits) > t.n/16+8 {
-		var all []ptrRefs
-		for _, c := range t.chunks {
-			all = append(all, c...)
-		}
-		return chunked(mergeEdits(all, edits))
+		return t.rebuilt(edits)
 	}
 	out := &ptrTable{chunks: make([][]ptrRefs, 0, len(t.chunks)+1), n: t.n}
 	j := 0
@@ -125,14 +121,45 @@ func mergeEdits(old []ptrRefs, edits []ptrEdit) []ptrRefs {
 	return slices.Clip(append(out, old[j:]...))
 }
 
-// chunked cuts a sorted list into a table, a chunk an allocation (so that
-// a chunk replaced later frees its memory).
-func chunked(all []ptrRefs) *ptrTable {
-	out := &ptrTable{n: len(all), chunks: make([][]ptrRefs, 0, len(all)/ptrChunk+1)}
-	for len(all) > 0 {
-		k := min(ptrChunk, len(all))
-		out.chunks = append(out.chunks, slices.Clone(all[:k]))
-		all = all[k:]
+// rebuilt merges the whole table with the edits into new chunks, a chunk
+// an allocation (a chunk replaced later frees its memory).
+func (t *ptrTable) rebuilt(edits []ptrEdit) *ptrTable {
+	out := &ptrTable{chunks: make([][]ptrRefs, 0, (t.n+len(edits))/ptrChunk+1)}
+	var cur []ptrRefs
+	emit := func(e *ptrRefs) {
+		if e.empty() {
+			return
+		}
+		if cur == nil {
+			cur = make([]ptrRefs, 0, ptrChunk)
+		}
+		cur = append(cur, *e)
+		out.n++
+		if len(cur) == ptrChunk {
+			out.chunks = append(out.chunks, cur)
+			cur = nil
+		}
+	}
+	j := 0
+	for _, c := range t.chunks {
+		for i := range c {
+			a := c[i].key()
+			for ; j < len(edits) && edits[j].addr.Compare(a) < 0; j++ {
+				emit(&edits[j].refs)
+			}
+			if j < len(edits) && edits[j].addr == a {
+				emit(&edits[j].refs) // replaced or removed
+				j++
+				continue
+			}
+			emit(&c[i])
+		}
+	}
+	for ; j < len(edits); j++ {
+		emit(&edits[j].refs)
+	}
+	if len(cur) > 0 {
+		out.chunks = append(out.chunks, slices.Clip(cur))
 	}
 	return out
 }

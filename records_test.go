@@ -316,9 +316,8 @@ func TestHostSetsLazy(t *testing.T) {
 // given after a change is taken in always shows it. The change's
 // programming latency is counted when it is taken in.
 func TestPublishOnRead(t *testing.T) {
-	defer func(d time.Duration) { publishSettle = d }(publishSettle)
-	publishSettle = time.Hour // the builder never publishes a later change unasked here
 	ix := newTestIndex()
+	ix.settle = time.Hour // the builder never publishes a later change unasked here
 	stop := make(chan struct{})
 	defer close(stop)
 	go ix.Run(stop)
