@@ -20,9 +20,15 @@ func (ix *Index) noteTrigger(key string, trigger time.Time) {
 	if svc == nil {
 		return
 	}
-	kind := "headless_without_selector"
+	o := programmingWithout
 	if svc.Selector {
-		kind = "headless_with_selector"
+		o = programmingWith
 	}
-	programmingSeconds.WithLabelValues(kind).Observe(max(time.Since(trigger), 0).Seconds())
+	o.Observe(max(time.Since(trigger), 0).Seconds())
 }
+
+// The two series, looked up once (a label lookup hashes on every event).
+var (
+	programmingWith    = programmingSeconds.WithLabelValues("headless_with_selector")
+	programmingWithout = programmingSeconds.WithLabelValues("headless_without_selector")
+)

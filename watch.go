@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	kwatch "k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/cache"
 )
@@ -22,10 +23,12 @@ type watchStore struct {
 	known     map[string]any // namespace/name -> reduced object; reflector goroutine only
 	synced    atomic.Bool
 	health    health
+	events    prometheus.Counter // watchEvents of its resource
 }
 
 func newWatch(id int, s watchSpec, index *Index) *watchStore {
-	w := &watchStore{id: id, spec: s, index: index, transform: transformSlice, known: map[string]any{}}
+	w := &watchStore{id: id, spec: s, index: index, transform: transformSlice, known: map[string]any{},
+		events: watchEvents.WithLabelValues(s.resource)}
 	switch s.resource {
 	case "services":
 		w.transform = transformService
@@ -103,7 +106,7 @@ func (w *watchStore) event(obj any, deleted, live bool) error {
 // deliver hands one object to the index. live: it came from the watch
 // stream (not a relist), so its change counts for programming latency.
 func (w *watchStore) deliver(o any, deleted, live bool) {
-	watchEvents.WithLabelValues(w.spec.resource).Inc()
+	w.events.Inc()
 	switch v := o.(type) {
 	case *Service:
 		w.index.UpdateService(v, deleted)
