@@ -206,15 +206,19 @@ func (ix *Index) UpdateSliceAt(s *Slice, deleted bool, watch int, trigger time.T
 }
 
 // MarkSynced tells the index that every watch has delivered its initial list.
-// The index reports synced once it has published what that list held.
+// From then on the index is synced: what the lists held is taken in, and a
+// read publishes what it needs of it first (fresh), so answers never miss
+// it; the builder publishes the rest at once, a batch at a time.
 func (ix *Index) MarkSynced() {
 	ix.mu.Lock()
 	ix.wantSync = true
-	ix.mu.Unlock()
-	select {
-	case ix.kick <- struct{}{}:
-	default:
+	if !ix.isSynced.Load() {
+		ix.svcSynced.Store(true)
+		ix.isSynced.Store(true)
+		close(ix.synced)
 	}
+	ix.mu.Unlock()
+	ix.kickBuilder()
 }
 
 // MarkServicesSynced tells the index that the Service watches have delivered
@@ -236,160 +240,12 @@ func (ix *Index) ServicesSynced() bool { return ix.svcSynced.Load() }
 // Synced reports whether the index holds a full sync.
 func (ix *Index) Synced() bool { return ix.isSynced.Load() }
 
-// Run publishes changes until stop closes: the initial list at once, later
-// changes settle first, so that a burst of them (a rollout, a relist) is
-// published once. Reads never wait for that: a read that finds a change
-// taken in and unpublished publishes it first (fresh), so every answer
-// after a change is taken in shows it, and a change nobody asks about costs
-// one publish a settle period however many arrive.
-func (ix *Index) Run(stop <-chan struct{}) {
-	settle := time.NewTimer(0)
-	<-settle.C
-	for {
-		select {
-		case <-stop:
-			return
-		case <-ix.kick:
-		}
-		if ix.isSynced.Load() {
-			settle.Reset(ix.settle)
-			select {
-			case <-stop:
-				settle.Stop()
-				return
-			case <-settle.C:
-			}
-		}
-		ix.Flush()
-	}
-}
-
-// fresh publishes what was taken in and not yet published: every read of
-// the published state calls it first.
-func (ix *Index) fresh() {
-	if ix.pending.Load() && ix.isSynced.Load() {
-		ix.Flush()
-	}
-}
-
-// Flush builds and publishes everything that changed since the last flush.
-func (ix *Index) Flush() {
-	ix.mu.Lock()
-	defer ix.mu.Unlock()
-	if ix.nodesNew {
-		ix.nodeTab.Store(newNodeTable(ix.nodes))
-		ix.nodesNew = false
-	}
-	if len(ix.dirty) > 0 {
-		start := time.Now()
-		changes := make(map[string]*svcRecords, len(ix.dirty))
-		nsChanged := false
-		if ix.ptrTab.Load().Len() == 0 {
-			ix.ptr.reserve(ix.endpointsOf(ix.dirty))
-		}
-		for key, changed := range ix.dirty {
-			var recs *svcRecords
-			var ptrs []ptrChange
-			if svc := ix.services[key]; svc != nil {
-				recs, ptrs = ix.build.service(&ix.opts, key, svc, ix.slices[key], changed)
-			} else {
-				ptrs = ix.build.drop(key)
-			}
-			for _, c := range ptrs {
-				ix.ptr.replace(c)
-			}
-			nsChanged = ix.noteLive(key, recs, changes) || nsChanged
-		}
-		// reverse first: whatever forward answers a query sees, the
-		// reverse side already shows (a name gone has no PTR left behind)
-		ptrs := ix.ptr.publish(ix.ptrTab.Load())
-		ix.ptrTab.Store(ptrs)
-		ix.svcs.apply(changes)
-		if nsChanged {
-			m := make(map[string]struct{}, len(ix.liveNS))
-			for ns := range ix.liveNS {
-				m[ns] = struct{}{}
-			}
-			ix.namespaces.Store(&m)
-		}
-		now := time.Now()
-		ix.dirty = resetMap(ix.dirty)
-		ix.modified.Store(now.Unix())
-		indexBuildSeconds.Observe(now.Sub(start).Seconds())
-		ix.nServices.Store(int64(len(ix.live)))
-		ix.nAddresses.Store(int64(ptrs.Len()))
-	}
-	if (ix.wantSvc || ix.wantSync) && !ix.svcSynced.Load() {
-		ix.svcSynced.Store(true)
-	}
-	if ix.wantSync && !ix.isSynced.Load() {
-		ix.isSynced.Store(true)
-		close(ix.synced)
-	}
-	ix.pending.Store(false)
-}
-
-// endpointsOf counts the endpoints of the slices of the given Services.
-func (ix *Index) endpointsOf(keys map[string]map[string]struct{}) int {
-	n := 0
-	for key := range keys {
-		for _, s := range ix.slices[key] {
-			n += len(s.Endpoints)
-		}
-	}
-	return n
-}
-
-// noteLive files a built Service (nil: gone) among the changes to publish
-// and keeps the live counts; true when a namespace appeared or vanished.
-func (ix *Index) noteLive(key string, recs *svcRecords, changes map[string]*svcRecords) bool {
-	count := func(keys map[string]struct{}, n *atomic.Int64, has bool) {
-		if has {
-			keys[key] = struct{}{}
-		} else {
-			delete(keys, key)
-		}
-		n.Store(int64(len(keys)))
-	}
-	count(ix.capKeys, &ix.capped, recs != nil && recs.svc.Policy.maxAnswers > 0)
-	count(ix.ttlKeys, &ix.ownTTL, recs != nil && recs.svc.Policy.ttl >= 0)
-	switch {
-	case recs != nil:
-		changes[key] = recs
-		if !ix.live[key] {
-			ix.live[key] = true
-			ix.liveNS[recs.svc.Namespace]++
-			return ix.liveNS[recs.svc.Namespace] == 1
-		}
-	case ix.live[key]:
-		changes[key] = nil
-		delete(ix.live, key)
-		ns := ix.liveNSOf(key)
-		if ix.liveNS[ns]--; ix.liveNS[ns] == 0 {
-			delete(ix.liveNS, ns)
-			return true
-		}
-	}
-	return false
-}
-
-// liveNSOf returns the namespace of a published Service key (name.namespace;
-// names hold no dot).
-func (ix *Index) liveNSOf(key string) string {
-	for i := 0; i < len(key); i++ {
-		if key[i] == '.' {
-			return key[i+1:]
-		}
-	}
-	return key
-}
-
 // The query API: what ServeDNS reads. Lock-free, allocation-free.
 
 // Service returns the published records of a headless Service by its key
 // (name.namespace, lowercase), or nil.
 func (ix *Index) Service(key string) *svcRecords {
-	ix.fresh()
+	ix.freshService(key)
 	r, _ := ix.svcs.get(key)
 	return r
 }

@@ -67,14 +67,6 @@ func newPTRBook() ptrBook {
 	return ptrBook{keep: map[ptrRef]bool{}, had: map[ptrRef]bool{}}
 }
 
-// reserve sizes the op log for about n contributions: the first build files
-// every address of the cluster.
-func (b *ptrBook) reserve(n int) {
-	if len(b.ops) == 0 && n > cap(b.ops) {
-		b.ops = make([]ptrOp, 0, n)
-	}
-}
-
 // replace swaps the PTR contributions of a slice's previous build by those
 // of its new one. A slice's refs keep their order from one version to the
 // next, so only what lies between the common prefix and suffix is compared;

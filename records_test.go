@@ -365,3 +365,37 @@ func TestPublishOnRead(t *testing.T) {
 		t.Fatal("a read after the deletion still found h5")
 	}
 }
+
+// Once synced, a read of one Service publishes that Service only: right
+// after start-up a Service name's answer does not wait for the whole
+// initial build. Reads of cluster-wide state (PTR, namespaces) publish all.
+func TestPublishOneService(t *testing.T) {
+	ix := newTestIndex()
+	for _, name := range []string{"a", "b"} {
+		ix.UpdateService(svcObj("ns", name), false)
+	}
+	ix.UpdateSlice(sliceObj("ns", "a-1", "a", http80, ep{ip: "10.0.0.1", host: "x"}), false, 0)
+	ix.UpdateSlice(sliceObj("ns", "b-1", "b", http80, ep{ip: "10.0.0.2", host: "y"}), false, 0)
+	if ix.Service("a.ns") != nil {
+		t.Fatal("a read before the sync published")
+	}
+	ix.MarkSynced()
+	if !ix.Synced() {
+		t.Fatal("not synced after MarkSynced")
+	}
+	if got := aOf(ix, "a.ns", "x"); got != "10.0.0.1" {
+		t.Fatalf("a's x after the sync: %q", got)
+	}
+	ix.mu.Lock()
+	_, bDirty := ix.dirty["b.ns"]
+	ix.mu.Unlock()
+	if r, _ := ix.svcs.get("b.ns"); r != nil || !bDirty {
+		t.Fatal("reading a published b too")
+	}
+	if ptrStrings(ix.PTR("2.0.0.10.in-addr.arpa.")) != "y.b.ns.svc.cluster.local." || !ix.HasNamespace("ns") {
+		t.Fatal("a PTR read did not publish b")
+	}
+	if r, _ := ix.svcs.get("b.ns"); r == nil || ix.pending.Load() {
+		t.Fatal("b not published by the PTR read")
+	}
+}

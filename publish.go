@@ -1,0 +1,193 @@
+package headless
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// Publishing: turning what the watches delivered into the published state
+// that reads see, by the builder goroutine or by the read that needs it.
+
+// Run publishes changes until stop closes: before and right after the
+// initial sync at once, later changes settle first, so that a burst of
+// them (a rollout, a relist) is published once. Reads never wait for that:
+// a read that finds a change taken in and unpublished publishes it first
+// (fresh), so every answer after a change is taken in shows it, and a
+// change nobody asks about costs one publish a settle period however many
+// arrive.
+func (ix *Index) Run(stop <-chan struct{}) {
+	settle := time.NewTimer(0)
+	<-settle.C
+	built := false // the initial sync is published
+	for {
+		select {
+		case <-stop:
+			return
+		case <-ix.kick:
+		}
+		if built {
+			settle.Reset(ix.settle)
+			select {
+			case <-stop:
+				settle.Stop()
+				return
+			case <-settle.C:
+			}
+		}
+		ix.Flush()
+		built = ix.isSynced.Load()
+	}
+}
+
+// fresh publishes what was taken in and not yet published: every read of
+// published state that is not one Service's calls it first.
+func (ix *Index) fresh() {
+	if ix.pending.Load() && ix.isSynced.Load() {
+		ix.Flush()
+	}
+}
+
+// freshService publishes a pending change of one Service: a read of that
+// Service's records calls it first. A Service name's answer waits for its
+// own build only, also right after start-up while the builder is still
+// publishing the initial sync.
+func (ix *Index) freshService(key string) {
+	if !ix.pending.Load() || !ix.isSynced.Load() {
+		return
+	}
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if _, dirty := ix.dirty[key]; dirty {
+		ix.publish([]string{key})
+	}
+}
+
+// flushBatch is about how many endpoints one batch of Flush builds: a read
+// waits for one batch at most.
+const flushBatch = 16384
+
+// Flush builds and publishes everything taken in, a batch of Services at a
+// time, the lock let go between batches.
+func (ix *Index) Flush() {
+	var keys []string
+	for {
+		ix.mu.Lock()
+		keys = keys[:0]
+		n := 0
+		for key := range ix.dirty {
+			keys = append(keys, key)
+			for _, s := range ix.slices[key] {
+				n += len(s.Endpoints)
+			}
+			if n >= flushBatch {
+				break
+			}
+		}
+		left := ix.publish(keys)
+		ix.mu.Unlock()
+		if !left {
+			return
+		}
+	}
+}
+
+// publish builds and publishes the given dirty Services (and the Node table
+// when Nodes changed); under mu. It reports whether changes are left.
+func (ix *Index) publish(keys []string) bool {
+	if ix.nodesNew {
+		ix.nodeTab.Store(newNodeTable(ix.nodes))
+		ix.nodesNew = false
+	}
+	if len(keys) > 0 {
+		start := time.Now()
+		changes := make(map[string]*svcRecords, len(keys))
+		nsChanged := false
+		for _, key := range keys {
+			changed := ix.dirty[key]
+			delete(ix.dirty, key)
+			var recs *svcRecords
+			var ptrs []ptrChange
+			if svc := ix.services[key]; svc != nil {
+				recs, ptrs = ix.build.service(&ix.opts, key, svc, ix.slices[key], changed)
+			} else {
+				ptrs = ix.build.drop(key)
+			}
+			for _, c := range ptrs {
+				ix.ptr.replace(c)
+			}
+			nsChanged = ix.noteLive(key, recs, changes) || nsChanged
+		}
+		// reverse first: whatever forward answers a query sees, the
+		// reverse side already shows (a name gone has no PTR left behind)
+		ptrs := ix.ptr.publish(ix.ptrTab.Load())
+		ix.ptrTab.Store(ptrs)
+		ix.svcs.apply(changes)
+		if nsChanged {
+			m := make(map[string]struct{}, len(ix.liveNS))
+			for ns := range ix.liveNS {
+				m[ns] = struct{}{}
+			}
+			ix.namespaces.Store(&m)
+		}
+		now := time.Now()
+		if len(ix.dirty) == 0 {
+			ix.dirty = resetMap(ix.dirty)
+		}
+		ix.modified.Store(now.Unix())
+		indexBuildSeconds.Observe(now.Sub(start).Seconds())
+		ix.nServices.Store(int64(len(ix.live)))
+		ix.nAddresses.Store(int64(ptrs.Len()))
+	}
+	if (ix.wantSvc || ix.wantSync) && !ix.svcSynced.Load() {
+		ix.svcSynced.Store(true)
+	}
+	if len(ix.dirty) > 0 {
+		return true
+	}
+	ix.pending.Store(false)
+	return false
+}
+
+// noteLive files a built Service (nil: gone) among the changes to publish
+// and keeps the live counts; true when a namespace appeared or vanished.
+func (ix *Index) noteLive(key string, recs *svcRecords, changes map[string]*svcRecords) bool {
+	count := func(keys map[string]struct{}, n *atomic.Int64, has bool) {
+		if has {
+			keys[key] = struct{}{}
+		} else {
+			delete(keys, key)
+		}
+		n.Store(int64(len(keys)))
+	}
+	count(ix.capKeys, &ix.capped, recs != nil && recs.svc.Policy.maxAnswers > 0)
+	count(ix.ttlKeys, &ix.ownTTL, recs != nil && recs.svc.Policy.ttl >= 0)
+	switch {
+	case recs != nil:
+		changes[key] = recs
+		if !ix.live[key] {
+			ix.live[key] = true
+			ix.liveNS[recs.svc.Namespace]++
+			return ix.liveNS[recs.svc.Namespace] == 1
+		}
+	case ix.live[key]:
+		changes[key] = nil
+		delete(ix.live, key)
+		ns := ix.liveNSOf(key)
+		if ix.liveNS[ns]--; ix.liveNS[ns] == 0 {
+			delete(ix.liveNS, ns)
+			return true
+		}
+	}
+	return false
+}
+
+// liveNSOf returns the namespace of a published Service key (name.namespace;
+// names hold no dot).
+func (ix *Index) liveNSOf(key string) string {
+	for i := 0; i < len(key); i++ {
+		if key[i] == '.' {
+			return key[i+1:]
+		}
+	}
+	return key
+}
