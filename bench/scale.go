@@ -26,11 +26,15 @@ func startToReady(res *result, c *testbed.Cluster, fx *fixture, ours, stock stri
 			} else {
 				sv, d = startServer("stock", stock, corefileStock, c.Admin)
 			}
-			// it must really answer a scale name once ready
+			// it must really answer a scale name once ready; start to that
+			// answer is the figure a client sees (ours builds a Service on
+			// its first read if the background build has not reached it)
+			q := time.Now()
 			if m, err := testbed.Exchange(sv.Addr, fmt.Sprintf("big-%d.scale.svc.cluster.local.", n-1), dns.TypeA, false); err != nil || len(m.Answer) != 100 {
 				t.Fatalf("%s ready but scale Service not answered: %v %v", name, m, err)
 			}
 			res.add("ready_s/"+name, d.Seconds())
+			res.add("first_answer_s/"+name, d.Seconds()+time.Since(q).Seconds())
 			if r == 0 {
 				time.Sleep(3 * time.Second)
 				res.set("rss_scale_mib/"+name, rssMiB(sv.Cmd.Process.Pid))
@@ -44,7 +48,8 @@ func startToReady(res *result, c *testbed.Cluster, fx *fixture, ours, stock stri
 // scaleRows are the report rows of startToReady and relistPeak.
 func scaleRows(f map[string]float64, row func(figure, target, unit string, ours, stock float64, better string) string) string {
 	var b strings.Builder
-	b.WriteString(row(fmt.Sprintf("start to Ready, %d headless endpoints", *scaleEps), "≤ 3 s", "s", f["ready_s/ours"], f["ready_s/stock"], fmt.Sprintf("RSS then: ours %.0f MiB, stock %.0f MiB", f["rss_scale_mib/ours"], f["rss_scale_mib/stock"])))
+	b.WriteString(row(fmt.Sprintf("start to Ready, %d headless endpoints", *scaleEps), "≤ 3 s", "s", f["ready_s/ours"], f["ready_s/stock"], fmt.Sprintf("RSS then: ours %.0f MiB, stock %.0f MiB; start to the first 100-record answer: ours %.3g s, stock %.3g s",
+		f["rss_scale_mib/ours"], f["rss_scale_mib/stock"], f["first_answer_s/ours"], f["first_answer_s/stock"])))
 	b.WriteString(row(fmt.Sprintf("RSS peak through a forced relist (API server restart, 410 Gone), %d headless endpoints", *scaleEps), "peak ≤ 1.2× steady", "MiB",
 		f["relist_peak_mib/ours"], f["relist_peak_mib/stock"], fmt.Sprintf("steady ours %.0f MiB, stock %.0f MiB; peak/steady ours %.2f×, stock %.2f×",
 			f["relist_steady_mib/ours"], f["relist_steady_mib/stock"], f["relist_peak_mib/ours"]/f["relist_steady_mib/ours"], f["relist_peak_mib/stock"]/f["relist_steady_mib/stock"])))
