@@ -87,3 +87,19 @@ func programmingLatency(metricsURL string) (sum, count float64) {
 	}
 	return sum, count
 }
+
+// sliceEvents reads ours' endpointslice watch event counter from its /metrics.
+func sliceEvents(metricsURL string) float64 {
+	resp, err := http.Get(metricsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	m := regexp.MustCompile(`(?m)^coredns_headless_watch_events_total\{resource="endpointslices"\} ([0-9.e+-]+)$`).FindSubmatch(b)
+	if m == nil {
+		return 0
+	}
+	v, _ := strconv.ParseFloat(string(m[1]), 64)
+	return v
+}

@@ -96,6 +96,7 @@ func bigStatefulSet(res *result, c *testbed.Cluster, ours, stock string) {
 		}
 	}
 	// readiness flips of the upper half of the pods, paced
+	events0 := sliceEvents(o.metrics)
 	cpu0 := map[string]float64{}
 	for _, sv := range servers {
 		cpu0[sv.name] = cpuSeconds(sv.Cmd.Process.Pid)
@@ -133,6 +134,7 @@ func bigStatefulSet(res *result, c *testbed.Cluster, ours, stock string) {
 		res.set("sts_rss_after_mib/"+sv.name, rssMiB(sv.Cmd.Process.Pid))
 	}
 	res.set("sts_flips_per_s", float64(flips.Load())/took.Seconds())
+	res.set("sts_flip_slice_events", sliceEvents(o.metrics)-events0)
 	t.Logf("%d readiness flips in %s; CoreDNS CPU: ours %.2f s, stock %.2f s", flips.Load(), took.Round(time.Second),
 		res.Figures["sts_flip_cpu_s/ours"], res.Figures["sts_flip_cpu_s/stock"])
 	// No false negative under churn: pods 0..n/10-1 (never flipped above)
