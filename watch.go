@@ -149,6 +149,8 @@ type health struct {
 	failingSince time.Time // zero while up
 	lastErr      string
 	loggedStale  bool
+	stale        *time.Timer // armed while failing: logs once staleAfter has passed
+	stopped      bool        // the watch is stopped: arm no timer
 }
 
 func (h *health) heard(t time.Time) { h.lastHeard.Store(t.UnixNano()) }
@@ -163,6 +165,7 @@ func (h *health) result(s watchSpec, err error) {
 		}
 		h.up.Store(true)
 		h.failingSince, h.lastErr, h.loggedStale = time.Time{}, "", false
+		h.disarm()
 		return
 	}
 	h.up.Store(false)
@@ -172,8 +175,26 @@ func (h *health) result(s watchSpec, err error) {
 		// logged (about one a second), and a long failure is logged by check.
 		h.failingSince = time.Now()
 		log.Errorf("watch of %s failed: %v", s, err)
+		if !h.stopped { // a timer, not a poll: a healthy watch wakes nothing
+			h.stale = time.AfterFunc(staleAfter, func() { h.check(s, time.Now()) })
+		}
 	}
 	watchFailures.Inc()
+}
+
+func (h *health) disarm() {
+	if h.stale != nil {
+		h.stale.Stop()
+		h.stale = nil
+	}
+}
+
+// stop disarms the stale timer for good (the watch is stopped).
+func (h *health) stop() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.stopped = true
+	h.disarm()
 }
 
 // check logs once when the watch has been failing for staleAfter.

@@ -57,16 +57,15 @@ func newWatcher(src source, specs []watchSpec, index *Index) *watcher {
 	return w
 }
 
-// Start runs every reflector, the index builder and the health monitor.
+// Start runs every reflector and the index builder.
 func (w *watcher) Start() {
 	for _, r := range w.reflectors {
 		w.wg.Add(1)
 		go func() { defer w.wg.Done(); r.Run(w.stop) }()
 	}
-	w.wg.Add(3)
+	w.wg.Add(2)
 	go func() { defer w.wg.Done(); w.index.Run(w.stop) }()
 	go func() { defer w.wg.Done(); w.waitSync() }()
-	go func() { defer w.wg.Done(); w.monitor() }()
 }
 
 // waitSync tells the index when the Service watches, then all watches, have
@@ -104,23 +103,6 @@ func (w *watcher) waitSync() {
 	}
 }
 
-// monitor logs, once each, a watch that has been failing for longer than
-// staleAfter (answers come from the last known state) and its recovery.
-func (w *watcher) monitor() {
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-w.stop:
-			return
-		case now := <-t.C:
-			for _, wt := range w.watches {
-				wt.health.check(wt.spec, now)
-			}
-		}
-	}
-}
-
 // WaitSynced waits until the index is built from a full sync or timeout passes.
 func (w *watcher) WaitSynced(timeout time.Duration) bool {
 	t := time.NewTimer(timeout)
@@ -139,6 +121,9 @@ func (w *watcher) WaitSynced(timeout time.Duration) bool {
 func (w *watcher) Stop() {
 	w.stopOnce.Do(func() { close(w.stop) })
 	w.wg.Wait()
+	for _, wt := range w.watches {
+		wt.health.stop()
+	}
 }
 
 // observedLW lists and watches through the source and tells the watch's
