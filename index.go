@@ -51,6 +51,7 @@ type Index struct {
 	ownTTL     atomic.Int64 // published Services whose headless.dns/ttl sets their TTL
 	modified   atomic.Int64
 	pending    atomic.Bool   // a change is taken in and not yet published: the next read publishes it
+	caughtUp   atomic.Bool   // the initial sync is published whole
 	settle     time.Duration // how long later changes gather before the builder publishes them unasked
 	nServices  atomic.Int64
 	nAddresses atomic.Int64

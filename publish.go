@@ -47,12 +47,17 @@ func (ix *Index) fresh() {
 	}
 }
 
-// freshService publishes a pending change of one Service: a read of that
-// Service's records calls it first. A Service name's answer waits for its
-// own build only, also right after start-up while the builder is still
-// publishing the initial sync.
+// freshService publishes a pending change before a read of one Service's
+// records. While the builder is still publishing the initial sync, it
+// builds that Service only (a Service name's answer right after start-up
+// waits for its own build); after that it publishes everything pending, as
+// fresh does, so that the next reads find nothing pending and take no lock.
 func (ix *Index) freshService(key string) {
 	if !ix.pending.Load() || !ix.isSynced.Load() {
+		return
+	}
+	if ix.caughtUp.Load() {
+		ix.Flush()
 		return
 	}
 	ix.mu.Lock()
@@ -145,6 +150,9 @@ func (ix *Index) publish(keys []string) bool {
 		return true
 	}
 	ix.pending.Store(false)
+	if ix.isSynced.Load() {
+		ix.caughtUp.Store(true)
+	}
 	return false
 }
 
