@@ -82,6 +82,10 @@ func (b *builder) service(o *IndexOptions, key string, svc *Service, slicesOf ma
 	b.affected = resetMap(b.affected)
 	membership := false
 	parts := slices.Clone(st.parts)
+	// with no name in two slices, a changed name is held only by changed
+	// slices: their new versions alone tell whether it stays
+	unique := st.nhosts == st.hosts.len()
+	var news []*sliceBuild
 	for id := range changed {
 		old, s := st.slices[id], slicesOf[id]
 		if old != nil && old.slice == s {
@@ -96,6 +100,13 @@ func (b *builder) service(o *IndexOptions, key string, svc *Service, slicesOf ma
 			nb.fresh = nil
 		} else {
 			changedHosts(old, nb, b.affected)
+		}
+		if old != nil {
+			st.nhosts -= len(old.hosts)
+		}
+		if nb != nil {
+			st.nhosts += len(nb.hosts)
+			news = append(news, nb)
 		}
 		switch {
 		case nb == nil:
@@ -125,7 +136,11 @@ func (b *builder) service(o *IndexOptions, key string, svc *Service, slicesOf ma
 		}
 	}
 	st.parts = parts
-	st.hosts = st.hosts.with(b.hostSets(st))
+	among := parts
+	if unique {
+		among = news
+	}
+	st.hosts = st.hosts.with(b.hostSets(among))
 	return &svcRecords{svc: svc, hosts: st.hosts, wide: wideSource{o: o, parts: parts}}, ptrs
 }
 
@@ -143,15 +158,15 @@ func (b *builder) drop(key string) []ptrChange {
 	return ptrs
 }
 
-// hostSets returns new entries for the affected endpoint names that some
-// slice still holds, nil for the others; their record sets are built when
-// first asked for (hostEntry).
-func (b *builder) hostSets(st *svcBuild) map[string]*hostEntry {
+// hostSets returns new entries for the affected endpoint names that one of
+// among (the slices that may hold them) holds, nil for the others; their
+// record sets are built when first asked for (hostEntry).
+func (b *builder) hostSets(among []*sliceBuild) map[string]*hostEntry {
 	changes := make(map[string]*hostEntry, len(b.affected))
 	for h := range b.affected {
 		changes[h] = nil
 		hh := hostHash(h)
-		for _, sb := range st.parts {
+		for _, sb := range among {
 			if sb.has(h, hh) {
 				changes[h] = &hostEntry{}
 				break

@@ -171,17 +171,27 @@ func netipPrefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }
 // end state: random readiness flips, endpoints removed, added, renamed and
 // moved between slices, addresses shared, ports changed.
 func TestIncrementalMatchesFull(t *testing.T) {
+	// names shared by several slices most of the time, and names nearly
+	// always held by one slice (a rename or a new endpoint now and then
+	// makes a shared one, which the incremental build must notice)
+	for _, c := range []struct{ addrs, hosts int }{{40, 30}, {400, 400}} {
+		t.Run(fmt.Sprintf("%d-names", c.hosts), func(t *testing.T) { incrementalMatchesFull(t, c.addrs, c.hosts) })
+	}
+}
+
+func incrementalMatchesFull(t *testing.T, nAddrs, nHosts int) {
 	rng := rand.New(rand.NewSource(7))
-	const nSlices, nAddrs = 4, 40
+	const nSlices = 4
 	type epState struct {
 		addr, host string
 		ready      bool
 	}
+	addr := func(a int) string { return fmt.Sprintf("10.0.%d.%d", a/250, a%250+1) }
 	state := make([][]epState, nSlices)
 	for i := range state {
 		for j := 0; j < 10; j++ {
 			a := rng.Intn(nAddrs)
-			state[i] = append(state[i], epState{addr: fmt.Sprintf("10.0.0.%d", a+1), host: fmt.Sprintf("h-%d", a%30), ready: rng.Intn(4) > 0})
+			state[i] = append(state[i], epState{addr: addr(a), host: fmt.Sprintf("h-%d", a%nHosts), ready: rng.Intn(4) > 0})
 		}
 	}
 	ports := [][]pt{http80, {{"http", "TCP", 80}, {"dns", "UDP", 53}}}
@@ -212,9 +222,9 @@ func TestIncrementalMatchesFull(t *testing.T) {
 		case op == 4: // one comes, anywhere
 			a := rng.Intn(nAddrs)
 			j := rng.Intn(len(s) + 1)
-			s = slices.Insert(s, j, epState{addr: fmt.Sprintf("10.0.0.%d", a+1), host: fmt.Sprintf("h-%d", a%30), ready: true})
+			s = slices.Insert(s, j, epState{addr: addr(a), host: fmt.Sprintf("h-%d", a%nHosts), ready: true})
 		case op == 5 && len(s) > 0: // renamed
-			s[rng.Intn(len(s))].host = fmt.Sprintf("h-%d", rng.Intn(30))
+			s[rng.Intn(len(s))].host = fmt.Sprintf("h-%d", rng.Intn(nHosts))
 		default:
 			portOf[i] = rng.Intn(2)
 		}
@@ -234,13 +244,13 @@ func TestIncrementalMatchesFull(t *testing.T) {
 		}
 		full.Flush()
 		names := []string{""}
-		for h := 0; h < 30; h++ {
+		for h := 0; h < nHosts; h++ {
 			names = append(names, fmt.Sprintf("h-%d", h))
 		}
-		for a := 1; a <= nAddrs; a++ {
-			names = append(names, fmt.Sprintf("10-0-0-%d", a))
-		}
 		for _, n := range names {
+			if got, want := inc.Service("web.ns").hosts.get(n) != nil, full.Service("web.ns").hosts.get(n) != nil; n != "" && got != want {
+				t.Fatalf("step %d: name %q held %v, built whole %v", step, n, got, want)
+			}
 			if got, want := aOf(inc, "web.ns", n), aOf(full, "web.ns", n); got != want {
 				t.Fatalf("step %d: %q A %q, built whole %q", step, n, got, want)
 			}
@@ -248,12 +258,12 @@ func TestIncrementalMatchesFull(t *testing.T) {
 				t.Fatalf("step %d: %q SRV %q, built whole %q", step, n, got, want)
 			}
 		}
-		for a := 1; a <= nAddrs; a++ {
-			name := fmt.Sprintf("%d.0.0.10.in-addr.arpa.", a)
+		for a := 0; a < nAddrs; a++ {
+			name := fmt.Sprintf("%d.%d.0.10.in-addr.arpa.", a%250+1, a/250)
 			if got, want := ptrStrings(inc.PTR(name)), ptrStrings(full.PTR(name)); got != want {
 				t.Fatalf("step %d: PTR %s %q, built whole %q", step, name, got, want)
 			}
-			p := netipPrefix(fmt.Sprintf("10.0.0.%d/32", a))
+			p := netipPrefix(addr(a) + "/32")
 			if inc.HasAddressIn(p) != full.HasAddressIn(p) {
 				t.Fatalf("step %d: address set differs at %s", step, p)
 			}
@@ -363,6 +373,26 @@ func TestPublishOnRead(t *testing.T) {
 	ix.UpdateSlice(sliceObj("ns", "web-1", "web", http80, ep{ip: "10.0.0.1", host: "a"}), false, 0)
 	if ix.PTR("5.0.0.10.in-addr.arpa.") != nil || aOf(ix, "web.ns", "h5") != "" {
 		t.Fatal("a read after the deletion still found h5")
+	}
+	// a backlog of more changed endpoints than urgentAt is published
+	// unasked, without waiting for the settle period
+	ix.mu.Lock()
+	ix.urgentAt = 10
+	ix.mu.Unlock()
+	var eps []ep
+	for j := 1; j <= 12; j++ {
+		eps = append(eps, ep{ip: fmt.Sprintf("10.0.1.%d", j), host: fmt.Sprintf("u%d", j)})
+	}
+	ix.UpdateSlice(sliceObj("ns", "web-2", "web", http80, eps...), false, 0)
+	deadline := time.Now().Add(10 * time.Second)
+	for ix.pending.Load() {
+		if time.Now().After(deadline) {
+			t.Fatal("a backlog past urgentAt was not published unasked")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if r, _ := ix.svcs.get("web.ns"); r == nil || r.Name("u12") == nil {
+		t.Fatal("the backlog's names are not published")
 	}
 }
 

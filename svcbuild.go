@@ -9,6 +9,7 @@ type svcBuild struct {
 	ids     []string      // the slice ids, sorted
 	parts   []*sliceBuild // the slices' contributions in ids order (published: never written to)
 	hosts   hostMap
+	nhosts  int  // the names of all slices counted per slice: hosts.len() when no name is in two slices
 	serving bool // the publish policy the slices were derived with
 }
 
