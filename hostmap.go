@@ -4,6 +4,7 @@ import (
 	"hash/maphash"
 	"math/bits"
 	"slices"
+	"strings"
 	"sync"
 )
 
@@ -102,25 +103,43 @@ func (m hostMap) with(changes map[string]*hostEntry) hostMap {
 	if want := shardsFor(m.n + len(changes)); m.nshards == 0 || want > 2*m.nshards || (m.nshards > 1 && want*4 < m.nshards) {
 		return m.resharded(changes, want)
 	}
-	by := map[int][]kv[*hostEntry]{} // the changes of each touched shard
+	// the changes by shard, then name: each touched shard's run is sorted
+	order := make([]int32, 0, len(changes))
+	chs := make([]kv[*hostEntry], 0, len(changes))
+	shardOf := make([]int32, 0, len(changes))
 	for h, e := range changes {
-		i := m.shardOf(h)
-		by[i] = append(by[i], kv[*hostEntry]{h, e})
+		order = append(order, int32(len(chs)))
+		chs = append(chs, kv[*hostEntry]{h, e})
+		shardOf = append(shardOf, int32(m.shardOf(h)))
+	}
+	slices.SortFunc(order, func(a, b int32) int {
+		if shardOf[a] != shardOf[b] {
+			return int(shardOf[a] - shardOf[b])
+		}
+		return strings.Compare(chs[a].k, chs[b].k)
+	})
+	sorted := make([]kv[*hostEntry], len(chs))
+	for i, o := range order {
+		sorted[i] = chs[o]
 	}
 	out := hostMap{groups: slices.Clone(m.groups), nshards: m.nshards, n: m.n}
-	var copiedGroups []int // a change touches few groups
-	for i, ch := range by {
-		g := i / groupSize
-		if !slices.Contains(copiedGroups, g) {
-			copiedGroups = append(copiedGroups, g)
+	copied := -1 // the last group copied: shards come in order
+	for a := 0; a < len(order); {
+		i := int(shardOf[order[a]])
+		z := a + 1
+		for z < len(order) && int(shardOf[order[z]]) == i {
+			z++
+		}
+		if g := i / groupSize; g != copied {
+			copied = g
 			c := *out.groups[g]
 			out.groups[g] = &c
 		}
-		slot := &out.groups[g][i%groupSize]
-		slices.SortFunc(ch, cmpKV)
-		merged := mergeShard(*slot, ch)
+		slot := &out.groups[i/groupSize][i%groupSize]
+		merged := mergeShard(*slot, sorted[a:z])
 		out.n += len(merged) - len(*slot)
 		*slot = merged
+		a = z
 	}
 	return out
 }

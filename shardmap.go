@@ -64,23 +64,43 @@ func (m *shardMap[V]) apply(changes map[string]V) {
 }
 
 // mergeShard returns old (sorted) with the sorted changes ch applied: a
-// zero value deletes its key.
+// zero value deletes its key. It finds each change by binary search and
+// copies the runs between them: a change to one key of a shard costs a
+// search and one copy of the shard, exactly sized.
 func mergeShard[V comparable](old, ch []kv[V]) []kv[V] {
 	var zero V
-	out := make([]kv[V], 0, len(old)+len(ch))
-	j := 0
+	find := func(from int, k string) (int, bool) {
+		i, ok := slices.BinarySearchFunc(old[from:], k, cmpKey[V])
+		return from + i, ok
+	}
+	n, from := len(old), 0
 	for _, c := range ch {
-		for j < len(old) && old[j].k < c.k {
-			out = append(out, old[j])
-			j++
+		i, ok := find(from, c.k)
+		switch {
+		case ok && c.v == zero:
+			n--
+		case !ok && c.v != zero:
+			n++
 		}
-		if j < len(old) && old[j].k == c.k {
-			j++ // replaced or deleted
-		}
-		if c.v != zero {
-			out = append(out, c)
+		from = i
+		if ok {
+			from++
 		}
 	}
-	out = append(out, old[j:]...)
-	return slices.Clip(out)
+	out := make([]kv[V], n)
+	w, from := 0, 0
+	for _, c := range ch {
+		i, ok := find(from, c.k)
+		w += copy(out[w:], old[from:i])
+		if c.v != zero {
+			out[w] = c
+			w++
+		}
+		from = i
+		if ok {
+			from++
+		}
+	}
+	copy(out[w:], old[from:])
+	return out
 }
