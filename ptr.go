@@ -1,8 +1,11 @@
 package headless
 
 import (
+	"cmp"
 	"net/netip"
 	"slices"
+	"strings"
+	"unsafe"
 
 	"github.com/miekg/dns"
 )
@@ -48,11 +51,8 @@ func (p *ptrRefs) remove(r ptrRef) {
 // publish, in order; publish applies them to the published table. Who
 // contributes what is not kept here: a slice's build lists its own.
 type ptrBook struct {
-	ops      []ptrOp         // since the last publish
-	old, new []ptrRef        // scratch: a slice's contributions before and after
-	addrs    []netip.Addr    // scratch
-	keep     map[ptrRef]bool // scratch
-	had      map[ptrRef]bool // scratch
+	ops      []ptrOp  // since the last publish
+	old, new []ptrRef // scratch: a slice's contributions before and after
 }
 
 // ptrOp files (add) or withdraws one contribution; seq keeps the order of
@@ -63,9 +63,7 @@ type ptrOp struct {
 	add bool
 }
 
-func newPTRBook() ptrBook {
-	return ptrBook{keep: map[ptrRef]bool{}, had: map[ptrRef]bool{}}
-}
+func newPTRBook() ptrBook { return ptrBook{} }
 
 // replace swaps the PTR contributions of a slice's previous build by those
 // of its new one. A slice's refs keep their order from one version to the
@@ -106,56 +104,48 @@ func (b *ptrBook) replace(c ptrChange) {
 	}
 }
 
-// swapAll replaces old refs by new ones by sets.
+// swapAll replaces old refs by new ones as sets: both lists (the book's
+// scratch) are sorted and walked together; a ref listed twice counts once.
 func (b *ptrBook) swapAll(old, refs []ptrRef) {
-	if len(old) == 0 { // a new contributor (every slice at start-up)
-		if len(refs) <= 16 {
-			for i, r := range refs {
-				if !slices.Contains(refs[:i], r) { // a repeat within refs is filed once
-					b.file(r)
-				}
-			}
-			return
+	slices.SortFunc(old, cmpRef)
+	slices.SortFunc(refs, cmpRef)
+	old, refs = slices.Compact(old), slices.Compact(refs)
+	i, j := 0, 0
+	for i < len(old) || j < len(refs) {
+		c := 1 // old[i] is not in refs
+		switch {
+		case i == len(old):
+			c = -1
+		case j < len(refs):
+			c = cmpRef(refs[j], old[i])
 		}
-		// a repeat has the same address: sorted addresses show whether
-		// there is one (nearly never), without hashing every ref
-		b.addrs = b.addrs[:0]
-		for _, r := range refs {
-			b.addrs = append(b.addrs, r.addr)
+		switch {
+		case c < 0:
+			b.file(refs[j])
+			j++
+		case c > 0:
+			b.unfile(old[i])
+			i++
+		default:
+			i++
+			j++
 		}
-		slices.SortFunc(b.addrs, netip.Addr.Compare)
-		if len(slices.Compact(b.addrs)) == len(refs) {
-			for _, r := range refs {
-				b.file(r)
-			}
-			return
-		}
-		b.had = resetMap(b.had)
-		for _, r := range refs {
-			if !b.had[r] {
-				b.had[r] = true
-				b.file(r)
-			}
-		}
-		return
 	}
-	b.keep = resetMap(b.keep)
-	for _, r := range refs {
-		b.keep[r] = true
+}
+
+// cmpRef orders refs by address first (nearly always decisive), then by
+// every other field: equal refs compare 0.
+func cmpRef(x, y ptrRef) int {
+	if c := x.addr.Compare(y.addr); c != 0 {
+		return c
 	}
-	b.had = resetMap(b.had)
-	for _, r := range old {
-		if !b.had[r] && !b.keep[r] {
-			b.unfile(r)
-		}
-		b.had[r] = true
+	if c := strings.Compare(x.svc, y.svc); c != 0 {
+		return c
 	}
-	for _, r := range refs {
-		if !b.had[r] {
-			b.file(r)
-		}
-		b.had[r] = true
+	if c := strings.Compare(x.target, y.target); c != 0 {
+		return c
 	}
+	return cmp.Compare(uintptr(unsafe.Pointer(x.loc)), uintptr(unsafe.Pointer(y.loc)))
 }
 
 func (b *ptrBook) file(r ptrRef) {

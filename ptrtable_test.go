@@ -115,3 +115,63 @@ func TestPTRNames(t *testing.T) {
 		t.Errorf("a client that is no endpoint located at %v", c)
 	}
 }
+
+// swapAll files exactly the refs only the new list holds and withdraws
+// those only the old one held, each once however often it is listed.
+func TestPTRSwapAll(t *testing.T) {
+	rng := rand.New(rand.NewSource(3))
+	locs := []*epLoc{{zone: "a"}, {zone: "b"}}
+	ref := func() ptrRef {
+		return ptrRef{addr: netip.AddrFrom4([4]byte{10, 0, 0, byte(rng.Intn(12))}), svc: fmt.Sprint("s", rng.Intn(2)),
+			target: fmt.Sprint("t", rng.Intn(2)), loc: locs[rng.Intn(2)]}
+	}
+	for round := 0; round < 500; round++ {
+		var old, refs []ptrRef
+		for n := rng.Intn(20); n > 0; n-- {
+			old = append(old, ref())
+		}
+		for n := rng.Intn(20); n > 0; n-- {
+			refs = append(refs, ref())
+		}
+		inOld, inNew := map[ptrRef]bool{}, map[ptrRef]bool{}
+		for _, r := range old {
+			inOld[r] = true
+		}
+		for _, r := range refs {
+			inNew[r] = true
+		}
+		var b ptrBook
+		b.swapAll(slices.Clone(old), slices.Clone(refs))
+		filed, withdrawn := map[ptrRef]int{}, map[ptrRef]int{}
+		for _, op := range b.ops {
+			if op.add {
+				filed[op.r]++
+			} else {
+				withdrawn[op.r]++
+			}
+		}
+		for r := range inNew {
+			if want := !inOld[r]; (filed[r] == 1) != want || filed[r] > 1 {
+				t.Fatalf("round %d: %v filed %d times, want once: %v", round, r, filed[r], want)
+			}
+		}
+		for r := range inOld {
+			if want := !inNew[r]; (withdrawn[r] == 1) != want || withdrawn[r] > 1 {
+				t.Fatalf("round %d: %v withdrawn %d times, want once: %v", round, r, withdrawn[r], want)
+			}
+		}
+		if len(filed)+len(withdrawn) != len(b.ops) {
+			t.Fatalf("round %d: %d ops for %d refs", round, len(b.ops), len(filed)+len(withdrawn))
+		}
+		for r := range filed {
+			if !inNew[r] {
+				t.Fatalf("round %d: %v filed, not in the new list", round, r)
+			}
+		}
+		for r := range withdrawn {
+			if !inOld[r] {
+				t.Fatalf("round %d: %v withdrawn, not in the old list", round, r)
+			}
+		}
+	}
+}
