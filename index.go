@@ -53,6 +53,9 @@ type Index struct {
 	pending    atomic.Bool   // a change is taken in and not yet published: the next read publishes it
 	caughtUp   atomic.Bool   // the initial sync is published whole
 	settle     time.Duration // how long later changes gather before the builder publishes them unasked
+	urgent     chan struct{} // more changes wait than a settle period should gather: publish now
+	waiting    int           // endpoints of the slices changed since the last publish (under mu)
+	urgentAt   int           // waiting endpoints that make the builder publish without settling
 	nServices  atomic.Int64
 	nAddresses atomic.Int64
 	isSynced   atomic.Bool
@@ -85,7 +88,9 @@ func NewIndex(o IndexOptions) *Index {
 		capKeys:  map[string]struct{}{},
 		ttlKeys:  map[string]struct{}{},
 		synced:   make(chan struct{}),
-		settle:   time.Second,
+		settle:   settlePeriod,
+		urgent:   make(chan struct{}, 1),
+		urgentAt: flushBatch,
 	}
 	if len(o.Namespaces) > 0 {
 		ix.nsAllow = map[string]bool{}
@@ -106,12 +111,30 @@ func serviceKey(name, namespace string) string { return name + "." + namespace }
 // markDirty marks a Service changed as a whole: every slice is looked at.
 func (ix *Index) markDirty(key string) {
 	ix.dirty[key] = nil
+	n := 0
+	for _, s := range ix.slices[key] {
+		n += len(s.Endpoints)
+	}
+	ix.noteWaiting(n)
 	ix.kickBuilder()
+}
+
+// noteWaiting counts endpoints of changed slices since the last publish
+// (under mu): past urgentAt, the builder publishes without settling.
+func (ix *Index) noteWaiting(endpoints int) {
+	ix.waiting += endpoints
+	if ix.waiting >= ix.urgentAt {
+		select {
+		case ix.urgent <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // markSlice marks one slice of a Service changed (added, updated, deleted):
 // only it is derived again.
-func (ix *Index) markSlice(key, id string) {
+func (ix *Index) markSlice(key, id string, endpoints int) {
+	ix.noteWaiting(endpoints)
 	ids, had := ix.dirty[key]
 	switch {
 	case had && ids == nil: // the whole Service is already dirty
@@ -189,7 +212,7 @@ func (ix *Index) UpdateSliceAt(s *Slice, deleted bool, watch int, trigger time.T
 			delete(ix.slices, owner.service)
 		}
 		delete(ix.owners, id)
-		ix.markSlice(owner.service, id)
+		ix.markSlice(owner.service, id, len(s.Endpoints))
 		if key != owner.service {
 			ix.noteTrigger(owner.service, trigger) // the change is its leaving
 		}
@@ -202,7 +225,7 @@ func (ix *Index) UpdateSliceAt(s *Slice, deleted bool, watch int, trigger time.T
 	}
 	ix.slices[key][id] = s
 	ix.owners[id] = sliceOwner{service: key, watch: watch}
-	ix.markSlice(key, id)
+	ix.markSlice(key, id, len(s.Endpoints))
 	ix.noteTrigger(key, trigger)
 }
 
@@ -289,5 +312,6 @@ func (ix *Index) Serial() uint32 {
 
 // Counts are the published Services and distinct PTR addresses.
 func (ix *Index) Counts() (services, addresses int64) {
+	ix.fresh()
 	return ix.nServices.Load(), ix.nAddresses.Load()
 }

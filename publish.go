@@ -8,13 +8,20 @@ import (
 // Publishing: turning what the watches delivered into the published state
 // that reads see, by the builder goroutine or by the read that needs it.
 
+// settlePeriod is how long the builder lets later changes gather before it
+// publishes them unasked. Reads do not wait for it (they publish what they
+// find pending), so it bounds only how much work a read may find waiting,
+// together with flushBatch: more endpoints changed than that are published
+// at once.
+const settlePeriod = 10 * time.Second
+
 // Run publishes changes until stop closes: before and right after the
 // initial sync at once, later changes settle first, so that a burst of
 // them (a rollout, a relist) is published once. Reads never wait for that:
 // a read that finds a change taken in and unpublished publishes it first
-// (fresh), so every answer after a change is taken in shows it, and a
-// change nobody asks about costs one publish a settle period however many
-// arrive.
+// (fresh), so every answer after a change is taken in shows it, and changes
+// nobody asks about cost one publish a settle period however many arrive
+// (or one per flushBatch endpoints changed, if that comes sooner).
 func (ix *Index) Run(stop <-chan struct{}) {
 	settle := time.NewTimer(0)
 	<-settle.C
@@ -32,6 +39,8 @@ func (ix *Index) Run(stop <-chan struct{}) {
 				settle.Stop()
 				return
 			case <-settle.C:
+			case <-ix.urgent:
+				settle.Stop() // (Go 1.23 timers: no stale tick is left behind)
 			}
 		}
 		ix.Flush()
@@ -148,6 +157,11 @@ func (ix *Index) publish(keys []string) bool {
 	}
 	if len(ix.dirty) > 0 {
 		return true
+	}
+	ix.waiting = 0
+	select {
+	case <-ix.urgent: // what asked for it is published
+	default:
 	}
 	ix.pending.Store(false)
 	if ix.isSynced.Load() {
