@@ -264,6 +264,57 @@ func BenchmarkChange10k(b *testing.B) {
 	}
 }
 
+// BenchmarkFlipPublish is one publish as the 10,000-pod bench's flips
+// bring them: the controller folds about 43 flips into each slice event,
+// and the settle period gathers two or three events. Each op flips 50
+// endpoints in each of two slices (alternately to not ready and back) and
+// publishes. cold: 64 MiB are written before each op (outside the timer), as
+// the process's caches are cold between the events a second apart.
+func BenchmarkFlipPublish(b *testing.B) {
+	for _, cold := range []bool{false, true} {
+		b.Run(fmt.Sprintf("cold=%v", cold), func(b *testing.B) {
+			ix := NewIndex(IndexOptions{Zones: []string{"cluster.local."}, TTL: 5, Zonal: true})
+			svc, sls := bigService(10000)
+			ix.UpdateService(svc, false)
+			for _, s := range sls {
+				ix.UpdateSlice(s, false, 0)
+			}
+			ix.Flush()
+			flipped := func(s *Slice) *Slice {
+				c := *s
+				c.Endpoints = append([]Endpoint(nil), s.Endpoints...)
+				for i := 25; i < 75; i++ {
+					c.Endpoints[i].Ready = false
+				}
+				return &c
+			}
+			var thrash []byte
+			if cold {
+				thrash = make([]byte, 64<<20)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if cold {
+					b.StopTimer()
+					for j := 0; j < len(thrash); j += 64 {
+						thrash[j]++
+					}
+					b.StartTimer()
+				}
+				for _, k := range []int{(i / 2 * 7) % 100, (i/2*7 + 50) % 100} {
+					if i%2 == 0 {
+						ix.UpdateSlice(flipped(sls[k]), false, 0)
+					} else {
+						ix.UpdateSlice(sls[k], false, 0)
+					}
+				}
+				ix.Flush()
+			}
+		})
+	}
+}
+
 // BenchmarkFlipEvent is what one readiness flip in a 10,000-endpoint Service
 // (100 slices of 100) costs CoreDNS after the watch decoded it (the decode
 // is the same for both): ours takes the event in (transform, store, index)

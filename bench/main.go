@@ -39,6 +39,8 @@ var (
 	flipSeconds   = flag.Int("flip-seconds", 60, "seconds of readiness flips")
 	outageSeconds = flag.Int("outage-seconds", 20, "seconds kube-apiserver is stopped for the catch-up figure (0: skip)")
 	out           = flag.String("out", "bench/out", "where results.json and results.md go")
+	flipQPS       = flag.Int("flip-qps", 20, "sts: a second flip window in which each server is asked this many pod names a second (0: skip)")
+	flipIdle      = flag.Int("flip-idle", 0, "sts: seconds of CoreDNS CPU measured with no change before the flips (0: skip)")
 	flipProfile   = flag.Bool("flip-profile", false, "sts: CPU profiles of both servers during the flips, in -out")
 	only          = flag.String("only", "", "run one part only: shaping (topology order and answer caps), sts (the large StatefulSet) or scale (start to Ready and relist peak at -scale-eps)")
 )

@@ -77,5 +77,8 @@ func stsRows(f map[string]float64, row func(figure, target, unit string, ours, s
 	b.WriteString(row(fmt.Sprintf("false negatives for always-ready pods while the %d-pod Service churns", *stsPods), "0 (ours)", "", f["sts_churn_false_negatives/ours"], f["sts_churn_false_negatives/stock"],
 		fmt.Sprintf("%.0f queries a server over %.0f s: flips, delete-recreates, 10 %% scale-down and up", f["sts_churn_queries"], f["sts_churn_s"])))
 	b.WriteString(row(fmt.Sprintf("CoreDNS CPU, %d readiness flips/s for %d s on it", *flipRate, *flipSeconds), "≤ stock", "s", f["sts_flip_cpu_s/ours"], f["sts_flip_cpu_s/stock"], fmt.Sprintf("%.0f flips/s achieved; %.0f EndpointSlice events reached ours", f["sts_flips_per_s"], f["sts_flip_slice_events"])))
+	if _, ok := f["sts_flipq_cpu_s/ours"]; ok {
+		b.WriteString(row(fmt.Sprintf("CoreDNS CPU, the same flips for another %d s while each server is asked %d pod names/s", *flipSeconds, *flipQPS), "", "s", f["sts_flipq_cpu_s/ours"], f["sts_flipq_cpu_s/stock"], fmt.Sprintf("%.0f flips/s achieved; %.0f EndpointSlice events reached ours; %.1f answers/s a server", f["sts_flipqs_per_s"], f["sts_flipq_slice_events"], f["sts_flipq_qps"])))
+	}
 	return b.String()
 }

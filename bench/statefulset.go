@@ -95,48 +95,100 @@ func bigStatefulSet(res *result, c *testbed.Cluster, ours, stock string) {
 			alternate(res, servers, r, qq.key, func(port int) float64 { return dnsperfMode(port, file, qq.mode) })
 		}
 	}
-	// readiness flips of the upper half of the pods, paced
-	events0 := sliceEvents(o.metrics)
-	cpu0 := map[string]float64{}
-	for _, sv := range servers {
-		cpu0[sv.name] = cpuSeconds(sv.Cmd.Process.Pid)
+	if *flipIdle > 0 {
+		idle := map[string]float64{}
+		for _, sv := range servers {
+			idle[sv.name] = cpuSeconds(sv.Cmd.Process.Pid)
+		}
+		t.Logf("idle window: %d s (pids: ours %d, stock %d)", *flipIdle, o.Cmd.Process.Pid, s.Cmd.Process.Pid)
+		time.Sleep(time.Duration(*flipIdle) * time.Second)
+		for _, sv := range servers {
+			res.set("sts_idle_cpu_s/"+sv.name, cpuSeconds(sv.Cmd.Process.Pid)-idle[sv.name])
+		}
+		t.Logf("CoreDNS CPU over %d s with no change: ours %.3f s, stock %.3f s", *flipIdle,
+			res.Figures["sts_idle_cpu_s/ours"], res.Figures["sts_idle_cpu_s/stock"])
 	}
-	var profiles sync.WaitGroup
-	if *flipProfile {
-		for name, port := range map[string]int{"ours": pprofOurs, "stock": pprofStock} {
-			profiles.Add(1)
+	// readiness flips of the upper half of the pods, paced; with qps > 0
+	// each server is also asked that many names of flipping pods a second
+	ready := map[int]bool{}
+	next := 0 // flips so far: the next window goes on where the last stopped
+	flipWindow := func(key string, qps int) {
+		events0 := sliceEvents(o.metrics)
+		cpu0 := map[string]float64{}
+		for _, sv := range servers {
+			cpu0[sv.name] = cpuSeconds(sv.Cmd.Process.Pid)
+		}
+		var profiles sync.WaitGroup
+		if *flipProfile && qps == 0 {
+			for name, port := range map[string]int{"ours": pprofOurs, "stock": pprofStock} {
+				profiles.Add(1)
+				go func() {
+					defer profiles.Done()
+					saveProfile(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", port, *flipSeconds), filepath.Join(*out, "flip-"+name+".prof"))
+				}()
+			}
+		}
+		var flips, answered atomic.Int64
+		stopAsking := make(chan struct{})
+		var asking sync.WaitGroup
+		for _, sv := range servers {
+			if qps == 0 {
+				break
+			}
+			asking.Add(1)
 			go func() {
-				defer profiles.Done()
-				saveProfile(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", port, *flipSeconds), filepath.Join(*out, "flip-"+name+".prof"))
+				defer asking.Done()
+				tk := time.NewTicker(time.Second / time.Duration(qps))
+				defer tk.Stop()
+				for q := 0; ; q++ {
+					select {
+					case <-stopAsking:
+						return
+					case <-tk.C:
+					}
+					name := fmt.Sprintf("db-%d.db.sts.svc.cluster.local.", n/2+(q*7919)%(n/2))
+					if _, err := testbed.Exchange(sv.Addr, name, dns.TypeA, false); err == nil {
+						answered.Add(1)
+					}
+				}
 			}()
 		}
+		total := *flipRate * *flipSeconds
+		tick := time.NewTicker(time.Second / time.Duration(*flipRate))
+		t.Logf("flip window: %d flips a second for %d s, %d queries a second (pids: ours %d, stock %d)", *flipRate, *flipSeconds, qps, o.Cmd.Process.Pid, s.Cmd.Process.Pid)
+		start := time.Now()
+		for k := next; k < next+total; k++ {
+			<-tick.C
+			i := n/2 + k%(n/2)
+			ready[i] = !ready[i] // first flip: not ready, then back
+			go func(i int, r bool) {
+				c.SetPodStatus(t, "sts", fmt.Sprintf("db-%d", i), []string{ip(i)}, r)
+				flips.Add(1)
+			}(i, !ready[i])
+		}
+		next += total
+		tick.Stop()
+		took := time.Since(start)
+		close(stopAsking)
+		asking.Wait()
+		profiles.Wait()
+		time.Sleep(5 * time.Second)
+		for _, sv := range servers {
+			res.set(key+"_cpu_s/"+sv.name, cpuSeconds(sv.Cmd.Process.Pid)-cpu0[sv.name])
+			res.set("sts_rss_after_mib/"+sv.name, rssMiB(sv.Cmd.Process.Pid))
+		}
+		res.set(key+"s_per_s", float64(flips.Load())/took.Seconds())
+		res.set(key+"_slice_events", sliceEvents(o.metrics)-events0)
+		if qps > 0 {
+			res.set(key+"_qps", float64(answered.Load())/took.Seconds()/float64(len(servers)))
+		}
+		t.Logf("%d readiness flips in %s, %d answers; CoreDNS CPU: ours %.2f s, stock %.2f s", flips.Load(), took.Round(time.Second), answered.Load(),
+			res.Figures[key+"_cpu_s/ours"], res.Figures[key+"_cpu_s/stock"])
 	}
-	var flips atomic.Int64
-	total := *flipRate * *flipSeconds
-	tick := time.NewTicker(time.Second / time.Duration(*flipRate))
-	start = time.Now()
-	ready := map[int]bool{}
-	for k := 0; k < total; k++ {
-		<-tick.C
-		i := n/2 + k%(n/2)
-		ready[i] = !ready[i] // first flip: not ready, then back
-		go func(i int, r bool) {
-			c.SetPodStatus(t, "sts", fmt.Sprintf("db-%d", i), []string{ip(i)}, r)
-			flips.Add(1)
-		}(i, !ready[i])
+	flipWindow("sts_flip", 0)
+	if *flipQPS > 0 {
+		flipWindow("sts_flipq", *flipQPS)
 	}
-	tick.Stop()
-	took := time.Since(start)
-	profiles.Wait()
-	time.Sleep(5 * time.Second)
-	for _, sv := range servers {
-		res.set("sts_flip_cpu_s/"+sv.name, cpuSeconds(sv.Cmd.Process.Pid)-cpu0[sv.name])
-		res.set("sts_rss_after_mib/"+sv.name, rssMiB(sv.Cmd.Process.Pid))
-	}
-	res.set("sts_flips_per_s", float64(flips.Load())/took.Seconds())
-	res.set("sts_flip_slice_events", sliceEvents(o.metrics)-events0)
-	t.Logf("%d readiness flips in %s; CoreDNS CPU: ours %.2f s, stock %.2f s", flips.Load(), took.Round(time.Second),
-		res.Figures["sts_flip_cpu_s/ours"], res.Figures["sts_flip_cpu_s/stock"])
 	// No false negative under churn: pods 0..n/10-1 (never flipped above)
 	// stay ready while the others flip and are deleted and created again
 	// and the top 10 % go and come back; their names are asked throughout.
