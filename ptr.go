@@ -55,11 +55,11 @@ type ptrBook struct {
 	old, new []ptrRef // scratch: a slice's contributions before and after
 }
 
-// ptrOp files (add) or withdraws one contribution; seq keeps the order of
-// the ops of one address through the sort by address.
+// ptrOp files (add) or withdraws one contribution; ops are kept in filing
+// order (publish sorts their indices by address, that order kept within
+// one address).
 type ptrOp struct {
 	r   ptrRef
-	seq int32
 	add bool
 }
 
@@ -149,9 +149,9 @@ func cmpRef(x, y ptrRef) int {
 }
 
 func (b *ptrBook) file(r ptrRef) {
-	b.ops = append(b.ops, ptrOp{r: r, seq: int32(len(b.ops)), add: true})
+	b.ops = append(b.ops, ptrOp{r: r, add: true})
 }
-func (b *ptrBook) unfile(r ptrRef) { b.ops = append(b.ops, ptrOp{r: r, seq: int32(len(b.ops))}) }
+func (b *ptrBook) unfile(r ptrRef) { b.ops = append(b.ops, ptrOp{r: r}) }
 
 // publish returns the published table with the ops since the last publish
 // applied (t itself is not modified).
@@ -160,25 +160,31 @@ func (b *ptrBook) publish(t *ptrTable) *ptrTable {
 		return t
 	}
 	ops := b.ops
-	slices.SortFunc(ops, func(x, y ptrOp) int {
-		if c := x.r.addr.Compare(y.r.addr); c != 0 {
+	// sorted by address, in filing order within one: indices are sorted,
+	// not the ops (moving an op is moving its pointers)
+	order := make([]int32, len(ops))
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortFunc(order, func(x, y int32) int {
+		if c := ops[x].r.addr.Compare(ops[y].r.addr); c != 0 {
 			return c
 		}
-		return int(x.seq - y.seq)
+		return int(x - y)
 	})
 	edits := make([]ptrEdit, 0, len(ops))
-	for i := 0; i < len(ops); {
-		a := ops[i].r.addr
+	for i := 0; i < len(order); {
+		a := ops[order[i]].r.addr
 		var e ptrRefs
 		if was := t.get(a); was != nil {
 			e = *was
 			e.more = slices.Clone(e.more) // the published one stays as it is
 		}
-		for ; i < len(ops) && ops[i].r.addr == a; i++ {
-			if ops[i].add {
-				e.add(ops[i].r)
+		for ; i < len(order) && ops[order[i]].r.addr == a; i++ {
+			if op := &ops[order[i]]; op.add {
+				e.add(op.r)
 			} else {
-				e.remove(ops[i].r)
+				e.remove(op.r)
 			}
 		}
 		edits = append(edits, ptrEdit{addr: a, refs: e})

@@ -72,18 +72,13 @@ func (t *ptrTable) with(edits []ptrEdit) *ptrTable {
 	if len(edits) == 0 {
 		return t
 	}
-	if len(t.chunks) == 0 || len(edits) > t.n/16+8 {
+	if len(t.chunks) == 0 || 2*t.touched(edits) > len(t.chunks) {
 		return t.rebuilt(edits)
 	}
 	out := &ptrTable{chunks: make([][]ptrRefs, 0, len(t.chunks)+1), n: t.n}
 	j := 0
 	for i, c := range t.chunks {
-		k := len(edits)
-		if i < len(t.chunks)-1 {
-			last := c[len(c)-1].key()
-			for k = j; k < len(edits) && edits[k].addr.Compare(last) <= 0; k++ {
-			}
-		}
+		k := t.editsEnd(i, edits, j)
 		if k == j {
 			out.chunks = append(out.chunks, c)
 			continue
@@ -100,6 +95,37 @@ func (t *ptrTable) with(edits []ptrEdit) *ptrTable {
 		}
 	}
 	return out
+}
+
+// editsEnd is where the edits that fall in chunk i end, those before j
+// having fallen in earlier chunks.
+func (t *ptrTable) editsEnd(i int, edits []ptrEdit, j int) int {
+	if i == len(t.chunks)-1 {
+		return len(edits)
+	}
+	c := t.chunks[i]
+	last := c[len(c)-1].key()
+	for j < len(edits) && edits[j].addr.Compare(last) <= 0 {
+		j++
+	}
+	return j
+}
+
+// touched counts the chunks the edits fall in: when they are more than
+// half, one merge into new chunks costs no more than copying them, and
+// evens out chunks that deletions shrank.
+func (t *ptrTable) touched(edits []ptrEdit) int {
+	n, j := 0, 0
+	for i := range t.chunks {
+		if k := t.editsEnd(i, edits, j); k > j {
+			n++
+			j = k
+		}
+		if j == len(edits) {
+			break
+		}
+	}
+	return n
 }
 
 // mergeEdits returns old (sorted) with the sorted edits applied.
