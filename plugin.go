@@ -42,6 +42,7 @@ type config struct {
 	kubeconfig     string
 	context        string
 	endpoint       string
+	compression    bool // ask the API server for gzip-compressed lists and watches
 	manifests      []string
 	namespaces     []string
 	labels         string          // the selector as written: sent to the API server

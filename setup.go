@@ -83,6 +83,9 @@ func parse(c *caddy.Controller) (*Headless, error) {
 	if len(cfg.manifests) > 0 && (cfg.kubeconfig != "" || cfg.endpoint != "") {
 		return nil, c.Err("manifests serves objects from files: it cannot be combined with kubeconfig or endpoint")
 	}
+	if cfg.compression && len(cfg.manifests) > 0 {
+		return nil, c.Err("compression is about the API server's responses: it cannot be combined with manifests")
+	}
 	if len(cfg.clientZones.m) > 0 && !cfg.topology {
 		return nil, c.Err("client_zones locates clients for topology order: add 'topology' to the stanza")
 	}
@@ -187,6 +190,7 @@ var options = map[string]func(c *caddy.Controller, args []string, cfg *config) e
 		return nil
 	},
 	"endpoint_pod_names": flag(func(cfg *config) { cfg.podNames = true }),
+	"compression":        flag(func(cfg *config) { cfg.compression = true }),
 	"zonal":              flag(func(cfg *config) { cfg.zonal = true }),
 	"startup_timeout": func(c *caddy.Controller, args []string, cfg *config) error {
 		if len(args) != 1 {

@@ -34,7 +34,7 @@ func TestSetup(t *testing.T) {
 			if h.zoneLabel() != "cluster.local." {
 				t.Errorf("zones %v", h.zones)
 			}
-			if h.cfg.ttl != 5 || h.cfg.startupTimeout != 5*time.Second || h.cfg.zonal || h.cfg.podNames {
+			if h.cfg.ttl != 5 || h.cfg.startupTimeout != 5*time.Second || h.cfg.zonal || h.cfg.podNames || h.cfg.compression {
 				t.Errorf("defaults %+v", h.cfg)
 			}
 		}},
@@ -47,11 +47,11 @@ func TestSetup(t *testing.T) {
 				t.Errorf("zones %+v, index zones %q", h.zones, h.index.opts.Zones)
 			}
 		}},
-		{input: "headless {\n kubeconfig " + kubeconfig + " ctx\n ttl 60\n namespaces a b\n labels app=web, tier in (db)\n endpoint_pod_names\n zonal\n startup_timeout 2s\n}",
+		{input: "headless {\n kubeconfig " + kubeconfig + " ctx\n ttl 60\n namespaces a b\n labels app=web, tier in (db)\n endpoint_pod_names\n zonal\n startup_timeout 2s\n compression\n}",
 			check: func(t *testing.T, h *Headless) {
 				c := h.cfg
 				if c.kubeconfig != kubeconfig || c.context != "ctx" || c.ttl != 60 || strings.Join(c.namespaces, ",") != "a,b" ||
-					c.labels != "app=web, tier in (db)" || !c.podNames || !c.zonal || c.startupTimeout != 2*time.Second {
+					c.labels != "app=web, tier in (db)" || !c.podNames || !c.zonal || c.startupTimeout != 2*time.Second || !c.compression {
 					t.Errorf("config %+v", c)
 				}
 				if o := h.index.opts; !o.Zonal || !o.PodNames || o.TTL != 60 || o.Selector == nil || !h.index.nsAllow["b"] {
@@ -123,6 +123,8 @@ func TestSetup(t *testing.T) {
 		{input: "headless {\n labels app in (a\n}", err: "Testfile:2 - Error during parsing: labels: bad selector 'app in (a'"},
 		{input: "headless {\n endpoint_pod_names x\n}", err: "Wrong argument count"},
 		{input: "headless {\n zonal x\n}", err: "Wrong argument count"},
+		{input: "headless {\n compression on\n}", err: "Wrong argument count"},
+		{input: "headless {\n manifests " + manifest + "\n compression\n}", err: "cannot be combined with manifests"},
 		{input: "headless {\n startup_timeout\n}", err: "Wrong argument count"},
 		{input: "headless {\n startup_timeout soon\n}", err: "startup_timeout: 'soon' is not a duration"},
 		{input: "headless {\n startup_timeout -1s\n}", err: "startup_timeout: '-1s' is not a duration"},

@@ -3,8 +3,10 @@ package headless
 import (
 	"context"
 	"fmt"
+	"net"
 	"runtime"
 	"strings"
+	"time"
 
 	"github.com/coredns/coredns/coremain"
 	core "k8s.io/api/core/v1"
@@ -163,6 +165,16 @@ func sourceFor(cfg config) (source, error) {
 		return nil, err
 	}
 	rc.ContentType = "application/vnd.kubernetes.protobuf"
+	// Inflating a gzip watch stream was half of decoding an EndpointSlice
+	// event (and the API server spends as much compressing it); a DNS
+	// server next to its API server has the bandwidth for plain protobuf.
+	rc.DisableCompression = !cfg.compression
+	if rc.DisableCompression && rc.Dial == nil {
+		// client-go hands a config without TLS settings (a plain http
+		// endpoint) Go's default transport, which asks for gzip whatever
+		// the config says; a dialer of our own gets it its own transport
+		rc.Dial = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	}
 	rc.UserAgent = fmt.Sprintf("%s/%s headless (%s/%s/%s)", coremain.CoreName, coremain.CoreVersion, runtime.GOOS, runtime.GOARCH, runtime.Version())
 	client, err := kubernetes.NewForConfig(rc)
 	if err != nil {
