@@ -86,12 +86,21 @@ func (t *ptrTable) with(edits []ptrEdit) *ptrTable {
 		merged := mergeEdits(c, edits[j:k])
 		j = k
 		out.n += len(merged) - len(c)
-		for len(merged) > 2*ptrChunk {
-			out.chunks = append(out.chunks, merged[:ptrChunk:ptrChunk])
-			merged = merged[ptrChunk:]
+		if len(merged) <= 2*ptrChunk {
+			if len(merged) > 0 {
+				out.chunks = append(out.chunks, merged)
+			}
+			continue
 		}
-		if len(merged) > 0 {
-			out.chunks = append(out.chunks, merged)
+		// split, a chunk an allocation: pieces of one array would keep
+		// all of it alive once some are replaced
+		for len(merged) > 0 {
+			k := ptrChunk
+			if len(merged) <= 2*ptrChunk {
+				k = len(merged)
+			}
+			out.chunks = append(out.chunks, slices.Clone(merged[:k]))
+			merged = merged[k:]
 		}
 	}
 	return out

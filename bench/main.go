@@ -39,6 +39,7 @@ var (
 	flipSeconds   = flag.Int("flip-seconds", 60, "seconds of readiness flips")
 	outageSeconds = flag.Int("outage-seconds", 20, "seconds kube-apiserver is stopped for the catch-up figure (0: skip)")
 	out           = flag.String("out", "bench/out", "where results.json and results.md go")
+	oursGzip      = flag.Bool("ours-compression", false, "ours asks the API server for gzip (the compression option), as stock does")
 	flipQPS       = flag.Int("flip-qps", 20, "sts: a second flip window in which each server is asked this many pod names a second (0: skip)")
 	flipIdle      = flag.Int("flip-idle", 0, "sts: seconds of CoreDNS CPU measured with no change before the flips (0: skip)")
 	flipProfile   = flag.Bool("flip-profile", false, "sts: CPU profiles of both servers during the flips, in -out")
@@ -172,6 +173,9 @@ func startServer(name, bin, corefile string, kubeconfig string) (*server, time.D
 	mp := testbed.FreePort(t)
 	cf = strings.Replace(cf, "METRICSPORT", strconv.Itoa(mp), 1)
 	cf = strings.Replace(cf, "METRICSDNS", strconv.Itoa(testbed.FreePort(t)), 1)
+	if *oursGzip {
+		cf = strings.Replace(cf, "startup_timeout 60s", "startup_timeout 60s\n        compression", 1)
+	}
 	start := time.Now()
 	c := testbed.StartCoreDNSWith(t, []string{"taskset", "-c", "1"}, bin, cf)
 	s := &server{CoreDNS: c, name: name, ready: fmt.Sprintf("http://127.0.0.1:%d/ready", rp), metrics: fmt.Sprintf("http://127.0.0.1:%d/metrics", mp)}
