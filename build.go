@@ -35,20 +35,6 @@ type ptrChange struct{ old, new *sliceBuild }
 type builder struct {
 	state    map[string]*svcBuild // service key -> its memory
 	affected map[string]bool      // scratch: endpoint names to rebuild
-	locs     map[epLoc]*epLoc     // interned endpoint locations
-}
-
-// intern returns the shared copy of an endpoint location.
-func (b *builder) intern(l epLoc) *epLoc {
-	if p := b.locs[l]; p != nil {
-		return p
-	}
-	if b.locs == nil || len(b.locs) > 1<<16 {
-		b.locs = map[epLoc]*epLoc{} // bounded: older copies stay valid where they are used
-	}
-	p := &l
-	b.locs[l] = p
-	return p
 }
 
 // service builds the record sets of svc from its slices. changed names the

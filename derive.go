@@ -64,7 +64,7 @@ func (b *builder) deriveSlice(o *IndexOptions, key string, svc *Service, s *Slic
 			sb.reuse(old, i, len(s.Ports) > 0) // an unchanged endpoint: what it contributed before
 			continue
 		}
-		loc := b.intern(epLoc{node: ep.NodeName, zone: ep.Zone, hintZones: ep.HintZones, hintNodes: ep.HintNodes})
+		loc := ep.Loc
 		for ai, addr := range ep.Addrs {
 			host := strings.ToLower(endpointHostname(ep, ep.addrString(ai), o.PodNames))
 			targets := carve(&targetPool, len(o.Zones))

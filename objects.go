@@ -69,9 +69,9 @@ func (s *Slice) sameContent(o *Slice) bool {
 
 // sameEndpoint reports whether two endpoints answer alike.
 func sameEndpoint(a, b *Endpoint) bool {
-	return slices.Equal(a.Addrs, b.Addrs) && slices.Equal(a.Raw, b.Raw) && a.Hostname == b.Hostname && a.TargetName == b.TargetName &&
-		a.NodeName == b.NodeName && a.Zone == b.Zone && a.Ready == b.Ready && a.Serving == b.Serving &&
-		a.Terminating == b.Terminating && a.HintZones == b.HintZones && a.HintNodes == b.HintNodes
+	return slices.Equal(a.Addrs, b.Addrs) && (a.Raw == nil) == (b.Raw == nil) && (a.Raw == nil || slices.Equal(*a.Raw, *b.Raw)) &&
+		a.Hostname == b.Hostname && a.TargetName == b.TargetName && (a.Loc == b.Loc || *a.Loc == *b.Loc) &&
+		a.Ready == b.Ready && a.Serving == b.Serving && a.Terminating == b.Terminating
 }
 
 // Port is one EndpointSlice port; Port is -1 when the slice has no ports.
@@ -85,22 +85,19 @@ type Port struct {
 // Endpoint is one EndpointSlice endpoint.
 type Endpoint struct {
 	Addrs       []netip.Addr
-	Raw         []string // the addresses as written, only when one is not canonical (stock builds dashed names from them)
+	Raw         *[]string // the addresses as written, only when one is not canonical (stock builds dashed names from them)
 	Hostname    string
 	TargetName  string // targetRef name when shorter than 64 characters
-	NodeName    string
-	Zone        string // lowercased, as the stock plugin compares zones
+	Loc         *epLoc // node, zone (lowercased, as the stock plugin compares zones) and hints: interned, never nil
 	Ready       bool   // conditions.ready true or absent
 	Serving     bool   // conditions.serving true or absent
 	Terminating bool
-	HintZones   string // hints.forZones, lowercase, comma-separated
-	HintNodes   string // hints.forNodes, comma-separated
 }
 
 // addrString is address i as written in the slice.
 func (e *Endpoint) addrString(i int) string {
 	if e.Raw != nil {
-		return e.Raw[i]
+		return (*e.Raw)[i]
 	}
 	return e.Addrs[i].String()
 }
@@ -175,6 +172,12 @@ func sliceFromAPI(es *discovery.EndpointSlice) *Slice {
 	}
 	s.Ports = slicePorts(es.Ports, bad)
 	s.Endpoints = make([]Endpoint, 0, len(es.Endpoints))
+	n := 0
+	for _, e := range es.Endpoints {
+		n += len(e.Addresses)
+	}
+	pool := make([]netip.Addr, 0, n) // one array for the slice's addresses
+	var recent recentLocs            // a slice's endpoints run on few places
 	for _, e := range es.Endpoints {
 		ep := Endpoint{
 			Ready:       condition(e.Conditions.Ready, true),
@@ -188,7 +191,7 @@ func sliceFromAPI(es *discovery.EndpointSlice) *Slice {
 			}
 			ep.Hostname = *e.Hostname
 		}
-		ep.Addrs = make([]netip.Addr, 0, len(e.Addresses))
+		first := len(pool)
 		var raws []string
 		for _, raw := range e.Addresses {
 			addr, problem := validAddress(raw, family)
@@ -196,32 +199,35 @@ func sliceFromAPI(es *discovery.EndpointSlice) *Slice {
 				bad("address", problem)
 				continue
 			}
-			ep.Addrs = append(ep.Addrs, addr)
+			pool = append(pool, addr)
 			// an IPv4 address that parses is written canonically (netip
 			// refuses leading zeros); IPv6 may not be (case, zeros)
 			if family == 6 {
 				raws = append(raws, raw)
 				if isNonCanonical(raw) {
-					ep.Raw = raws
+					ep.Raw = &raws
 				}
 			}
 		}
+		ep.Addrs = pool[first:len(pool):len(pool)]
 		if len(ep.Addrs) == 0 {
 			continue
 		}
 		if ep.Raw != nil {
-			ep.Raw = raws // every address as written, when one is not canonical
+			ep.Raw = &raws // every address as written, when one is not canonical
 		}
 		if e.TargetRef != nil && len(e.TargetRef.Name) < 64 && validLabel(e.TargetRef.Name) == "" {
 			ep.TargetName = e.TargetRef.Name
 		}
+		var l epLoc
 		if e.NodeName != nil {
-			ep.NodeName = *e.NodeName
+			l.node = *e.NodeName
 		}
 		if e.Zone != nil {
-			ep.Zone = strings.ToLower(*e.Zone)
+			l.zone = strings.ToLower(*e.Zone)
 		}
-		ep.HintZones, ep.HintNodes = hintsOf(e.Hints)
+		l.hintZones, l.hintNodes = hintsOf(e.Hints)
+		ep.Loc = recent.intern(l)
 		s.Endpoints = append(s.Endpoints, ep)
 	}
 	return s

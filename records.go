@@ -63,16 +63,10 @@ func (r *svcRecords) buildLocs() {
 		n += len(p.slice.Endpoints)
 	}
 	r.loc4, r.loc6 = newLoc4Table(n), map[[16]byte]*epLoc{}
-	shared := map[epLoc]*epLoc{}
 	for _, p := range r.wide.parts {
 		for i := range p.slice.Endpoints {
 			ep := &p.slice.Endpoints[i]
-			l := epLoc{node: ep.NodeName, zone: ep.Zone, hintZones: ep.HintZones, hintNodes: ep.HintNodes}
-			loc := shared[l]
-			if loc == nil {
-				loc = &l
-				shared[l] = loc
-			}
+			loc := ep.Loc
 			for _, a := range ep.Addrs {
 				if a.Is4() {
 					b := a.As4()

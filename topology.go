@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 
 	core "k8s.io/api/core/v1"
 	meta "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -15,6 +16,55 @@ import (
 type epLoc struct {
 	node, zone           string
 	hintZones, hintNodes string // hints.forZones (lowercase) and hints.forNodes, comma-separated
+}
+
+// locInterner keeps one copy of each endpoint location: the endpoints of a
+// node share it (the watches' goroutines intern concurrently).
+type locInterner struct {
+	mu sync.Mutex
+	m  map[epLoc]*epLoc
+}
+
+var locs locInterner
+
+// recentLocs interns through a few recently seen locations first, without
+// the lock.
+type recentLocs struct {
+	locs [4]*epLoc
+	next int
+}
+
+func (r *recentLocs) intern(l epLoc) *epLoc {
+	for _, p := range r.locs {
+		if p != nil && *p == l {
+			return p
+		}
+	}
+	p := locs.intern(l)
+	r.locs[r.next] = p
+	r.next = (r.next + 1) % len(r.locs)
+	return p
+}
+
+// noLoc is the location of an endpoint that names none.
+var noLoc = &epLoc{}
+
+func (li *locInterner) intern(l epLoc) *epLoc {
+	if l == (epLoc{}) {
+		return noLoc
+	}
+	li.mu.Lock()
+	defer li.mu.Unlock()
+	if p := li.m[l]; p != nil {
+		return p
+	}
+	if li.m == nil || len(li.m) > 1<<16 {
+		li.m = map[epLoc]*epLoc{} // bounded: older copies stay valid where they are used
+	}
+	p := new(epLoc) // not &l: l would then escape on every call
+	*p = l
+	li.m[l] = p
+	return p
 }
 
 // clientLoc is where a client runs; the zero value is an unknown client.
