@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -21,11 +22,13 @@ func startToReady(res *result, c *testbed.Cluster, fx *fixture, ours, stock stri
 		for r := 0; r < *runs; r++ {
 			var d time.Duration
 			var sv *server
-			if name == "ours" {
-				sv, d = startServer("ours", ours, corefileOurs, c.Admin)
-			} else {
-				sv, d = startServer("stock", stock, corefileStock, c.Admin)
+			cf := map[string]string{"ours": corefileOurs, "stock": corefileStock}[name]
+			pp := 0
+			if *scaleProfile && r == 0 {
+				pp = testbed.FreePort(t)
+				cf = strings.Replace(cf, "ready 127.0.0.1:%d", fmt.Sprintf("ready 127.0.0.1:%%d\n    pprof 127.0.0.1:%d", pp), 1)
 			}
+			sv, d = startServer(name, map[string]string{"ours": ours, "stock": stock}[name], cf, c.Admin)
 			// it must really answer a scale name once ready; start to that
 			// answer is the figure a client sees (ours builds a Service on
 			// its first read if the background build has not reached it)
@@ -38,6 +41,10 @@ func startToReady(res *result, c *testbed.Cluster, fx *fixture, ours, stock stri
 			if r == 0 {
 				time.Sleep(3 * time.Second)
 				res.set("rss_scale_mib/"+name, rssMiB(sv.Cmd.Process.Pid))
+				if pp != 0 {
+					saveProfile(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/heap", pp), filepath.Join(*out, "heap-"+name+".prof"))
+					saveProfile(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/heap?debug=1", pp), filepath.Join(*out, "heap-"+name+".txt"))
+				}
 			}
 			t.Logf("start to ready with %d headless endpoints, %s: %s", n*100, name, d)
 			sv.Stop()
