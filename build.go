@@ -12,9 +12,9 @@ type item struct {
 	addr    netip.Addr
 	targets []string // SRV target of this address per forward zone, shared
 	port    int32
-	pi      int32  // index of the port in its slice
-	loc     *epLoc // where the endpoint runs (interned)
+	pi      int16  // index of the port in its slice (the API allows 100)
 	serving bool   // published as serving, not ready (headless.dns/publish: serving)
+	loc     *epLoc // where the endpoint runs (interned)
 }
 
 // sameAnswer reports whether two items answer alike.

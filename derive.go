@@ -72,7 +72,7 @@ func (b *builder) deriveSlice(o *IndexOptions, key string, svc *Service, s *Slic
 				targets[zi] = joinName(host+suffix, zone)
 			}
 			for pi, p := range s.Ports {
-				sb.items = append(sb.items, item{host: host, addr: addr, targets: targets, port: p.Port, pi: int32(pi), loc: loc, serving: !ep.Ready})
+				sb.items = append(sb.items, item{host: host, addr: addr, targets: targets, port: p.Port, pi: int16(pi), loc: loc, serving: !ep.Ready})
 				if !ep.Ready {
 					sb.serving++
 				}

@@ -348,7 +348,7 @@ func TestUpdates(t *testing.T) {
 	for _, k := range []string{"hdls.testns", "ext.testns"} {
 		for _, c := range h.index.ptrTab.Load().chunks {
 			for _, e := range c {
-				for _, r := range append([]ptrRef{e.first}, e.more...) {
+				for _, r := range append([]ptrRef{e.first}, e.others()...) {
 					if r.svc == k {
 						t.Errorf("stale PTR for %s: %v", k, r)
 					}

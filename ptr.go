@@ -19,31 +19,50 @@ type ptrRef struct {
 }
 
 // ptrRefs are the PTRs contributed for one address; nearly always one, kept
-// inline in the map so that one address costs no allocation of its own. An
-// empty first (invalid address) means none.
+// inline in the table so that one address costs no allocation of its own
+// (the rare others behind a pointer). An empty first (invalid address)
+// means none.
 type ptrRefs struct {
 	first ptrRef
-	more  []ptrRef
+	more  *[]ptrRef
 }
 
 func (p *ptrRefs) empty() bool { return !p.first.addr.IsValid() }
+
+// others are the contributions after the first.
+func (p *ptrRefs) others() []ptrRef {
+	if p.more == nil {
+		return nil
+	}
+	return *p.more
+}
+
+func (p *ptrRefs) setOthers(m []ptrRef) {
+	if len(m) == 0 {
+		p.more = nil
+	} else {
+		p.more = &m
+	}
+}
 
 func (p *ptrRefs) add(r ptrRef) {
 	if p.empty() {
 		p.first = r
 	} else {
-		p.more = append(p.more, r)
+		p.setOthers(append(p.others(), r))
 	}
 }
 
 func (p *ptrRefs) remove(r ptrRef) {
+	more := p.others()
 	if p.first == r {
 		p.first = ptrRef{}
-		if len(p.more) > 0 {
-			p.first, p.more = p.more[0], p.more[1:]
+		if len(more) > 0 {
+			p.first = more[0]
+			p.setOthers(more[1:])
 		}
-	} else if i := slices.Index(p.more, r); i >= 0 {
-		p.more = slices.Delete(p.more, i, i+1)
+	} else if i := slices.Index(more, r); i >= 0 {
+		p.setOthers(slices.Delete(more, i, i+1))
 	}
 }
 
@@ -178,7 +197,7 @@ func (b *ptrBook) publish(t *ptrTable) *ptrTable {
 		var e ptrRefs
 		if was := t.get(a); was != nil {
 			e = *was
-			e.more = slices.Clone(e.more) // the published one stays as it is
+			e.setOthers(slices.Clone(e.others())) // the published one stays as it is
 		}
 		for ; i < len(order) && ops[order[i]].r.addr == a; i++ {
 			if op := &ops[order[i]]; op.add {
@@ -201,12 +220,13 @@ func (b *ptrBook) publish(t *ptrTable) *ptrTable {
 // distinct target, named name.
 func (p *ptrRefs) records(name string, ttl uint32) []dns.RR {
 	hdr := dns.RR_Header{Name: name, Rrtype: dns.TypePTR, Class: dns.ClassINET, Ttl: ttl}
-	if len(p.more) == 0 {
+	more := p.others()
+	if len(more) == 0 {
 		return []dns.RR{&dns.PTR{Hdr: hdr, Ptr: p.first.target}}
 	}
 	out := []dns.RR{&dns.PTR{Hdr: hdr, Ptr: p.first.target}}
-	for i, r := range p.more {
-		if r.target != p.first.target && !slices.ContainsFunc(p.more[:i], func(o ptrRef) bool { return o.target == r.target }) {
+	for i, r := range more {
+		if r.target != p.first.target && !slices.ContainsFunc(more[:i], func(o ptrRef) bool { return o.target == r.target }) {
 			out = append(out, &dns.PTR{Hdr: hdr, Ptr: r.target})
 		}
 	}
