@@ -10,10 +10,11 @@ import (
 
 // settlePeriod is how long the builder lets later changes gather before it
 // publishes them unasked. Reads do not wait for it (they publish what they
-// find pending), so it bounds only how much work a read may find waiting,
-// together with flushBatch: more endpoints changed than that are published
-// at once.
-const settlePeriod = 10 * time.Second
+// find pending first), so it only batches changes nobody reads: more of
+// them share one publish (a slice changed by ten events is derived once, a
+// shard of names touched by many is copied once). How much work a read can
+// find waiting is bounded by urgentAt (flushBatch endpoints), not by it.
+const settlePeriod = 30 * time.Second
 
 // Run publishes changes until stop closes: before and right after the
 // initial sync at once, later changes settle first, so that a burst of
