@@ -3,8 +3,8 @@ package headless
 import "github.com/miekg/dns"
 
 // rankMemo remembers the ranks of a few endpoint locations for one reply's
-// client: locations are interned per Service version, so a reply's
-// addresses share few of them (one per zone, or per node).
+// client: locations are interned (one pointer per place, see locInterner),
+// so a reply's addresses share few of them (one per zone, or per node).
 type rankMemo struct {
 	locs  [8]*epLoc
 	ranks [8]uint8
