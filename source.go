@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"runtime"
 	"strings"
 	"time"
@@ -95,10 +96,18 @@ func watchSpecs(namespaces []string, svcSelector string, filtered, nodes bool) [
 type apiSource struct {
 	client   kubernetes.Interface
 	filtered bool
+	http     *http.Client // nil in tests with a fake client
 }
 
 func (s *apiSource) Filtered() bool { return s.filtered }
-func (s *apiSource) Close()         {}
+
+// Close lets the idle connections go once the watches have stopped (a
+// transport client-go shares between instances keeps its busy ones).
+func (s *apiSource) Close() {
+	if s.http != nil {
+		s.http.CloseIdleConnections()
+	}
+}
 
 func (s *apiSource) ListerWatcher(w watchSpec) cache.ListerWatcher {
 	opts := func(o *meta.ListOptions) {
@@ -169,16 +178,21 @@ func sourceFor(cfg config) (source, error) {
 	// event (and the API server spends as much compressing it); a DNS
 	// server next to its API server has the bandwidth for plain protobuf.
 	rc.DisableCompression = !cfg.compression
-	if rc.DisableCompression && rc.Dial == nil {
+	if tc, err := rest.TLSConfigFor(rc); err == nil && tc == nil && rc.DisableCompression && rc.Dial == nil {
 		// client-go hands a config without TLS settings (a plain http
 		// endpoint) Go's default transport, which asks for gzip whatever
 		// the config says; a dialer of our own gets it its own transport
+		// (not shared: Close lets its connections go)
 		rc.Dial = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
 	}
 	rc.UserAgent = fmt.Sprintf("%s/%s headless (%s/%s/%s)", coremain.CoreName, coremain.CoreVersion, runtime.GOOS, runtime.GOARCH, runtime.Version())
-	client, err := kubernetes.NewForConfig(rc)
+	hc, err := rest.HTTPClientFor(rc)
 	if err != nil {
 		return nil, err
 	}
-	return &apiSource{client: client, filtered: true}, nil
+	client, err := kubernetes.NewForConfigAndClient(rc, hc)
+	if err != nil {
+		return nil, err
+	}
+	return &apiSource{client: client, filtered: true, http: hc}, nil
 }

@@ -39,6 +39,7 @@ var (
 	flipSeconds   = flag.Int("flip-seconds", 60, "seconds of readiness flips")
 	outageSeconds = flag.Int("outage-seconds", 20, "seconds kube-apiserver is stopped for the catch-up figure (0: skip)")
 	out           = flag.String("out", "bench/out", "where results.json and results.md go")
+	gcTrace       = flag.Bool("gctrace", false, "sts: count both servers' garbage collections in each flip window (GODEBUG=gctrace=1)")
 	scaleProfile  = flag.Bool("scale-profile", false, "scale: heap profiles of both servers after sync, in -out")
 	oursGzip      = flag.Bool("ours-compression", false, "ours asks the API server for gzip (the compression option), as stock does")
 	flipQPS       = flag.Int("flip-qps", 20, "sts: a second flip window in which each server is asked this many pod names a second (0: skip)")

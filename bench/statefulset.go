@@ -66,6 +66,10 @@ func bigStatefulSet(res *result, c *testbed.Cluster, ours, stock string) {
 		p := testbed.FreePort(t)
 		return strings.Replace(corefile, "ready 127.0.0.1:%d", fmt.Sprintf("ready 127.0.0.1:%%d\n    pprof 127.0.0.1:%d", p), 1), p
 	}
+	if *gcTrace {
+		os.Setenv("GODEBUG", "gctrace=1") // both servers print a line per garbage collection
+		defer os.Unsetenv("GODEBUG")
+	}
 	cfOurs, pprofOurs := withPprof(corefileOurs)
 	cfStock, pprofStock := withPprof(corefileStock)
 	o, _ := startServer("ours", ours, cfOurs, c.Admin)
@@ -114,6 +118,10 @@ func bigStatefulSet(res *result, c *testbed.Cluster, ours, stock string) {
 	next := 0 // flips so far: the next window goes on where the last stopped
 	flipWindow := func(key string, qps int) {
 		events0 := sliceEvents(o.metrics)
+		gcs0 := map[string]int{}
+		for _, sv := range servers {
+			gcs0[sv.name] = strings.Count(sv.Log(), "\ngc ")
+		}
 		cpu0 := map[string]float64{}
 		for _, sv := range servers {
 			cpu0[sv.name] = cpuSeconds(sv.Cmd.Process.Pid)
@@ -187,6 +195,17 @@ func bigStatefulSet(res *result, c *testbed.Cluster, ours, stock string) {
 		}
 		t.Logf("%d readiness flips in %s, %d answers; CoreDNS CPU: ours %.2f s, stock %.2f s", flips.Load(), took.Round(time.Second), answered.Load(),
 			res.Figures[key+"_cpu_s/ours"], res.Figures[key+"_cpu_s/stock"])
+		if *gcTrace {
+			for _, sv := range servers {
+				n := strings.Count(sv.Log(), "\ngc ") - gcs0[sv.name]
+				res.set(key+"_gcs/"+sv.name, float64(n))
+				last := ""
+				if i := strings.LastIndex(sv.Log(), "\ngc "); i >= 0 {
+					last, _, _ = strings.Cut(sv.Log()[i+1:], "\n")
+				}
+				t.Logf("%s: %d garbage collections in the window; last: %s", sv.name, n, last)
+			}
+		}
 	}
 	flipWindow("sts_flip", 0)
 	if *flipQPS > 0 {
