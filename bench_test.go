@@ -239,9 +239,8 @@ func bigService(n int) (*Service, []*Slice) {
 	return svc, out
 }
 
-// BenchmarkChange10k is the cost of one endpoint's readiness flip in a
-// 10,000-endpoint Service: from the slice update to the published answers.
-func BenchmarkChange10k(b *testing.B) {
+// bigIndex is a zonal index holding bigService(10000), published.
+func bigIndex() (*Index, []*Slice) {
 	ix := NewIndex(IndexOptions{Zones: []string{"cluster.local."}, TTL: 5, Zonal: true})
 	svc, sls := bigService(10000)
 	ix.UpdateService(svc, false)
@@ -249,6 +248,13 @@ func BenchmarkChange10k(b *testing.B) {
 		ix.UpdateSlice(s, false, 0)
 	}
 	ix.Flush()
+	return ix, sls
+}
+
+// BenchmarkChange10k is the cost of one endpoint's readiness flip in a
+// 10,000-endpoint Service: from the slice update to the published answers.
+func BenchmarkChange10k(b *testing.B) {
+	ix, sls := bigIndex()
 	flipped := *sls[37]
 	flipped.Endpoints = append([]Endpoint(nil), flipped.Endpoints...)
 	flipped.Endpoints[5].Ready = false
@@ -278,13 +284,7 @@ func BenchmarkFlipPublish(b *testing.B) {
 	}{{2, false}, {2, true}, {24, true}} {
 		cold := bc.cold
 		b.Run(fmt.Sprintf("slices=%d/cold=%v", bc.slices, cold), func(b *testing.B) {
-			ix := NewIndex(IndexOptions{Zones: []string{"cluster.local."}, TTL: 5, Zonal: true})
-			svc, sls := bigService(10000)
-			ix.UpdateService(svc, false)
-			for _, s := range sls {
-				ix.UpdateSlice(s, false, 0)
-			}
-			ix.Flush()
+			ix, sls := bigIndex()
 			flipped := func(s *Slice) *Slice {
 				c := *s
 				c.Endpoints = append([]Endpoint(nil), s.Endpoints...)
