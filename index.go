@@ -81,7 +81,6 @@ func NewIndex(o IndexOptions) *Index {
 		owners:   map[string]sliceOwner{},
 		dirty:    map[string]map[string]struct{}{},
 		kick:     make(chan struct{}, 1),
-		ptr:      newPTRBook(),
 		live:     map[string]bool{},
 		liveNS:   map[string]int{},
 		nodes:    map[string]*Node{},

@@ -193,6 +193,7 @@ func sliceFromAPI(es *discovery.EndpointSlice) *Slice {
 		}
 		first := len(pool)
 		var raws []string
+		nonCanonical := false
 		for _, raw := range e.Addresses {
 			addr, problem := validAddress(raw, family)
 			if problem != "" {
@@ -204,16 +205,14 @@ func sliceFromAPI(es *discovery.EndpointSlice) *Slice {
 			// refuses leading zeros); IPv6 may not be (case, zeros)
 			if family == 6 {
 				raws = append(raws, raw)
-				if isNonCanonical(raw) {
-					ep.Raw = &raws
-				}
+				nonCanonical = nonCanonical || isNonCanonical(raw)
 			}
 		}
 		ep.Addrs = pool[first:len(pool):len(pool)]
 		if len(ep.Addrs) == 0 {
 			continue
 		}
-		if ep.Raw != nil {
+		if nonCanonical {
 			ep.Raw = &raws // every address as written, when one is not canonical
 		}
 		if e.TargetRef != nil && len(e.TargetRef.Name) < 64 && validLabel(e.TargetRef.Name) == "" {

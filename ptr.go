@@ -82,8 +82,6 @@ type ptrOp struct {
 	add bool
 }
 
-func newPTRBook() ptrBook { return ptrBook{} }
-
 // replace swaps the PTR contributions of a slice's previous build by those
 // of its new one. A slice's refs keep their order from one version to the
 // next, so only what lies between the common prefix and suffix is compared;

@@ -69,38 +69,40 @@ func (m *shardMap[V]) apply(changes map[string]V) {
 // search and one copy of the shard, exactly sized.
 func mergeShard[V comparable](old, ch []kv[V]) []kv[V] {
 	var zero V
-	find := func(from int, k string) (int, bool) {
-		i, ok := slices.BinarySearchFunc(old[from:], k, cmpKey[V])
-		return from + i, ok
+	// walk calls f for each change with the run of old before it
+	// (old[from:i]) and whether old holds its key; it returns where the
+	// rest of old starts
+	walk := func(f func(c kv[V], from, i int, ok bool)) int {
+		from := 0
+		for _, c := range ch {
+			i, ok := slices.BinarySearchFunc(old[from:], c.k, cmpKey[V])
+			i += from
+			f(c, from, i, ok)
+			from = i
+			if ok {
+				from++
+			}
+		}
+		return from
 	}
-	n, from := len(old), 0
-	for _, c := range ch {
-		i, ok := find(from, c.k)
+	n := len(old)
+	walk(func(c kv[V], _, _ int, ok bool) {
 		switch {
 		case ok && c.v == zero:
 			n--
 		case !ok && c.v != zero:
 			n++
 		}
-		from = i
-		if ok {
-			from++
-		}
-	}
+	})
 	out := make([]kv[V], n)
-	w, from := 0, 0
-	for _, c := range ch {
-		i, ok := find(from, c.k)
+	w := 0
+	rest := walk(func(c kv[V], from, i int, _ bool) {
 		w += copy(out[w:], old[from:i])
 		if c.v != zero {
 			out[w] = c
 			w++
 		}
-		from = i
-		if ok {
-			from++
-		}
-	}
-	copy(out[w:], old[from:])
+	})
+	copy(out[w:], old[rest:])
 	return out
 }
