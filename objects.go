@@ -143,26 +143,83 @@ func transformSlice(obj any) (any, error) {
 	return sliceFromAPI(es), nil
 }
 
-// sliceFromAPI reduces and validates a slice. What the API server would
+// sliceFromAPI reduces and validates a slice decoded into its API type (a
+// list, the manifests, a fake clientset in tests).
+func sliceFromAPI(es *discovery.EndpointSlice) *Slice {
+	r := rawSlice{meta: es.ObjectMeta, addressType: string(es.AddressType), ports: es.Ports,
+		endpoints: make([]rawEndpoint, len(es.Endpoints))}
+	for i, e := range es.Endpoints {
+		re := &r.endpoints[i]
+		re.addresses = e.Addresses
+		re.ready, re.serving, re.terminating = e.Conditions.Ready, e.Conditions.Serving, e.Conditions.Terminating
+		re.hostname, re.node, re.zone = deref(e.Hostname), deref(e.NodeName), deref(e.Zone)
+		if e.TargetRef != nil {
+			re.targetName = e.TargetRef.Name
+		}
+		if e.Hints != nil {
+			for _, z := range e.Hints.ForZones {
+				re.hintZones = append(re.hintZones, z.Name)
+			}
+			for _, n := range e.Hints.ForNodes {
+				re.hintNodes = append(re.hintNodes, n.Name)
+			}
+		}
+	}
+	return sliceFromRaw(&r, false)
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// rawSlice is an EndpointSlice as read, before validation: what answers
+// need of it and nothing else. Its endpoints' strings may view a decode
+// buffer (views): what the Slice keeps of them is copied.
+type rawSlice struct {
+	meta        meta.ObjectMeta
+	addressType string
+	ports       []discovery.EndpointPort
+	endpoints   []rawEndpoint
+}
+
+// rawEndpoint is one endpoint as read. An absent hostname, node, zone or
+// targetRef reads as "", as the index treats them alike.
+type rawEndpoint struct {
+	addresses                   []string
+	ready, serving, terminating *bool // nil when absent
+	hostname, targetName        string
+	node, zone                  string
+	hintZones, hintNodes        []string
+}
+
+// sliceFromRaw reduces and validates a slice. What the API server would
 // reject is skipped at the smallest unit that keeps the rest right (a port,
 // an address, an endpoint) and reported once per revision.
-func sliceFromAPI(es *discovery.EndpointSlice) *Slice {
+func sliceFromRaw(r *rawSlice, views bool) *Slice {
+	keep := func(s string) string { return s }
+	if views {
+		keep = strings.Clone
+	}
+	m := &r.meta
 	s := &Slice{
-		ObjectMeta: meta.ObjectMeta{Name: es.Name, Namespace: es.Namespace, ResourceVersion: es.ResourceVersion, Labels: es.Labels, UID: es.UID, Annotations: es.Annotations},
-		Service:    es.Labels[labelServiceName],
+		ObjectMeta: meta.ObjectMeta{Name: m.Name, Namespace: m.Namespace, ResourceVersion: m.ResourceVersion, Labels: m.Labels, UID: m.UID, Annotations: m.Annotations},
+		Service:    m.Labels[labelServiceName],
 	}
 	bad := func(reason, problem string) {
-		reportInvalid("endpointslices", es.Namespace, es.Name, es.ResourceVersion, reason, problem)
+		reportInvalid("endpointslices", m.Namespace, m.Name, m.ResourceVersion, reason, problem)
 	}
 	if s.Service != "" {
-		if problem := validServiceName(s.Service, es.Namespace); problem != "" {
+		if problem := validServiceName(s.Service, m.Namespace); problem != "" {
 			bad("service-name", problem)
 			s.Service = ""
 			return s
 		}
 	}
 	family := 0
-	switch es.AddressType {
+	switch discovery.AddressType(r.addressType) {
 	case discovery.AddressTypeIPv4:
 		family = 4
 	case discovery.AddressTypeIPv6:
@@ -170,31 +227,32 @@ func sliceFromAPI(es *discovery.EndpointSlice) *Slice {
 	default:
 		return s // FQDN slices carry no addresses to publish
 	}
-	s.Ports = slicePorts(es.Ports, bad)
-	s.Endpoints = make([]Endpoint, 0, len(es.Endpoints))
+	s.Ports = slicePorts(r.ports, bad)
+	s.Endpoints = make([]Endpoint, 0, len(r.endpoints))
 	n := 0
-	for _, e := range es.Endpoints {
-		n += len(e.Addresses)
+	for i := range r.endpoints {
+		n += len(r.endpoints[i].addresses)
 	}
 	pool := make([]netip.Addr, 0, n) // one array for the slice's addresses
 	var recent recentLocs            // a slice's endpoints run on few places
-	for _, e := range es.Endpoints {
+	for i := range r.endpoints {
+		e := &r.endpoints[i]
 		ep := Endpoint{
-			Ready:       condition(e.Conditions.Ready, true),
-			Serving:     condition(e.Conditions.Serving, condition(e.Conditions.Ready, true)),
-			Terminating: condition(e.Conditions.Terminating, false),
+			Ready:       condition(e.ready, true),
+			Serving:     condition(e.serving, condition(e.ready, true)),
+			Terminating: condition(e.terminating, false),
 		}
-		if e.Hostname != nil && *e.Hostname != "" {
-			if problem := validLabel(*e.Hostname); problem != "" {
+		if e.hostname != "" {
+			if problem := validLabel(e.hostname); problem != "" {
 				bad("hostname", problem)
 				continue // never published under another name than the one asked for
 			}
-			ep.Hostname = *e.Hostname
+			ep.Hostname = keep(e.hostname)
 		}
 		first := len(pool)
 		var raws []string
 		nonCanonical := false
-		for _, raw := range e.Addresses {
+		for _, raw := range e.addresses {
 			addr, problem := validAddress(raw, family)
 			if problem != "" {
 				bad("address", problem)
@@ -213,20 +271,22 @@ func sliceFromAPI(es *discovery.EndpointSlice) *Slice {
 			continue
 		}
 		if nonCanonical {
-			ep.Raw = &raws // every address as written, when one is not canonical
+			kept := make([]string, len(raws)) // (&raws would put a variable on the heap per endpoint)
+			for i, raw := range raws {
+				kept[i] = keep(raw)
+			}
+			ep.Raw = &kept // every address as written, when one is not canonical
 		}
-		if e.TargetRef != nil && len(e.TargetRef.Name) < 64 && validLabel(e.TargetRef.Name) == "" {
-			ep.TargetName = e.TargetRef.Name
+		if len(e.targetName) < 64 && validLabel(e.targetName) == "" {
+			if e.targetName == ep.Hostname {
+				ep.TargetName = ep.Hostname // a StatefulSet's pods: one copy
+			} else {
+				ep.TargetName = keep(e.targetName)
+			}
 		}
-		var l epLoc
-		if e.NodeName != nil {
-			l.node = *e.NodeName
-		}
-		if e.Zone != nil {
-			l.zone = strings.ToLower(*e.Zone)
-		}
-		l.hintZones, l.hintNodes = hintsOf(e.Hints)
-		ep.Loc = recent.intern(l)
+		l := epLoc{node: e.node, zone: strings.ToLower(e.zone)}
+		l.hintZones, l.hintNodes = hintsOf(e.hintZones, e.hintNodes)
+		ep.Loc = recent.intern(l) // the interner keeps copies of its own
 		s.Endpoints = append(s.Endpoints, ep)
 	}
 	return s

@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	core "k8s.io/api/core/v1"
-	discovery "k8s.io/api/discovery/v1"
 )
 
 // Annotations by which a headless Service sets its own DNS policy.
@@ -87,18 +86,19 @@ func policyOf(s *core.Service) policy {
 
 // hintsOf returns an endpoint's topology hints as comma-separated lists
 // (zones lowercase, as zones are compared).
-func hintsOf(h *discovery.EndpointHints) (zones, nodes string) {
-	if h == nil {
-		return "", ""
+func hintsOf(forZones, forNodes []string) (zones, nodes string) {
+	switch len(forZones) {
+	case 0:
+	case 1: // the usual case: no list to build
+		zones = strings.ToLower(forZones[0])
+	default:
+		z := make([]string, len(forZones))
+		for i, f := range forZones {
+			z[i] = strings.ToLower(f)
+		}
+		zones = strings.Join(z, ",")
 	}
-	var z, n []string
-	for _, f := range h.ForZones {
-		z = append(z, strings.ToLower(f.Name))
-	}
-	for _, f := range h.ForNodes {
-		n = append(n, f.Name)
-	}
-	return strings.Join(z, ","), strings.Join(n, ",")
+	return zones, strings.Join(forNodes, ",")
 }
 
 // hasHint reports whether the comma-separated list holds v.

@@ -11,11 +11,14 @@ import (
 
 	"github.com/coredns/coredns/coremain"
 	core "k8s.io/api/core/v1"
+	discovery "k8s.io/api/discovery/v1"
 	meta "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	kruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	discoveryv1 "k8s.io/client-go/kubernetes/typed/discovery/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
@@ -95,6 +98,7 @@ func watchSpecs(namespaces []string, svcSelector string, filtered, nodes bool) [
 // tests, which cannot filter: filtered false).
 type apiSource struct {
 	client   kubernetes.Interface
+	slices   discoveryv1.EndpointSlicesGetter // reads watch events straight into Slices (wire.go); nil: client's
 	filtered bool
 	http     *http.Client // nil in tests with a fake client
 }
@@ -120,6 +124,8 @@ func (s *apiSource) ListerWatcher(w watchSpec) cache.ListerWatcher {
 		lw = typedLW(s.client.CoreV1().Services(w.namespace), opts)
 	case w.resource == "nodes":
 		lw = typedLW(s.client.CoreV1().Nodes(), opts)
+	case s.slices != nil:
+		lw = typedLW(s.slices.EndpointSlices(w.namespace), opts)
 	default:
 		lw = typedLW(s.client.DiscoveryV1().EndpointSlices(w.namespace), opts)
 	}
@@ -194,5 +200,14 @@ func sourceFor(cfg config) (source, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &apiSource{client: client, filtered: true, http: hc}, nil
+	// the EndpointSlice client of the same config, its decoder ours
+	sc := *rc
+	gv := discovery.SchemeGroupVersion
+	sc.GroupVersion, sc.APIPath = &gv, "/apis"
+	sc.NegotiatedSerializer = sliceSerializer{rest.CodecFactoryForGeneratedClient(scheme.Scheme, scheme.Codecs).WithoutConversion()}
+	src, err := rest.RESTClientForConfigAndClient(&sc, hc)
+	if err != nil {
+		return nil, err
+	}
+	return &apiSource{client: client, slices: discoveryv1.New(src), filtered: true, http: hc}, nil
 }

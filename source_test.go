@@ -1,12 +1,15 @@
 package headless
 
 import (
+	"encoding/binary"
 	"net/http"
 	"net/http/httptest"
 	"sync"
 	"testing"
 
+	discovery "k8s.io/api/discovery/v1"
 	meta "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 )
 
 // The API server is asked for gzip only with the compression option: by
@@ -47,5 +50,58 @@ func TestSourceCompression(t *testing.T) {
 			}
 		}
 		mu.Unlock()
+	}
+}
+
+// TestSourceReadsSlices: the EndpointSlice watch of an API source gets its
+// slices read by our decoder (Slices, not API objects) through client-go's
+// watch stream, and anything else (an error Status, a list) as before.
+func TestSourceReadsSlices(t *testing.T) {
+	es := slice("big", "db-1", "db", discovery.AddressTypeIPv4, "", []pt{{"pg", "TCP", 5432}}, ep{ip: "10.0.0.1", host: "db-0"})
+	es.ResourceVersion = "7"
+	status := &meta.Status{Status: meta.StatusFailure, Code: 410, Reason: meta.StatusReasonExpired, Message: "too old"}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("watch") != "true" {
+			w.Header().Set("Content-Type", runtime.ContentTypeProtobuf)
+			w.Write(encodeProtobuf(t, &discovery.EndpointSliceList{ListMeta: meta.ListMeta{ResourceVersion: "7"}, Items: []discovery.EndpointSlice{*es}}))
+			return
+		}
+		w.Header().Set("Content-Type", runtime.ContentTypeProtobuf+";stream=watch")
+		for _, ev := range []meta.WatchEvent{
+			{Type: "ADDED", Object: runtime.RawExtension{Raw: encodeProtobuf(t, es)}},
+			{Type: "ERROR", Object: runtime.RawExtension{Raw: encodeProtobuf(t, status)}},
+		} {
+			b, err := ev.Marshal()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			w.Write(binary.BigEndian.AppendUint32(nil, uint32(len(b))))
+			w.Write(b)
+		}
+	}))
+	defer srv.Close()
+	src, err := sourceFor(config{endpoint: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	lw := src.ListerWatcher(watchSpec{resource: "endpointslices"})
+	list, err := lw.List(meta.ListOptions{})
+	if l, ok := list.(*discovery.EndpointSliceList); err != nil || !ok || len(l.Items) != 1 {
+		t.Fatalf("list: %T %v", list, err)
+	}
+	w, err := lw.Watch(meta.ListOptions{ResourceVersion: "7"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	ev := <-w.ResultChan()
+	if s, ok := ev.Object.(*Slice); ev.Type != "ADDED" || !ok || s.ResourceVersion != "7" || s.Service != "db" || len(s.Endpoints) != 1 || s.Endpoints[0].Hostname != "db-0" {
+		t.Fatalf("first event: %s %T %+v", ev.Type, ev.Object, ev.Object)
+	}
+	ev = <-w.ResultChan()
+	if s, ok := ev.Object.(*meta.Status); ev.Type != "ERROR" || !ok || s.Code != 410 {
+		t.Fatalf("second event: %s %T %+v", ev.Type, ev.Object, ev.Object)
 	}
 }

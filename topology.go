@@ -61,9 +61,10 @@ func (li *locInterner) intern(l epLoc) *epLoc {
 	if li.m == nil || len(li.m) > 1<<16 {
 		li.m = map[epLoc]*epLoc{} // bounded: older copies stay valid where they are used
 	}
-	p := new(epLoc) // not &l: l would then escape on every call
-	*p = l
-	li.m[l] = p
+	// copies, not l's strings: they may view a decode buffer (and not &l:
+	// l would then escape on every call)
+	p := &epLoc{node: strings.Clone(l.node), zone: strings.Clone(l.zone), hintZones: strings.Clone(l.hintZones), hintNodes: strings.Clone(l.hintNodes)}
+	li.m[*p] = p
 	return p
 }
 

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	core "k8s.io/api/core/v1"
-	discovery "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	meta "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -40,7 +39,9 @@ func newWatcher(src source, specs []watchSpec, index *Index) *watcher {
 	w := &watcher{index: index, stop: make(chan struct{})}
 	for id, s := range specs {
 		wt := newWatch(id, s, index)
-		var obj runtime.Object = &discovery.EndpointSlice{}
+		// a slice watch's events are API objects or, read by our decoder
+		// (wire.go), Slices: no one type to expect
+		var obj runtime.Object
 		switch s.resource {
 		case "services":
 			obj = &core.Service{}
