@@ -51,6 +51,15 @@ type Slice struct {
 	Service   string // kubernetes.io/service-name
 	Ports     []Port
 	Endpoints []Endpoint
+	sums      []epSum // read from the wire (wire.go): each endpoint's hash, in the slice's order
+	family    int8    // 4 or 6: the address type its endpoints were read under; 0 none
+}
+
+// epSum is the hash of one endpoint's protobuf and where it went: its index
+// in Endpoints, or -1 when it was not kept (invalid, or no valid address).
+type epSum struct {
+	h  uint64
+	ep int32
 }
 
 // DeepCopyObject implements runtime.Object. Slices are immutable once stored,
@@ -165,7 +174,18 @@ func sliceFromAPI(es *discovery.EndpointSlice) *Slice {
 			}
 		}
 	}
-	return sliceFromRaw(&r, false)
+	return sliceFromRaw(&r, false, nil)
+}
+
+// familyOf is 4 or 6 for an IP address type, else 0.
+func familyOf(t string) int {
+	switch discovery.AddressType(t) {
+	case discovery.AddressTypeIPv4:
+		return 4
+	case discovery.AddressTypeIPv6:
+		return 6
+	}
+	return 0
 }
 
 func deref(s *string) string {
@@ -183,6 +203,7 @@ type rawSlice struct {
 	addressType string
 	ports       []discovery.EndpointPort
 	endpoints   []rawEndpoint
+	prev        *Slice // read from the wire: an earlier version (wire.go)
 }
 
 // rawEndpoint is one endpoint as read. An absent hostname, node, zone or
@@ -193,12 +214,18 @@ type rawEndpoint struct {
 	hostname, targetName        string
 	node, zone                  string
 	hintZones, hintNodes        []string
+	sum                         uint64 // read from the wire: the hash of its protobuf
+	reuse                       int32  // >= 0: the same bytes as prev's endpoint of that index (not read)
 }
 
 // sliceFromRaw reduces and validates a slice. What the API server would
 // reject is skipped at the smallest unit that keeps the rest right (a port,
 // an address, an endpoint) and reported once per revision.
-func sliceFromRaw(r *rawSlice, views bool) *Slice {
+//
+// prev, when not nil, is an earlier Slice of the wire whose endpoints r's
+// endpoints marked reuse stand for (the same bytes read under the same
+// address type give the same Endpoint).
+func sliceFromRaw(r *rawSlice, views bool, prev *Slice) *Slice {
 	keep := func(s string) string { return s }
 	if views {
 		keep = strings.Clone
@@ -218,25 +245,42 @@ func sliceFromRaw(r *rawSlice, views bool) *Slice {
 			return s
 		}
 	}
-	family := 0
-	switch discovery.AddressType(r.addressType) {
-	case discovery.AddressTypeIPv4:
-		family = 4
-	case discovery.AddressTypeIPv6:
-		family = 6
-	default:
+	family := familyOf(r.addressType)
+	if family == 0 {
 		return s // FQDN slices carry no addresses to publish
 	}
+	s.family = int8(family)
 	s.Ports = slicePorts(r.ports, bad)
 	s.Endpoints = make([]Endpoint, 0, len(r.endpoints))
 	n := 0
 	for i := range r.endpoints {
-		n += len(r.endpoints[i].addresses)
+		if e := &r.endpoints[i]; e.reuse >= 0 && prev != nil {
+			n += len(prev.Endpoints[e.reuse].Addrs)
+		} else {
+			n += len(e.addresses)
+		}
 	}
 	pool := make([]netip.Addr, 0, n) // one array for the slice's addresses
 	var recent recentLocs            // a slice's endpoints run on few places
+	if views {
+		s.sums = make([]epSum, len(r.endpoints))
+	}
 	for i := range r.endpoints {
 		e := &r.endpoints[i]
+		if views {
+			s.sums[i] = epSum{h: e.sum, ep: int32(len(s.Endpoints))}
+		}
+		if e.reuse >= 0 && prev != nil {
+			ep := prev.Endpoints[e.reuse]
+			first := len(pool)
+			pool = append(pool, ep.Addrs...) // not prev's array: it would stay alive for one endpoint
+			ep.Addrs = pool[first:len(pool):len(pool)]
+			s.Endpoints = append(s.Endpoints, ep)
+			continue
+		}
+		if views {
+			s.sums[i].ep = -1 // until kept, below
+		}
 		ep := Endpoint{
 			Ready:       condition(e.ready, true),
 			Serving:     condition(e.serving, condition(e.ready, true)),
@@ -287,6 +331,9 @@ func sliceFromRaw(r *rawSlice, views bool) *Slice {
 		l := epLoc{node: e.node, zone: strings.ToLower(e.zone)}
 		l.hintZones, l.hintNodes = hintsOf(e.hintZones, e.hintNodes)
 		ep.Loc = recent.intern(l) // the interner keeps copies of its own
+		if views {
+			s.sums[i].ep = int32(len(s.Endpoints))
+		}
 		s.Endpoints = append(s.Endpoints, ep)
 	}
 	return s

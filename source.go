@@ -99,11 +99,14 @@ func watchSpecs(namespaces []string, svcSelector string, filtered, nodes bool) [
 type apiSource struct {
 	client   kubernetes.Interface
 	slices   discoveryv1.EndpointSlicesGetter // reads watch events straight into Slices (wire.go); nil: client's
+	memo     *sliceMemo                       // its decoder's earlier versions, kept by the slice watches
 	filtered bool
 	http     *http.Client // nil in tests with a fake client
 }
 
 func (s *apiSource) Filtered() bool { return s.filtered }
+
+func (s *apiSource) sliceMemo() *sliceMemo { return s.memo }
 
 // Close lets the idle connections go once the watches have stopped (a
 // transport client-go shares between instances keeps its busy ones).
@@ -204,10 +207,11 @@ func sourceFor(cfg config) (source, error) {
 	sc := *rc
 	gv := discovery.SchemeGroupVersion
 	sc.GroupVersion, sc.APIPath = &gv, "/apis"
-	sc.NegotiatedSerializer = sliceSerializer{rest.CodecFactoryForGeneratedClient(scheme.Scheme, scheme.Codecs).WithoutConversion()}
+	memo := newSliceMemo()
+	sc.NegotiatedSerializer = sliceSerializer{rest.CodecFactoryForGeneratedClient(scheme.Scheme, scheme.Codecs).WithoutConversion(), memo}
 	src, err := rest.RESTClientForConfigAndClient(&sc, hc)
 	if err != nil {
 		return nil, err
 	}
-	return &apiSource{client: client, slices: discoveryv1.New(src), filtered: true, http: hc}, nil
+	return &apiSource{client: client, slices: discoveryv1.New(src), memo: memo, filtered: true, http: hc}, nil
 }

@@ -24,6 +24,7 @@ type watchStore struct {
 	synced    atomic.Bool
 	health    health
 	events    prometheus.Counter // watchEvents of its resource
+	memo      *sliceMemo         // slices: what the decoder may reuse endpoints of (nil: none)
 }
 
 func newWatch(id int, s watchSpec, index *Index) *watchStore {
@@ -71,10 +72,12 @@ func (w *watchStore) Replace(list []any, _ string) error {
 	}
 	for key, o := range w.known {
 		if _, ok := next[key]; !ok {
+			w.remember(key, o, true)
 			w.deliver(o, true, false)
 		}
 	}
-	for _, o := range next {
+	for key, o := range next {
+		w.remember(key, o, false)
 		w.deliver(o, false, false)
 	}
 	w.known = next
@@ -98,9 +101,18 @@ func (w *watchStore) event(obj any, deleted, live bool) error {
 	} else {
 		w.known[key] = o
 	}
+	w.remember(key, o, deleted)
 	w.deliver(o, deleted, live)
 	w.health.heard(time.Now())
 	return nil
+}
+
+// remember keeps a slice read from the wire for the decoder to reuse the
+// endpoints of (and forgets a deleted one).
+func (w *watchStore) remember(key string, o any, deleted bool) {
+	if s, ok := o.(*Slice); ok && w.memo != nil {
+		w.memo.set(key, s, deleted)
+	}
 }
 
 // deliver hands one object to the index. live: it came from the watch

@@ -39,6 +39,9 @@ func newWatcher(src source, specs []watchSpec, index *Index) *watcher {
 	w := &watcher{index: index, stop: make(chan struct{})}
 	for id, s := range specs {
 		wt := newWatch(id, s, index)
+		if ms, ok := src.(interface{ sliceMemo() *sliceMemo }); ok && s.resource == "endpointslices" {
+			wt.memo = ms.sliceMemo() // nil when the source reads no slice itself
+		}
 		// a slice watch's events are API objects or, read by our decoder
 		// (wire.go), Slices: no one type to expect
 		var obj runtime.Object

@@ -2,6 +2,7 @@ package headless
 
 import (
 	"bytes"
+	"hash/maphash"
 	"sync"
 	"unsafe"
 
@@ -20,13 +21,50 @@ import (
 // protobuf of a single EndpointSlice itself (a watch event's object) and
 // hands everything else to the generated code: lists, Status errors, JSON,
 // and any message it does not take apart cleanly.
-type sliceSerializer struct{ runtime.NegotiatedSerializer }
-
-func (s sliceSerializer) DecoderToVersion(d runtime.Decoder, gv runtime.GroupVersioner) runtime.Decoder {
-	return sliceDecoder{s.NegotiatedSerializer.DecoderToVersion(d, gv)}
+type sliceSerializer struct {
+	runtime.NegotiatedSerializer
+	memo *sliceMemo
 }
 
-type sliceDecoder struct{ inner runtime.Decoder }
+func (s sliceSerializer) DecoderToVersion(d runtime.Decoder, gv runtime.GroupVersioner) runtime.Decoder {
+	return sliceDecoder{s.NegotiatedSerializer.DecoderToVersion(d, gv), s.memo}
+}
+
+type sliceDecoder struct {
+	inner runtime.Decoder
+	memo  *sliceMemo
+}
+
+// sliceMemo is the last Slice the watches delivered per namespace/name (the
+// watches keep it: they see deletions, the decoder does not). A readiness
+// flip changes one endpoint of a slice's hundred: the decoder reads only the
+// endpoints whose bytes differ from those of that earlier version and takes
+// the others' Endpoints as they were.
+type sliceMemo struct {
+	mu sync.Mutex
+	m  map[string]*Slice
+}
+
+func newSliceMemo() *sliceMemo { return &sliceMemo{m: map[string]*Slice{}} }
+
+func (m *sliceMemo) get(key string) *Slice {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.m[key]
+}
+
+func (m *sliceMemo) set(key string, s *Slice, deleted bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if deleted || s.sums == nil {
+		delete(m.m, key)
+	} else {
+		m.m[key] = s
+	}
+}
+
+// sumSeed keys the endpoint hashes (a process's own: not to be aimed at).
+var sumSeed = maphash.MakeSeed()
 
 var sliceGVK = discovery.SchemeGroupVersion.WithKind("EndpointSlice")
 
@@ -34,7 +72,7 @@ var sliceGVK = discovery.SchemeGroupVersion.WithKind("EndpointSlice")
 // of its own (into nil: a watch event's object).
 func (d sliceDecoder) Decode(data []byte, defaults *schema.GroupVersionKind, into runtime.Object) (runtime.Object, *schema.GroupVersionKind, error) {
 	if into == nil {
-		if s := decodeSlice(data); s != nil {
+		if s := decodeSlice(data, d.memo); s != nil {
 			gvk := sliceGVK
 			return s, &gvk, nil
 		}
@@ -52,7 +90,7 @@ var rawSlices = sync.Pool{New: func() any { return new(rawSlice) }}
 // else or anything malformed (the generated decoder then reads or rejects it).
 // The endpoints' strings view data while the raw slice is built: the caller
 // must not change data, and sliceFromRaw copies what the Slice keeps.
-func decodeSlice(data []byte) *Slice {
+func decodeSlice(data []byte, memo *sliceMemo) *Slice {
 	if !bytes.HasPrefix(data, protobufMagic) {
 		return nil
 	}
@@ -84,10 +122,15 @@ func decodeSlice(data []byte) *Slice {
 	}
 	r := rawSlices.Get().(*rawSlice)
 	defer func() { r.reset(); rawSlices.Put(r) }()
-	if !r.read(raw) {
+	if !r.read(raw, memo) {
 		return nil
 	}
-	return sliceFromRaw(r, true)
+	if r.prev != nil && int(r.prev.family) != familyOf(r.addressType) {
+		// its endpoints were read as addresses of another family (not in
+		// practice: the address type is immutable)
+		return decodeSlice(data, nil)
+	}
+	return sliceFromRaw(r, true, r.prev)
 }
 
 // reset empties r for its next slice, keeping its arrays.
@@ -99,19 +142,33 @@ func (r *rawSlice) reset() {
 }
 
 // read reads an EndpointSlice message into r. Metadata and ports are copied
-// (the Slice keeps them), endpoint strings view b.
-func (r *rawSlice) read(b []byte) bool {
+// (the Slice keeps them), endpoint strings view b. An endpoint whose bytes
+// hash as those of the memo's earlier version at the same place is not read
+// but marked for reuse.
+func (r *rawSlice) read(b []byte, memo *sliceMemo) bool {
+	looked := false
 	return pbFields(b, specSlice, func(num protowire.Number, b []byte) bool {
 		switch num {
 		case 1:
 			return r.readMeta(b)
 		case 2:
-			if len(r.endpoints) < cap(r.endpoints) {
-				r.endpoints = r.endpoints[:len(r.endpoints)+1]
+			if !looked && memo != nil { // the metadata comes first
+				looked = true
+				r.prev = memo.get(r.meta.Namespace + "/" + r.meta.Name)
+			}
+			i := len(r.endpoints)
+			if i < cap(r.endpoints) {
+				r.endpoints = r.endpoints[:i+1]
 			} else {
 				r.endpoints = append(r.endpoints, rawEndpoint{})
 			}
-			return r.endpoints[len(r.endpoints)-1].read(b)
+			e := &r.endpoints[i]
+			e.sum, e.reuse = maphash.Bytes(sumSeed, b), -1
+			if p := r.prev; p != nil && i < len(p.sums) && p.sums[i].h == e.sum && p.sums[i].ep >= 0 {
+				e.reuse = p.sums[i].ep
+				return true
+			}
+			return e.read(b)
 		case 3:
 			var p discovery.EndpointPort
 			ok := pbFields(b, specPort, func(num protowire.Number, b []byte) bool {

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"unsafe"
 
 	core "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
@@ -143,7 +144,7 @@ func TestDecodeSlice(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got := decodeSlice(data)
+		got := decodeSlice(data, nil)
 		if got == nil {
 			t.Fatalf("case %d: not read", i)
 		}
@@ -151,16 +152,99 @@ func TestDecodeSlice(t *testing.T) {
 			data[j] = 'X'
 		}
 		want := sliceFromAPI(obj.(*discovery.EndpointSlice))
-		if !reflect.DeepEqual(got, want) {
+		if got.sums = nil; !reflect.DeepEqual(got, want) {
 			t.Fatalf("case %d:\n got %+v\nwant %+v", i, got, want)
 		}
+	}
+}
+
+// TestDecodeSliceReuse: a slice read with an earlier version in the memo
+// takes that version's Endpoints for the endpoints whose bytes did not
+// change, and is still exactly what the generated decoder and sliceFromAPI
+// make of its bytes; the reused endpoints' addresses are copied into its own
+// array.
+func TestDecodeSliceReuse(t *testing.T) {
+	r := rand.New(rand.NewSource(3))
+	typed := typedDecoder()
+	reused := 0
+	for i := 0; i < 2000; i++ {
+		memo := newSliceMemo()
+		es := randomSlice(r)
+		prev := decodeSlice(encodeProtobuf(t, es), memo)
+		memo.set(es.Namespace+"/"+es.Name, prev, false)
+		// the next version: an endpoint flips, one goes, one comes, or the
+		// address type changes
+		next := es.DeepCopy()
+		if n := len(next.Endpoints); n > 0 {
+			k := r.Intn(n)
+			switch r.Intn(5) {
+			case 0, 1:
+				ready := !condition(next.Endpoints[k].Conditions.Ready, true)
+				next.Endpoints[k].Conditions.Ready = &ready
+			case 2:
+				next.Endpoints = append(next.Endpoints[:k], next.Endpoints[k+1:]...)
+			case 3:
+				next.Endpoints = append(next.Endpoints, randomSlice(r).Endpoints...)
+			case 4:
+				next.AddressType = discovery.AddressType(map[bool]string{true: "IPv6", false: "IPv4"}[next.AddressType == "IPv4"])
+			}
+		}
+		data := encodeProtobuf(t, next)
+		obj, _, err := typed.Decode(data, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := decodeSlice(data, memo)
+		if got == nil {
+			t.Fatalf("case %d: not read", i)
+		}
+		for j := range data {
+			data[j] = 'X'
+		}
+		for k := range got.Endpoints {
+			e := &got.Endpoints[k]
+			if k > 0 {
+				p := &got.Endpoints[k-1]
+				if unsafe.Pointer(&e.Addrs[0]) != unsafe.Add(unsafe.Pointer(&p.Addrs[0]), len(p.Addrs)*int(unsafe.Sizeof(e.Addrs[0]))) {
+					t.Fatalf("case %d: endpoint %d's addresses are not in the slice's own array", i, k)
+				}
+			}
+			for _, pe := range prev.Endpoints {
+				if pe.Hostname != "" && unsafe.StringData(pe.Hostname) == unsafe.StringData(e.Hostname) {
+					reused++
+					break
+				}
+			}
+		}
+		if got.sums = nil; !reflect.DeepEqual(got, sliceFromAPI(obj.(*discovery.EndpointSlice))) {
+			t.Fatalf("case %d:\n got %+v\nwant %+v", i, got, sliceFromAPI(obj.(*discovery.EndpointSlice)))
+		}
+	}
+	if reused < 300 {
+		t.Fatalf("%d endpoints reused in random slices: the memo is not used", reused)
+	}
+	// a StatefulSet's slice after one flip: 99 of its 100 endpoints reused
+	memo := newSliceMemo()
+	es := stsSlice()
+	prev := decodeSlice(encodeProtobuf(t, es), memo)
+	memo.set(es.Namespace+"/"+es.Name, prev, false)
+	es.Endpoints[43].Conditions.Ready = &no
+	got := decodeSlice(encodeProtobuf(t, es), memo)
+	n := 0
+	for k := range got.Endpoints {
+		if unsafe.StringData(got.Endpoints[k].Hostname) == unsafe.StringData(prev.Endpoints[k].Hostname) {
+			n++
+		}
+	}
+	if n != 99 || got.Endpoints[43].Ready || !prev.Endpoints[43].Ready {
+		t.Fatalf("after one flip: %d of 100 endpoints reused, ready %v (was %v)", n, got.Endpoints[43].Ready, prev.Endpoints[43].Ready)
 	}
 }
 
 // TestSliceDecoder: the client's decoder reads a watch event's slice itself
 // and hands everything else to the generated decoder.
 func TestSliceDecoder(t *testing.T) {
-	ns := sliceSerializer{rest.CodecFactoryForGeneratedClient(scheme.Scheme, scheme.Codecs).WithoutConversion()}
+	ns := sliceSerializer{rest.CodecFactoryForGeneratedClient(scheme.Scheme, scheme.Codecs).WithoutConversion(), nil}
 	info, _ := runtime.SerializerInfoForMediaType(ns.SupportedMediaTypes(), runtime.ContentTypeProtobuf)
 	d := ns.DecoderToVersion(info.Serializer, nil)
 	es := slice("big", "db-1", "db", discovery.AddressTypeIPv4, "", []pt{{"pg", "TCP", 5432}}, ep{ip: "10.0.0.1", host: "db-0"})
@@ -205,7 +289,7 @@ func FuzzDecodeSlice(f *testing.F) {
 	}
 	typed := typedDecoder()
 	f.Fuzz(func(t *testing.T, data []byte) {
-		got := decodeSlice(bytes.Clone(data))
+		got := decodeSlice(bytes.Clone(data), nil)
 		obj, _, err := typed.Decode(data, nil, nil)
 		if got == nil || err != nil {
 			return
@@ -214,16 +298,15 @@ func FuzzDecodeSlice(f *testing.F) {
 		if !ok {
 			t.Fatalf("read a %T as a slice", obj)
 		}
-		if want := sliceFromAPI(es); !reflect.DeepEqual(got, want) {
-			t.Fatalf("\n got %+v\nwant %+v", got, want)
+		if got.sums = nil; !reflect.DeepEqual(got, sliceFromAPI(es)) {
+			t.Fatalf("\n got %+v\nwant %+v", got, sliceFromAPI(es))
 		}
 	})
 }
 
-// BenchmarkDecodeSlice: one 100-endpoint slice as a StatefulSet's
-// controller writes it, read from its protobuf by ours and by the generated
-// decoder (with sliceFromAPI after it: what the watch did before).
-func BenchmarkDecodeSlice(b *testing.B) {
+// stsSlice is a slice of 100 endpoints as the endpointslice controller
+// writes it for a StatefulSet.
+func stsSlice() *discovery.EndpointSlice {
 	es := slice("big", "db-abcde", "db", discovery.AddressTypeIPv4, "", []pt{{"pg", "TCP", 5432}})
 	es.Annotations = map[string]string{annotationTriggerTime: "2026-11-26T07:04:05Z"}
 	es.ManagedFields = []meta.ManagedFieldsEntry{{Manager: "kube-controller-manager", Operation: "Update", FieldsType: "FieldsV1", FieldsV1: &meta.FieldsV1{Raw: []byte(`{"f:addressType":{},"f:endpoints":{},"f:metadata":{"f:annotations":{".":{},"f:endpoints.kubernetes.io/last-change-trigger-time":{}},"f:labels":{".":{}}},"f:ports":{}}`)}}}
@@ -239,11 +322,31 @@ func BenchmarkDecodeSlice(b *testing.B) {
 			Hints:      &discovery.EndpointHints{ForZones: []discovery.ForZone{{Name: fmt.Sprintf("zone-%d", i%3)}}},
 		})
 	}
+	return es
+}
+
+// BenchmarkDecodeSlice: one 100-endpoint slice as a StatefulSet's
+// controller writes it, read from its protobuf by ours and by the generated
+// decoder (with sliceFromAPI after it: what the watch did before).
+func BenchmarkDecodeSlice(b *testing.B) {
+	es := stsSlice()
 	data := encodeProtobuf(b, es)
 	b.Run("ours", func(b *testing.B) {
 		b.ReportAllocs()
 		for i := 0; i < b.N; i++ {
-			if decodeSlice(data) == nil {
+			if decodeSlice(data, nil) == nil {
+				b.Fatal("not read")
+			}
+		}
+	})
+	b.Run("ours-one-flip", func(b *testing.B) { // the slice's earlier version in the memo
+		memo := newSliceMemo()
+		memo.set(es.Namespace+"/"+es.Name, decodeSlice(data, nil), false)
+		es.Endpoints[43].Conditions.Ready = &no
+		flipped := encodeProtobuf(b, es)
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			if decodeSlice(flipped, memo) == nil {
 				b.Fatal("not read")
 			}
 		}
