@@ -133,10 +133,15 @@ func decodeSlice(data []byte, memo *sliceMemo) *Slice {
 	return sliceFromRaw(r, true, r.prev)
 }
 
-// reset empties r for its next slice, keeping its arrays.
+// reset empties r for its next slice, keeping its arrays (cleared: their
+// strings view the last event's bytes, which a pooled r would keep alive).
 func (r *rawSlice) reset() {
 	for i := range r.endpoints {
-		r.endpoints[i] = rawEndpoint{addresses: r.endpoints[i].addresses[:0], hintZones: r.endpoints[i].hintZones[:0], hintNodes: r.endpoints[i].hintNodes[:0]}
+		e := &r.endpoints[i]
+		clear(e.addresses)
+		clear(e.hintZones)
+		clear(e.hintNodes)
+		*e = rawEndpoint{addresses: e.addresses[:0], hintZones: e.hintZones[:0], hintNodes: e.hintNodes[:0]}
 	}
 	*r = rawSlice{endpoints: r.endpoints[:0]}
 }
