@@ -9,10 +9,9 @@ import (
 	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
 	"github.com/coredns/coredns/plugin/test"
+	"github.com/headlessdns/headless/internal/object/objecttest"
 	"github.com/miekg/dns"
-	core "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
-	meta "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -36,89 +35,45 @@ func toYAML(t testing.TB, o runtime.Object) string {
 }
 
 // Object builders for the fake clientset.
+var (
+	headlessSvc  = objecttest.HeadlessService
+	clusterIPSvc = objecttest.ClusterIPService
+	slice        = objecttest.Slice
+	http80       = objecttest.HTTP80
+)
 
-func headlessSvc(ns, name string, lbls map[string]string) *core.Service {
-	return &core.Service{ObjectMeta: meta.ObjectMeta{Namespace: ns, Name: name, Labels: lbls}, Spec: core.ServiceSpec{ClusterIP: core.ClusterIPNone}}
-}
-
-func clusterIPSvc(ns, name, ip string) *core.Service {
-	return &core.Service{ObjectMeta: meta.ObjectMeta{Namespace: ns, Name: name}, Spec: core.ServiceSpec{ClusterIP: ip, ClusterIPs: []string{ip}}}
-}
-
-type ep struct {
-	ip, host, target, zone string
-	notReady               bool
-}
-
-type pt struct {
-	name, proto string
-	port        int32
-}
-
-// slice builds an EndpointSlice; manager "" means the endpointslice controller
-// (with the headless label), anything else a selector-less Service's slice.
-func slice(ns, name, svc string, t discovery.AddressType, manager string, ports []pt, eps ...ep) *discovery.EndpointSlice {
-	lbls := map[string]string{discovery.LabelServiceName: svc}
-	if manager == "" {
-		lbls[discovery.LabelManagedBy] = managerController
-		lbls[labelHeadless] = ""
-	} else {
-		lbls[discovery.LabelManagedBy] = manager
-	}
-	s := &discovery.EndpointSlice{ObjectMeta: meta.ObjectMeta{Namespace: ns, Name: name, Labels: lbls}, AddressType: t}
-	for _, p := range ports {
-		p := p
-		proto := core.Protocol(p.proto)
-		s.Ports = append(s.Ports, discovery.EndpointPort{Name: &p.name, Protocol: &proto, Port: &p.port})
-	}
-	for _, e := range eps {
-		ready := !e.notReady
-		d := discovery.Endpoint{Addresses: []string{e.ip}, Conditions: discovery.EndpointConditions{Ready: &ready}}
-		if e.host != "" {
-			h := e.host
-			d.Hostname = &h
-		}
-		if e.target != "" {
-			d.TargetRef = &core.ObjectReference{Kind: "Pod", Namespace: ns, Name: e.target}
-		}
-		if e.zone != "" {
-			z := e.zone
-			d.Zone = &z
-		}
-		s.Endpoints = append(s.Endpoints, d)
-	}
-	return s
-}
-
-var http80 = []pt{{"http", "TCP", 80}}
+type (
+	ep = objecttest.EP
+	pt = objecttest.PT
+)
 
 // fixture is the cluster the handler tables run against.
 func fixture() []runtime.Object {
 	return []runtime.Object{
 		headlessSvc("testns", "hdls", nil),
-		slice("testns", "hdls-a", "hdls", discovery.AddressTypeIPv4, "", []pt{{"http", "TCP", 80}, {"dns", "UDP", 53}},
-			ep{ip: "172.0.0.1", host: "web-0", target: "web-0", zone: "us-west-2a"},
-			ep{ip: "172.0.0.2", host: "web-1", target: "web-1", zone: "us-west-2b"},
-			ep{ip: "172.0.0.3", target: "hdls-pod-3", zone: "US-West-2B"},
-			ep{ip: "172.0.0.9", host: "web-9", notReady: true}),
-		slice("testns", "hdls-6", "hdls", discovery.AddressTypeIPv6, "", []pt{{"http", "TCP", 80}},
-			ep{ip: "fd00::1", zone: "us-west-2a"},
-			ep{ip: "fd00:0:0:2::", zone: "us-west-2b"}),
+		slice("testns", "hdls-a", "hdls", discovery.AddressTypeIPv4, "", []pt{{Name: "http", Proto: "TCP", Port: 80}, {Name: "dns", Proto: "UDP", Port: 53}},
+			ep{IP: "172.0.0.1", Host: "web-0", Target: "web-0", Zone: "us-west-2a"},
+			ep{IP: "172.0.0.2", Host: "web-1", Target: "web-1", Zone: "us-west-2b"},
+			ep{IP: "172.0.0.3", Target: "hdls-pod-3", Zone: "US-West-2B"},
+			ep{IP: "172.0.0.9", Host: "web-9", NotReady: true}),
+		slice("testns", "hdls-6", "hdls", discovery.AddressTypeIPv6, "", []pt{{Name: "http", Proto: "TCP", Port: 80}},
+			ep{IP: "fd00::1", Zone: "us-west-2a"},
+			ep{IP: "fd00:0:0:2::", Zone: "us-west-2b"}),
 		// a selector-less headless Service: hand-written slices of another manager
 		headlessSvc("testns", "ext", nil),
-		slice("testns", "ext-1", "ext", discovery.AddressTypeIPv4, "example.com/manual", []pt{{"pg", "TCP", 5432}},
-			ep{ip: "192.0.2.10", host: "primary"}),
-		slice("testns", "ext-2", "ext", discovery.AddressTypeIPv4, "example.com/manual", []pt{{"pg", "TCP", 5432}},
-			ep{ip: "192.0.2.11", host: "replica"}, ep{ip: "192.0.2.10", host: "primary"}),
+		slice("testns", "ext-1", "ext", discovery.AddressTypeIPv4, "example.com/manual", []pt{{Name: "pg", Proto: "TCP", Port: 5432}},
+			ep{IP: "192.0.2.10", Host: "primary"}),
+		slice("testns", "ext-2", "ext", discovery.AddressTypeIPv4, "example.com/manual", []pt{{Name: "pg", Proto: "TCP", Port: 5432}},
+			ep{IP: "192.0.2.11", Host: "replica"}, ep{IP: "192.0.2.10", Host: "primary"}),
 		// a headless Service without ready endpoints
 		headlessSvc("testns", "empty", nil),
-		slice("testns", "empty-a", "empty", discovery.AddressTypeIPv4, "", http80, ep{ip: "172.0.1.1", notReady: true}),
+		slice("testns", "empty-a", "empty", discovery.AddressTypeIPv4, "", http80, ep{IP: "172.0.1.1", NotReady: true}),
 		// a ClusterIP Service: its slice must never be served by headless
 		clusterIPSvc("testns", "clstr", "10.0.0.10"),
-		slice("testns", "clstr-a", "clstr", discovery.AddressTypeIPv4, "", http80, ep{ip: "172.0.2.1"}),
+		slice("testns", "clstr-a", "clstr", discovery.AddressTypeIPv4, "", http80, ep{IP: "172.0.2.1"}),
 		// a headless Service with a slice without ports
 		headlessSvc("other", "noports", nil),
-		slice("other", "noports-a", "noports", discovery.AddressTypeIPv4, "", nil, ep{ip: "172.0.3.1"}),
+		slice("other", "noports-a", "noports", discovery.AddressTypeIPv4, "", nil, ep{IP: "172.0.3.1"}),
 	}
 }
 

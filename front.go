@@ -7,6 +7,9 @@ import (
 	"strings"
 
 	"github.com/coredns/coredns/plugin"
+	"github.com/headlessdns/headless/internal/index"
+	"github.com/headlessdns/headless/internal/object"
+	"github.com/headlessdns/headless/internal/topology"
 	"github.com/miekg/dns"
 )
 
@@ -41,7 +44,7 @@ func (f *front) Name() string { return frontName }
 // The reply is held and shaped and written here, once the plugins below
 // have returned: packing then runs on a shallow stack. (Written where it
 // arrives, deep in the chain, it grew the goroutine's stack once more per
-// query, and copying stacks cost more than the shaping itself.) CoreDNS
+// query, and copying stacks cost more than the topology.Shaping itself.) CoreDNS
 // plugins write before they return (their rcode tells the server whether
 // they did), so nothing waits on the held write.
 func (f *front) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
@@ -53,7 +56,7 @@ func (f *front) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) 
 	if cw == nil {
 		return plugin.NextOrFailure(f.Name(), f.next, ctx, w, r)
 	}
-	cw.sc = scratchPool.Get().(*scratch)
+	cw.sc = topology.GetScratch()
 	if f.presort {
 		cw.Context = ctx
 		ctx = cw
@@ -62,8 +65,7 @@ func (f *front) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) 
 	werr := cw.flush()
 	sc := cw.sc
 	cw.sc, cw.done, cw.pre = nil, true, presorted{} // pre.order is sc's
-	sc.ordered, sc.chosen = nil, nil                // handed to a message: never reused
-	scratchPool.Put(sc)
+	topology.PutScratch(sc)
 	if werr != nil && err == nil {
 		return dns.RcodeServerFailure, plugin.Error(frontName, werr)
 	}
@@ -74,7 +76,7 @@ func (f *front) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) 
 // or SRV question for a name below a Service in our forward zones, while
 // topology or a cap is configured. It returns the Service's key.
 func (h *Headless) mayShape(r *dns.Msg) (string, bool) {
-	if !h.cfg.topology && h.cfg.maxAnswers == 0 && h.index.capped.Load() == 0 {
+	if !h.cfg.topology && h.cfg.maxAnswers == 0 && !h.index.AnyCapped() {
 		return "", false
 	}
 	if len(r.Question) != 1 {
@@ -118,9 +120,9 @@ type clientWriter struct {
 	context.Context
 	dns.ResponseWriter
 	req  *dns.Msg
-	recs *svcRecords // the Service the question names, as published when asked
-	s    shaping
-	sc   *scratch // working memory while the query is served
+	recs *index.Records // the Service the question names, as published when asked
+	s    topology.Shaping
+	sc   *topology.Scratch // working memory while the query is served
 	pre  presorted
 	held *dns.Msg // the reply, until the plugins below return
 	done bool     // the front step has returned: write at once
@@ -130,7 +132,7 @@ type clientWriter struct {
 // in that order and where each rank's group ends.
 type presorted struct {
 	order []dns.RR
-	ends  [maxRank + 1]int
+	ends  topology.Ends
 	ok    bool
 }
 
@@ -142,26 +144,26 @@ func (h *Headless) plan(w dns.ResponseWriter, req *dns.Msg, key string) *clientW
 	if recs == nil {
 		return nil // not ours (the next plugin answers it)
 	}
-	pol := recs.svc.Policy
-	var s shaping
+	pol := recs.Service().Policy
+	var s topology.Shaping
 	if h.cfg.topology {
-		s.mode = pol.traffic
-		if s.mode == trafficUnset {
-			s.mode = h.cfg.defaultMode
+		s.Mode = pol.Traffic
+		if s.Mode == object.TrafficUnset {
+			s.Mode = h.cfg.defaultMode
 		}
 	}
 	limit := h.cfg.maxAnswers
-	if pol.maxAnswers >= 0 {
-		limit = int(pol.maxAnswers)
+	if pol.MaxAnswers >= 0 {
+		limit = int(pol.MaxAnswers)
 	}
 	if _, udp := w.RemoteAddr().(*net.UDPAddr); udp && limit > 0 {
-		s.limit, s.size = limit, udpSize(req)
+		s.Limit, s.Size = limit, udpSize(req)
 	}
-	if s.mode == trafficUnset && s.limit == 0 {
+	if s.Mode == object.TrafficUnset && s.Limit == 0 {
 		return nil
 	}
-	if s.mode != trafficUnset {
-		s.client, s.loc = h.locate(addrOf(w.RemoteAddr())), recs
+	if s.Mode != object.TrafficUnset {
+		s.Client, s.Loc = h.locate(addrOf(w.RemoteAddr())), recs
 	}
 	return &clientWriter{ResponseWriter: w, req: req, recs: recs, s: s}
 }
@@ -170,7 +172,7 @@ func (h *Headless) plan(w dns.ResponseWriter, req *dns.Msg, key string) *clientW
 // plugins below return (see ServeDNS); written at once when it comes later.
 func (w *clientWriter) WriteMsg(m *dns.Msg) error {
 	if w.done {
-		w.sc = &scratch{}
+		w.sc = &topology.Scratch{}
 		defer func() { w.sc = nil }()
 		w.held = m
 		return w.flush()
@@ -204,15 +206,14 @@ func (w *clientWriter) flush() error {
 	w.held = nil
 	if m.Rcode == dns.RcodeSuccess && len(m.Answer) > 0 && len(w.req.Question) == 1 {
 		s := w.s
-		if s.limit > 0 {
-			s.turn = uint64(w.recs.turn.Add(1) - 1)
+		if s.Limit > 0 {
+			s.Turn = w.recs.NextTurn()
 		}
-		var pre *[maxRank + 1]int
+		var pre *topology.Ends
 		if w.pre.ok && sameRRs(m.Answer, w.pre.order) {
 			pre = &w.pre.ends
 		}
-		count(shapeWith(m, s, w.sc, pre))
-		w.sc.ordered, w.sc.chosen = nil, nil // now m's: never reused
+		count(topology.ShapeWith(m, s, w.sc, pre))
 	}
 	return w.ResponseWriter.WriteMsg(m)
 }
@@ -220,11 +221,11 @@ func (w *clientWriter) flush() error {
 // count records a shaped reply in the metrics.
 func count(match string, capped bool) {
 	switch match {
-	case matchNode:
+	case topology.MatchNode:
 		topoNode.Inc()
-	case matchZone:
+	case topology.MatchZone:
 		topoZone.Inc()
-	case matchNone:
+	case topology.MatchNone:
 		topoNone.Inc()
 	}
 	if capped {
@@ -247,21 +248,21 @@ func sameRRs(a, b []dns.RR) bool {
 
 // locate finds where a client runs: the client_zones table, then the Nodes
 // (their addresses, then their pod CIDRs), then the endpoints of published
-// Services. Unknown: the zero clientLoc (answers keep stock order).
-func (h *Headless) locate(a netip.Addr) clientLoc {
+// Services. Unknown: the zero topology.ClientLoc (answers keep stock order).
+func (h *Headless) locate(a netip.Addr) topology.ClientLoc {
 	if !a.IsValid() {
-		return clientLoc{}
+		return topology.ClientLoc{}
 	}
-	if loc, ok := h.cfg.clientZones.lookup(a); ok {
+	if loc, ok := h.cfg.clientZones.Lookup(a); ok {
 		return loc
 	}
-	if loc, ok := h.index.LocateByNode(a); ok {
+	if loc, ok := h.nodes.Lookup(a); ok {
 		return loc
 	}
-	if loc, ok := h.index.LocateByEndpoint(a); ok {
-		return loc
+	if l := h.index.EndpointLoc(a); l != nil {
+		return topology.ClientLoc{Node: l.Node, Zone: l.Zone}
 	}
-	return clientLoc{}
+	return topology.ClientLoc{}
 }
 
 // udpSize is the reply size the client can take over UDP, less the room
@@ -281,4 +282,54 @@ func addrOf(a net.Addr) netip.Addr {
 		return ap.AddrPort().Addr().WithZone("").Unmap()
 	}
 	return netip.Addr{}
+}
+
+// presortedAnswer writes the A or AAAA answer of the Service name in the
+// client's topology order when the front step planned one for this query
+// (copies, as copyRRs makes, placed by rank). It remembers what it wrote so
+// that the front step can tell whether anything reordered it since.
+func (cw *clientWriter) presortedAnswer(set *index.RRSet, qtype uint16, name string) ([]dns.RR, bool) {
+	if cw == nil || (qtype != dns.TypeA && qtype != dns.TypeAAAA) || !cw.s.Ordered() || cw.sc == nil || cw.recs.Name("") != set {
+		return nil, false
+	}
+	sc := cw.sc
+	ranks := cw.recs.Ranks(cw.s.RankKey(qtype), qtype, func(locs []*object.Loc) []uint8 { return cw.s.RankLocs(locs, sc) })
+	var out []dns.RR
+	var ends topology.Ends
+	if qtype == dns.TypeA {
+		out, ends = placeRRs(set.A(), ranks, name)
+	} else {
+		out, ends = placeRRs(set.AAAA(), ranks, name)
+	}
+	cw.pre = presorted{order: sc.Keep(out), ends: ends, ok: true}
+	return out, true
+}
+
+// placeRRs copies src (owner name set) into one allocation, as copyRRs
+// does, and returns the copies stably ordered by ranks (only the pointers
+// move) and each rank's group end.
+func placeRRs[T any, P interface {
+	*T
+	dns.RR
+}](src []T, ranks []uint8, name string) ([]dns.RR, topology.Ends) {
+	var count, next, ends topology.Ends
+	for _, r := range ranks {
+		count[r]++
+	}
+	n := 0
+	for r := range count {
+		next[r] = n
+		n += count[r]
+		ends[r] = n
+	}
+	arr := make([]T, len(src))
+	copy(arr, src)
+	out := make([]dns.RR, len(src))
+	for i := range arr {
+		p := P(&arr[i])
+		p.Header().Name = name
+		out[next[ranks[i]]] = p
+		next[ranks[i]]++
+	}
+	return out, ends
 }

@@ -6,6 +6,9 @@ import (
 	"time"
 
 	"github.com/coredns/coredns/plugin"
+	"github.com/headlessdns/headless/internal/index"
+	"github.com/headlessdns/headless/internal/object"
+	"github.com/headlessdns/headless/internal/topology"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 )
@@ -45,14 +48,33 @@ var (
 		Namespace: plugin.Namespace, Subsystem: pluginName, Name: "capped_replies_total",
 		Help: "UDP replies from which records were left out by max_answers or headless.dns/max-answers (never truncated).",
 	})
-	topoNode    = topologyAnswers.WithLabelValues(matchNode)
-	topoZone    = topologyAnswers.WithLabelValues(matchZone)
-	topoNone    = topologyAnswers.WithLabelValues(matchNone)
+	topoNode    = topologyAnswers.WithLabelValues(topology.MatchNode)
+	topoZone    = topologyAnswers.WithLabelValues(topology.MatchZone)
+	topoNone    = topologyAnswers.WithLabelValues(topology.MatchNone)
 	reqAnswer   = requests.WithLabelValues("answer")
 	reqNodata   = requests.WithLabelValues("nodata")
 	reqNXDomain = requests.WithLabelValues("nxdomain")
 	reqServfail = requests.WithLabelValues("servfail")
 	reqPass     = requests.WithLabelValues("pass")
+)
+
+// indexHooks tell the metrics what the index does.
+var indexHooks = index.Hooks{
+	Published: func(d time.Duration) { indexBuildSeconds.Observe(d.Seconds()) },
+	Programmed: func(d time.Duration, withSelector bool) {
+		o := programmingWithout
+		if withSelector {
+			o = programmingWith
+		}
+		o.Observe(d.Seconds())
+	},
+}
+
+// The two programming-latency series, looked up once (a label lookup hashes
+// on every event).
+var (
+	programmingWith    = programmingSeconds.WithLabelValues("headless_with_selector")
+	programmingWithout = programmingSeconds.WithLabelValues("headless_without_selector")
 )
 
 // Gauges of the index are per plugin instance, labelled by server block and
@@ -64,7 +86,7 @@ var (
 	descAddresses = prometheus.NewDesc(plugin.Namespace+"_"+pluginName+"_addresses",
 		"Distinct ready endpoint addresses published (with a PTR).", []string{"server", "zone"}, nil)
 	descFallback = prometheus.NewDesc(plugin.Namespace+"_"+pluginName+"_sync_fallback",
-		"1 while Service names pass to the next plugin because the Service watch did not sync within startup_timeout.", []string{"server", "zone"}, nil)
+		"1 while object.Service names pass to the next plugin because the object.Service watch did not sync within startup_timeout.", []string{"server", "zone"}, nil)
 	descSynced = prometheus.NewDesc(plugin.Namespace+"_"+pluginName+"_synced",
 		"1 once every watch has delivered its initial list and the index holds it.", []string{"server", "zone"}, nil)
 	descWatchUp = prometheus.NewDesc(plugin.Namespace+"_"+pluginName+"_watch_up",
@@ -79,16 +101,17 @@ type instances struct {
 	all map[*Headless]uint64 // instance -> generation (start order)
 }
 
-var live = &instances{all: map[*Headless]uint64{}}
+var running = &instances{all: map[*Headless]uint64{}}
 
 func init() {
-	prometheus.MustRegister(live)
+	object.CountInvalid = func(resource, reason string) { invalidObjects.WithLabelValues(resource, reason).Inc() }
+	prometheus.MustRegister(running)
 	// Series that alerts and dashboards use exist from the start, at zero.
 	for _, r := range []struct{ resource, reason string }{{"services", "name"}, {"endpointslices", "service-name"},
 		{"endpointslices", "hostname"}, {"endpointslices", "address"}, {"endpointslices", "port"}, {"services", "annotation"}} {
 		invalidObjects.WithLabelValues(r.resource, r.reason)
 	}
-	for _, m := range []string{matchNode, matchZone, matchNone} {
+	for _, m := range []string{topology.MatchNode, topology.MatchZone, topology.MatchNone} {
 		topologyAnswers.WithLabelValues(m)
 	}
 	for _, kind := range []string{"headless_with_selector", "headless_without_selector"} {

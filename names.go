@@ -4,6 +4,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/headlessdns/headless/internal/index"
 )
 
 // The name grammar, in one place. Forward names (Kubernetes DNS spec 1.1.0,
@@ -38,7 +40,7 @@ type forwardName struct {
 	kind      nameKind
 	namespace string
 	service   string // index key of the Service: <svc>.<ns>
-	prefix    string // key of the name below the Service: "" the Service itself, a host, portKey(...)
+	prefix    string // key of the name below the Service: "" the Service itself, a host, index.PortKey(...)
 	topoZone  string // zone-scoped name: the topology zone (prefix is then "")
 	prefer    bool   // zone-scoped name with the prefer directive
 	tooLong   bool   // below the Service, but no shape of the grammar: NXDOMAIN
@@ -49,13 +51,6 @@ const (
 	zoneLabel = "_zone"
 	nsName    = "ns.dns"
 )
-
-// portKey is the index key of a port name and protocol (lowercase, without
-// underscores); "" is any. Every spelling of a port name maps to one key.
-func portKey(port, proto string) string { return "_" + port + "._" + proto }
-
-// isPortKey tells a port key from a host key (hosts are DNS labels: no "_").
-func isPortKey(k string) bool { return strings.HasPrefix(k, "_") }
 
 // parseForward parses name (lowercase FQDN) in a zone of zoneLen bytes.
 // zonal enables zone-scoped names.
@@ -95,7 +90,7 @@ func parseForward(name string, zoneLen int, zonal bool) forwardName {
 		if len(port)+len(proto)+3 == len(prefix) {
 			n.prefix = prefix // already the canonical _port._proto
 		} else {
-			n.prefix = portKey(port, proto)
+			n.prefix = index.PortKey(port, proto)
 		}
 	default:
 		rest, z := cutLast(prefix)
@@ -238,32 +233,4 @@ func parseNibble(label string) (byte, bool) {
 	}
 	v, err := strconv.ParseUint(label, 16, 8)
 	return byte(v), err == nil
-}
-
-// joinName joins a relative name and a zone (FQDN, possibly the root).
-func joinName(rel, zone string) string {
-	if zone == "." {
-		return rel + "."
-	}
-	return rel + "." + zone
-}
-
-// endpointHostname is the stock plugin's name for an endpoint address: its
-// hostname, else (endpoint_pod_names) its target's name, else the dashed
-// address as written in the slice.
-func endpointHostname(ep *Endpoint, addr string, podNames bool) string {
-	if ep.Hostname != "" {
-		return ep.Hostname
-	}
-	if podNames && ep.TargetName != "" {
-		return ep.TargetName
-	}
-	if strings.Contains(addr, ".") {
-		return strings.ReplaceAll(addr, ".", "-")
-	}
-	h := strings.ReplaceAll(addr, ":", "-")
-	if strings.HasSuffix(h, "-") {
-		h += "0"
-	}
-	return h
 }

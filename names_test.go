@@ -8,6 +8,7 @@ import (
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
 	"github.com/coredns/coredns/plugin/test"
 	"github.com/miekg/dns"
+	discovery "k8s.io/api/discovery/v1"
 )
 
 const svcName = "hdls.testns.svc.cluster.local."
@@ -175,6 +176,33 @@ func TestParseReverse(t *testing.T) {
 		p, ok := parseReverse(name)
 		if (want == "") != !ok || (ok && p != netip.MustParsePrefix(want)) {
 			t.Errorf("parseReverse(%q) = %v %v, want %q", name, p, ok, want)
+		}
+	}
+}
+
+// A PTR query names one address exactly as dns.ReverseAddr writes it; other
+// spellings of it and the names above it have no PTR.
+func TestPTRNames(t *testing.T) {
+	h, _ := start(t, config{},
+		headlessSvc("ns", "web", nil),
+		slice("ns", "web-1", "web", discovery.AddressTypeIPv4, "", http80, ep{IP: "10.0.2.1", Host: "a", Zone: "zone-a"}),
+		slice("ns", "web-6", "web", discovery.AddressTypeIPv6, "", http80, ep{IP: "fd00::1", Host: "b"}))
+	for name, want := range map[string]string{
+		"1.2.0.10.in-addr.arpa.":   "a.web.ns.svc.cluster.local.",
+		"01.2.0.10.in-addr.arpa.":  "",
+		"1.02.0.10.in-addr.arpa.":  "",
+		"2.0.10.in-addr.arpa.":     "",
+		"1.1.2.0.10.in-addr.arpa.": "",
+		"1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.d.f.ip6.arpa.": "b.web.ns.svc.cluster.local.",
+		"0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.d.f.ip6.arpa.":   "",
+	} {
+		m := query(h, name, dns.TypePTR)
+		got := ""
+		if m != nil && len(m.Answer) == 1 {
+			got = m.Answer[0].(*dns.PTR).Ptr
+		}
+		if m == nil || got != want || (want == "" && len(m.Answer) != 0) {
+			t.Errorf("PTR %s = %q (%v), want %q", name, got, m, want)
 		}
 	}
 }

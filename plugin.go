@@ -9,6 +9,9 @@ import (
 
 	"github.com/coredns/coredns/plugin"
 	clog "github.com/coredns/coredns/plugin/pkg/log"
+	"github.com/headlessdns/headless/internal/index"
+	"github.com/headlessdns/headless/internal/object"
+	"github.com/headlessdns/headless/internal/topology"
 	"k8s.io/apimachinery/pkg/labels"
 )
 
@@ -22,7 +25,8 @@ type Headless struct {
 	Next plugin.Handler
 
 	zones []zone // lowercase; forward zones first in the order given
-	index *Index
+	index *index.Index
+	nodes *topology.Nodes // with topology: locates clients by the Nodes
 	cfg   config
 
 	// newSource returns what to watch; set by setup from the Corefile.
@@ -53,10 +57,10 @@ type config struct {
 	startupTimeout time.Duration
 
 	// per-client answers (front.go)
-	topology    bool        // topology order on
-	defaultMode trafficMode // for Services that set no trafficDistribution (topology with an argument)
-	clientZones prefixTable // client_zones: static client locations, before the Nodes
-	maxAnswers  int         // max_answers: cap of UDP replies; 0 none
+	topology    bool                 // topology order on
+	defaultMode object.TrafficMode   // for Services that set no trafficDistribution (topology with an argument)
+	clientZones topology.PrefixTable // client_zones: static client locations, before the Nodes
+	maxAnswers  int                  // max_answers: cap of UDP replies; 0 none
 }
 
 // Name implements plugin.Handler.

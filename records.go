@@ -1,128 +1,139 @@
 package headless
 
 import (
-	"encoding/binary"
-	"net"
-	"sync"
-	"sync/atomic"
-
-	"github.com/miekg/dns"
+	"github.com/headlessdns/headless/internal/index"
+	"github.com/headlessdns/headless/internal/object"
 )
 
-// svcRecords is the published, immutable answer set of one headless Service.
-// Record sets are built from the slices' contributions when first asked
-// for: an endpoint name's once per entry (a new entry when its items
-// change, see hostEntry), the Service-wide sets (the Service name, its port
-// keys, its zones: every endpoint, O(n) records) once per published version.
-// So a change to one endpoint of a large Service costs what it changes, and
-// names nobody asks for cost nothing.
-type svcRecords struct {
-	svc   *Service
-	hosts hostMap // endpoint names
-	wide  wideSource
-	once  sync.Once
-	agg   map[string]*rrSet // the Service itself ("") and its port keys
-	zones map[string]*rrSet // topology zone -> its endpoints (zone-scoped names)
+// What answers a name: a question is resolved against the index into an
+// outcome, which reply (reply.go) writes.
 
-	locOnce   sync.Once
-	loc4      *loc4Table          // where each address runs: built when topology order first asks
-	loc6      map[[16]byte]*epLoc //
-	posA      []*epLoc            // where the Service name's A records run, by position
-	posAAAA   []*epLoc            // and its AAAA records
-	rankMemos sync.Map            // rankKey -> []uint8: the Service name's order per client place
-	memoCount atomic.Int32
-	turn      atomic.Uint32 // rotation of capped replies
+// outcome of resolving one question against the index.
+type outcome int
+
+const (
+	pass     outcome = iota // not ours: the next plugin's
+	answer                  // records from set or ptr
+	apex                    // the zone apex (SOA, NS), with no next plugin
+	nsHost                  // ns.dns.<zone>, with no next plugin
+	nodata                  // the name exists, without records of the type
+	nxdomain                // the name does not exist
+	servfail                // not synced: we cannot tell
+)
+
+// result is what resolve found.
+type result struct {
+	out outcome
+	set *index.RRSet
+	ptr *index.PTRs
+	svc *object.Service // whose set it is (its headless.dns/ttl)
 }
 
-// Loc returns where the endpoint with address ip runs, or nil.
-func (r *svcRecords) Loc(ip net.IP) *epLoc {
-	r.locOnce.Do(r.buildLocs)
-	return r.loc(ip)
+// resolve finds what answers a lowercase name in zone z.
+func (h *Headless) resolve(name string, z *zone) result {
+	if isReverse(name) {
+		return h.resolveReverse(name, z)
+	}
+	n := parseForward(name, len(z.name), h.index.Zonal())
+	if n.kind != nameService {
+		return h.resolveAncestor(n)
+	}
+	if !h.index.ServicesSynced() {
+		if h.fallback() {
+			return result{out: pass}
+		}
+		// Any Service name may be headless: never answer a false NXDOMAIN
+		// and never let the next plugin answer one.
+		return result{out: servfail}
+	}
+	if h.fellBack.Load() {
+		h.recovered()
+	}
+	recs := h.index.Service(n.service)
+	if recs == nil {
+		return result{out: pass} // not a headless Service we serve
+	}
+	if !h.index.Synced() {
+		return result{out: servfail} // ours, but its endpoints are not all in yet
+	}
+	switch {
+	case n.tooLong:
+		return result{out: nxdomain}
+	case n.topoZone != "":
+		if set := recs.Zone(n.topoZone); set != nil {
+			return result{out: answer, set: set, svc: recs.Service()}
+		}
+		if set := recs.Name(""); n.prefer && set != nil {
+			return result{out: answer, set: set, svc: recs.Service()}
+		}
+		return result{out: nodata} // the zone-scoped name exists, without endpoints
+	}
+	if set := recs.Name(n.prefix); set != nil {
+		return result{out: answer, set: set, svc: recs.Service()}
+	}
+	return result{out: nxdomain} // no such endpoint or port, or no ready address
 }
 
-func (r *svcRecords) loc(ip net.IP) *epLoc {
-	if len(ip) == net.IPv4len {
-		return r.loc4.get(binary.BigEndian.Uint32(ip))
+// resolveAncestor answers the names above Services: the next plugin's when
+// there is one, else the apex, ns.dns and empty non-terminals of ours.
+func (h *Headless) resolveAncestor(n forwardName) result {
+	if h.Next != nil {
+		return result{out: pass}
 	}
-	if len(ip) != net.IPv6len {
-		return nil
+	switch n.kind {
+	case nameApex:
+		return result{out: apex}
+	case nameNS:
+		return result{out: nsHost}
+	case nameSvcLabel:
+		return result{out: nodata}
+	case nameNamespace:
+		if !h.index.Synced() {
+			return result{out: servfail}
+		}
+		if h.index.HasNamespace(n.namespace) {
+			return result{out: nodata}
+		}
 	}
-	a := [16]byte(ip)
-	if [12]byte(a[:12]) == v4InV6Prefix {
-		return r.loc4.get(binary.BigEndian.Uint32(a[12:]))
-	}
-	return r.loc6[a]
+	return result{out: nxdomain}
 }
 
-// v4InV6Prefix starts an IPv4 address in 16-byte form.
-var v4InV6Prefix = [12]byte{10: 0xff, 11: 0xff}
-
-func (r *svcRecords) buildLocs() {
-	n := 0
-	for _, p := range r.wide.parts {
-		n += len(p.slice.Endpoints)
+// resolveReverse finds the PTR of a reverse name. With no next plugin, the
+// names above a published address are empty non-terminals.
+func (h *Headless) resolveReverse(name string, z *zone) result {
+	if name == z.name && h.Next == nil {
+		return result{out: apex}
 	}
-	r.loc4, r.loc6 = newLoc4Table(n), map[[16]byte]*epLoc{}
-	for _, p := range r.wide.parts {
-		for i := range p.slice.Endpoints {
-			ep := &p.slice.Endpoints[i]
-			loc := ep.Loc
-			for _, a := range ep.Addrs {
-				if a.Is4() {
-					b := a.As4()
-					r.loc4.add(binary.BigEndian.Uint32(b[:]), loc)
-				} else if _, dup := r.loc6[a.As16()]; !dup {
-					r.loc6[a.As16()] = loc
+	if !h.index.Synced() {
+		if !h.index.ServicesSynced() && h.fallback() {
+			return result{out: pass}
+		}
+		return result{out: servfail}
+	}
+	p, ok := parseReverse(name)
+	if ok && p.IsSingleIP() {
+		if ptr := h.index.PTR(p.Addr()); ptr != nil {
+			res := result{out: answer, ptr: ptr}
+			if h.index.AnyOwnTTL() { // only then may its Service set the TTL
+				if recs := h.index.Service(ptr.Service()); recs != nil {
+					res.svc = recs.Service()
 				}
 			}
+			return res
 		}
 	}
-	if set := r.Name(""); set != nil {
-		r.posA = make([]*epLoc, len(set.a))
-		for i := range set.a {
-			r.posA[i] = r.loc(set.a[i].A)
-		}
-		r.posAAAA = make([]*epLoc, len(set.aaaa))
-		for i := range set.aaaa {
-			r.posAAAA[i] = r.loc(set.aaaa[i].AAAA)
-		}
+	if h.Next != nil {
+		return result{out: pass}
 	}
-}
-
-// posLocs are the locations of the Service name's records of type qtype
-// (A or AAAA), by position.
-func (r *svcRecords) posLocs(qtype uint16) []*epLoc {
-	r.locOnce.Do(r.buildLocs)
-	if qtype == dns.TypeAAAA {
-		return r.posAAAA
+	if ok && h.index.HasAddressIn(p) {
+		return result{out: nodata}
 	}
-	return r.posA
+	return result{out: nxdomain}
 }
 
-// wideSource is what the Service-wide sets are built from: immutable.
-type wideSource struct {
-	o     *IndexOptions
-	parts []*sliceBuild // in slice order
-}
-
-func (r *svcRecords) wideSets() {
-	r.once.Do(func() { r.agg, r.zones = buildWide(r.wide) })
-}
-
-// Name returns the record set of a key below the Service, or nil.
-func (r *svcRecords) Name(key string) *rrSet {
-	if key == "" || isPortKey(key) {
-		r.wideSets()
-		return r.agg[key]
-	}
-	if e := r.hosts.get(key); e != nil {
-		return e.get(r.wide, key)
-	}
-	return nil
-}
-
-// Zone returns the record set of the endpoints in a topology zone, or nil.
-func (r *svcRecords) Zone(zone string) *rrSet {
-	r.wideSets()
-	return r.zones[zone]
+// indexOptions are the index's options for the forward zones fwd: the
+// stanza's, and the metrics' hooks.
+func (cfg *config) indexOptions(fwd []string) index.Options {
+	return index.Options{Zones: fwd, TTL: cfg.ttl, PodNames: cfg.podNames, Zonal: cfg.zonal,
+		Selector: cfg.selector, Namespaces: cfg.namespaces, Hooks: indexHooks}
 }

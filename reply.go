@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 
+	"github.com/headlessdns/headless/internal/index"
 	"github.com/miekg/dns"
 )
 
@@ -27,9 +28,9 @@ func (h *Headless) reply(cw *clientWriter, w dns.ResponseWriter, r *dns.Msg, z *
 	case answer:
 		if !h.fill(cw, m, q, z, qzone, res) {
 			out = nodata
-		} else if res.svc != nil && res.svc.Policy.ttl >= 0 {
-			setTTL(m.Answer, uint32(res.svc.Policy.ttl))
-			setTTL(m.Extra, uint32(res.svc.Policy.ttl))
+		} else if res.svc != nil && res.svc.Policy.TTL >= 0 {
+			setTTL(m.Answer, uint32(res.svc.Policy.TTL))
+			setTTL(m.Extra, uint32(res.svc.Policy.TTL))
 		}
 	case apex:
 		out = h.fillApex(m, w, q, qzone)
@@ -65,7 +66,7 @@ func (h *Headless) fill(cw *clientWriter, m *dns.Msg, q dns.Question, z *zone, q
 		if q.Qtype != dns.TypePTR {
 			return false
 		}
-		m.Answer = res.ptr.records(q.Name, h.index.TTL())
+		m.Answer = res.ptr.Records(q.Name, h.index.TTL())
 		return true
 	}
 	set := res.set
@@ -75,18 +76,18 @@ func (h *Headless) fill(cw *clientWriter, m *dns.Msg, q dns.Question, z *zone, q
 	}
 	switch q.Qtype {
 	case dns.TypeA:
-		m.Answer = copyRRs(set.a, q.Name, nil)
+		m.Answer = copyRRs(set.A(), q.Name, nil)
 	case dns.TypeAAAA:
-		m.Answer = copyRRs(set.aaaa, q.Name, nil)
+		m.Answer = copyRRs(set.AAAA(), q.Name, nil)
 	case dns.TypeSRV:
 		if z.fwd < 0 {
 			return false
 		}
-		rrs := &set.z[z.fwd]
-		m.Answer = copyRRs(rrs.srv, q.Name, nil)
-		if n := len(rrs.glueA) + len(rrs.glue6); n > 0 {
-			m.Extra = copyRRs(rrs.glueA, "", make([]dns.RR, 0, n))
-			m.Extra = copyRRs(rrs.glue6, "", m.Extra)
+		srv, glueA, glue6 := set.SRV(z.fwd)
+		m.Answer = copyRRs(srv, q.Name, nil)
+		if n := len(glueA) + len(glue6); n > 0 {
+			m.Extra = copyRRs(glueA, "", make([]dns.RR, 0, n))
+			m.Extra = copyRRs(glue6, "", m.Extra)
 		}
 		if qzone != z.name {
 			echoZoneCase(m, z.name, qzone)
@@ -121,7 +122,7 @@ func (h *Headless) fillApex(m *dns.Msg, w dns.ResponseWriter, q dns.Question, qz
 	case dns.TypeSOA:
 		m.Answer = []dns.RR{h.soa(qzone)}
 	case dns.TypeNS:
-		host := joinName("ns.dns", qzone)
+		host := index.JoinName("ns.dns", qzone)
 		m.Answer = []dns.RR{&dns.NS{Hdr: h.hdr(dns.TypeNS, q.Name), Ns: host}}
 		if rr := h.localAddress(w, host, 0); rr != nil {
 			m.Extra = []dns.RR{rr}
@@ -174,7 +175,7 @@ func (h *Headless) soa(qzone string) *dns.SOA {
 	ttl := h.index.TTL()
 	return &dns.SOA{
 		Hdr:  dns.RR_Header{Name: qzone, Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: min(ttl, 300)},
-		Mbox: joinName("hostmaster", qzone), Ns: joinName("ns.dns", qzone), Serial: h.index.Serial(),
+		Mbox: index.JoinName("hostmaster", qzone), Ns: index.JoinName("ns.dns", qzone), Serial: h.index.Serial(),
 		Refresh: 7200, Retry: 1800, Expire: 86400, Minttl: ttl,
 	}
 }

@@ -14,6 +14,10 @@ import (
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/plugin"
+	"github.com/headlessdns/headless/internal/index"
+	"github.com/headlessdns/headless/internal/manifests"
+	"github.com/headlessdns/headless/internal/object"
+	"github.com/headlessdns/headless/internal/topology"
 	"k8s.io/apimachinery/pkg/labels"
 )
 
@@ -21,7 +25,6 @@ func init() { plugin.Register(pluginName, setup) }
 
 const (
 	defaultTTL            = 5
-	maxTTL                = 3600
 	defaultStartupTimeout = 5 * time.Second
 )
 
@@ -86,7 +89,7 @@ func parse(c *caddy.Controller) (*Headless, error) {
 	if cfg.compression && len(cfg.manifests) > 0 {
 		return nil, c.Err("compression is about the API server's responses: it cannot be combined with manifests")
 	}
-	if len(cfg.clientZones.m) > 0 && !cfg.topology {
+	if cfg.clientZones.Len() > 0 && !cfg.topology {
 		return nil, c.Err("client_zones locates clients for topology order: add 'topology' to the stanza")
 	}
 	return newHeadless(zones, cfg), nil
@@ -122,7 +125,7 @@ var options = map[string]func(c *caddy.Controller, args []string, cfg *config) e
 		if len(args) == 0 {
 			return c.ArgErr()
 		}
-		if _, err := loadManifests(args); err != nil {
+		if _, err := manifests.Load(args); err != nil {
 			return c.Errf("manifests: %v", err)
 		}
 		cfg.manifests = args
@@ -157,8 +160,8 @@ var options = map[string]func(c *caddy.Controller, args []string, cfg *config) e
 			return c.ArgErr()
 		}
 		t, err := strconv.Atoi(args[0])
-		if err != nil || t < 0 || t > maxTTL {
-			return c.Errf("ttl: '%s' is not a number of seconds from 0 to %d", args[0], maxTTL)
+		if err != nil || t < 0 || t > object.MaxTTL {
+			return c.Errf("ttl: '%s' is not a number of seconds from 0 to %d", args[0], object.MaxTTL)
 		}
 		cfg.ttl = uint32(t)
 		return nil
@@ -169,7 +172,7 @@ var options = map[string]func(c *caddy.Controller, args []string, cfg *config) e
 		}
 		cfg.topology = true
 		if len(args) == 1 {
-			m, ok := parseTraffic(args[0])
+			m, ok := object.ParseTraffic(args[0])
 			if !ok {
 				return c.Errf("topology: '%s' is not PreferSameZone, PreferSameNode or PreferClose", args[0])
 			}
@@ -183,8 +186,8 @@ var options = map[string]func(c *caddy.Controller, args []string, cfg *config) e
 			return c.ArgErr()
 		}
 		n, err := strconv.Atoi(args[0])
-		if err != nil || n < 1 || n > maxAnswersLimit {
-			return c.Errf("max_answers: '%s' is not a number from 1 to %d", args[0], maxAnswersLimit)
+		if err != nil || n < 1 || n > object.MaxAnswers {
+			return c.Errf("max_answers: '%s' is not a number from 1 to %d", args[0], object.MaxAnswers)
 		}
 		cfg.maxAnswers = n
 		return nil
@@ -225,10 +228,9 @@ func parseClientZones(c *caddy.Controller, args []string, cfg *config) error {
 			}
 			p = netip.PrefixFrom(ip.Unmap(), ip.Unmap().BitLen())
 		}
-		if _, dup := cfg.clientZones.m[p.Masked()]; dup {
+		if !cfg.clientZones.Add(p, topology.ClientLoc{Zone: zone}) {
 			return c.Errf("client_zones: %s given twice", p.Masked())
 		}
-		cfg.clientZones.add(p, clientLoc{zone: zone})
 	}
 	return nil
 }
@@ -257,7 +259,10 @@ func newHeadless(names []string, cfg config) *Headless {
 		}
 		h.zones = append(h.zones, z)
 	}
-	h.index = NewIndex(IndexOptions{Zones: fwd, TTL: cfg.ttl, PodNames: cfg.podNames, Zonal: cfg.zonal, Selector: cfg.selector, Namespaces: cfg.namespaces})
+	h.index = index.New(h.cfg.indexOptions(fwd))
+	if cfg.topology {
+		h.nodes = topology.NewNodes()
+	}
 	h.newSource = func() (source, error) { return sourceFor(cfg) }
 	return h
 }
@@ -279,13 +284,13 @@ func (h *Headless) OnStartup() error {
 		return plugin.Error(pluginName, fmt.Errorf("kubernetes client: %w", err))
 	}
 	h.src = src
-	h.watch = newWatcher(src, watchSpecs(h.cfg.namespaces, h.cfg.labels, src.Filtered(), h.cfg.topology), h.index)
+	h.watch = newWatcher(src, watchSpecs(h.cfg.namespaces, h.cfg.labels, src.Filtered(), h.cfg.topology), targets{index: h.index, nodes: h.nodes})
 	h.startedAt = h.clock()
 	h.started.Store(true)
-	live.add(h)
+	running.add(h)
 	h.watch.Start()
 	if !h.watch.WaitSynced(h.cfg.startupTimeout) {
-		log.Warningf("starting server with unsynced Kubernetes API after %s; Service names get SERVFAIL until synced", h.cfg.startupTimeout)
+		log.Warningf("starting server with unsynced Kubernetes API after %s; object.Service names get SERVFAIL until synced", h.cfg.startupTimeout)
 	}
 	return nil
 }
@@ -298,6 +303,6 @@ func (h *Headless) OnShutdown() error {
 	if h.src != nil {
 		h.src.Close()
 	}
-	live.remove(h)
+	running.remove(h)
 	return nil
 }

@@ -4,12 +4,14 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/core/dnsserver"
+	"github.com/headlessdns/headless/internal/object"
 )
 
 func TestSetup(t *testing.T) {
@@ -43,8 +45,8 @@ func TestSetup(t *testing.T) {
 			if h.zoneLabel() != strings.Join(want, " ") {
 				t.Errorf("zones %v, want %v", h.zones, want)
 			}
-			if h.zones[0].reverse || !h.zones[1].reverse || !h.zones[2].reverse || h.zones[0].fwd != 0 || h.zones[1].fwd != -1 || h.index.opts.Zones[0] != "cluster.local." {
-				t.Errorf("zones %+v, index zones %q", h.zones, h.index.opts.Zones)
+			if h.zones[0].reverse || !h.zones[1].reverse || !h.zones[2].reverse || h.zones[0].fwd != 0 || h.zones[1].fwd != -1 || h.index.Options().Zones[0] != "cluster.local." {
+				t.Errorf("zones %+v, index zones %q", h.zones, h.index.Options().Zones)
 			}
 		}},
 		{input: "headless {\n kubeconfig " + kubeconfig + " ctx\n ttl 60\n namespaces a b\n labels app=web, tier in (db)\n endpoint_pod_names\n zonal\n startup_timeout 2s\n compression\n}",
@@ -54,8 +56,8 @@ func TestSetup(t *testing.T) {
 					c.labels != "app=web, tier in (db)" || !c.podNames || !c.zonal || c.startupTimeout != 2*time.Second || !c.compression {
 					t.Errorf("config %+v", c)
 				}
-				if o := h.index.opts; !o.Zonal || !o.PodNames || o.TTL != 60 || o.Selector == nil || !h.index.nsAllow["b"] {
-					t.Errorf("index not configured: %+v", h.index)
+				if o := h.index.Options(); !o.Zonal || !o.PodNames || o.TTL != 60 || o.Selector == nil || !slices.Contains(o.Namespaces, "b") {
+					t.Errorf("index not configured: %+v", o)
 				}
 			}},
 		{input: "headless {\n endpoint https://127.0.0.1:6443\n ttl 0\n}", check: func(t *testing.T, h *Headless) {
@@ -71,23 +73,23 @@ func TestSetup(t *testing.T) {
 			}
 		}},
 		{input: "headless {\n topology\n max_answers 8\n}", check: func(t *testing.T, h *Headless) {
-			if !h.cfg.topology || h.cfg.defaultMode != trafficUnset || h.cfg.maxAnswers != 8 {
+			if !h.cfg.topology || h.cfg.defaultMode != object.TrafficUnset || h.cfg.maxAnswers != 8 {
 				t.Errorf("config %+v", h.cfg)
 			}
 		}},
 		{input: "headless {\n topology PreferClose\n client_zones Zone-A 10.0.0.0/16 192.0.2.7\n client_zones zone-b fd00::/64\n}", check: func(t *testing.T, h *Headless) {
-			if h.cfg.defaultMode != trafficSameZone {
+			if h.cfg.defaultMode != object.TrafficSameZone {
 				t.Errorf("default mode %v", h.cfg.defaultMode)
 			}
 			for addr, zone := range map[string]string{"10.0.3.4": "zone-a", "192.0.2.7": "zone-a", "fd00::9": "zone-b", "192.0.2.8": ""} {
-				loc, _ := h.cfg.clientZones.lookup(netip.MustParseAddr(addr))
-				if loc.zone != zone {
-					t.Errorf("client_zones: %s in %q, want %q", addr, loc.zone, zone)
+				loc, _ := h.cfg.clientZones.Lookup(netip.MustParseAddr(addr))
+				if loc.Zone != zone {
+					t.Errorf("client_zones: %s in %q, want %q", addr, loc.Zone, zone)
 				}
 			}
 		}},
 		{input: "headless {\n topology PreferSameNode\n}", check: func(t *testing.T, h *Headless) {
-			if h.cfg.defaultMode != trafficSameNode {
+			if h.cfg.defaultMode != object.TrafficSameNode {
 				t.Errorf("default mode %v", h.cfg.defaultMode)
 			}
 		}},

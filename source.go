@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/coredns/coredns/coremain"
+	"github.com/headlessdns/headless/internal/manifests"
+	"github.com/headlessdns/headless/internal/object"
 	core "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
 	meta "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -32,11 +34,14 @@ type source interface {
 	// Filtered reports whether label and field selectors are applied at the
 	// source (else every object arrives and the index filters).
 	Filtered() bool
+	// Codec is the codec that reads the source's EndpointSlices, which the
+	// slice watches tell what they delivered; nil when the source has none.
+	Codec() *object.Codec
 	// Close stops what the source runs.
 	Close()
 }
 
-// watchSpec is one informer: a resource, a namespace and selectors.
+// watchSpec is one watch: a resource, a namespace and selectors.
 type watchSpec struct {
 	resource  string // "services", "endpointslices" or "nodes"
 	namespace string // "" for all
@@ -48,9 +53,9 @@ type watchSpec struct {
 func (s watchSpec) name() string {
 	n := s.resource
 	switch {
-	case strings.HasPrefix(s.label, labelHeadless):
+	case strings.HasPrefix(s.label, object.LabelHeadless):
 		n += "/controller"
-	case strings.HasPrefix(s.label, labelManagedBy+"!="):
+	case strings.HasPrefix(s.label, object.LabelManagedBy+"!="):
 		n += "/other"
 	}
 	if s.namespace != "" {
@@ -87,8 +92,8 @@ func watchSpecs(namespaces []string, svcSelector string, filtered, nodes bool) [
 		}
 		specs = append(specs,
 			watchSpec{resource: "services", namespace: ns, label: svcSelector, field: fields.OneTermEqualSelector("spec.clusterIP", core.ClusterIPNone).String()},
-			watchSpec{resource: "endpointslices", namespace: ns, label: labelHeadless + "," + labelManagedBy + "=" + managerController},
-			watchSpec{resource: "endpointslices", namespace: ns, label: labelManagedBy + "!=" + managerController},
+			watchSpec{resource: "endpointslices", namespace: ns, label: object.LabelHeadless + "," + object.LabelManagedBy + "=" + object.ManagerController},
+			watchSpec{resource: "endpointslices", namespace: ns, label: object.LabelManagedBy + "!=" + object.ManagerController},
 		)
 	}
 	return specs
@@ -98,15 +103,15 @@ func watchSpecs(namespaces []string, svcSelector string, filtered, nodes bool) [
 // tests, which cannot filter: filtered false).
 type apiSource struct {
 	client   kubernetes.Interface
-	slices   discoveryv1.EndpointSlicesGetter // reads watch events straight into Slices (wire.go); nil: client's
-	memo     *sliceMemo                       // its decoder's earlier versions, kept by the slice watches
+	slices   discoveryv1.EndpointSlicesGetter // reads watch events straight into Slices (the codec's); nil: client's
+	codec    *object.Codec                    // reads slices; nil with a fake client
 	filtered bool
 	http     *http.Client // nil in tests with a fake client
 }
 
 func (s *apiSource) Filtered() bool { return s.filtered }
 
-func (s *apiSource) sliceMemo() *sliceMemo { return s.memo }
+func (s *apiSource) Codec() *object.Codec { return s.codec }
 
 // Close lets the idle connections go once the watches have stopped (a
 // transport client-go shares between instances keeps its busy ones).
@@ -162,7 +167,11 @@ func typedLW[L kruntime.Object](c typedClient[L], opts func(*meta.ListOptions)) 
 // overriding its server), an endpoint URL, or the in-cluster config.
 func sourceFor(cfg config) (source, error) {
 	if len(cfg.manifests) > 0 {
-		return newManifestSource(cfg.manifests)
+		m, err := manifests.NewSource(cfg.manifests)
+		if err != nil {
+			return nil, err
+		}
+		return manifestSource{m}, nil
 	}
 	var rc *rest.Config
 	var err error
@@ -207,11 +216,24 @@ func sourceFor(cfg config) (source, error) {
 	sc := *rc
 	gv := discovery.SchemeGroupVersion
 	sc.GroupVersion, sc.APIPath = &gv, "/apis"
-	memo := newSliceMemo()
-	sc.NegotiatedSerializer = sliceSerializer{rest.CodecFactoryForGeneratedClient(scheme.Scheme, scheme.Codecs).WithoutConversion(), memo}
+	codec := object.NewCodec()
+	sc.NegotiatedSerializer = codec.Serializer(rest.CodecFactoryForGeneratedClient(scheme.Scheme, scheme.Codecs).WithoutConversion())
 	src, err := rest.RESTClientForConfigAndClient(&sc, hc)
 	if err != nil {
 		return nil, err
 	}
-	return &apiSource{client: client, slices: discoveryv1.New(src), memo: memo, filtered: true, http: hc}, nil
+	return &apiSource{client: client, slices: discoveryv1.New(src), codec: codec, filtered: true, http: hc}, nil
 }
+
+// manifestSource serves the manifests' in-memory cluster. It applies no
+// selector (every object arrives, the transforms and index filter) and
+// reads no protobuf.
+type manifestSource struct{ *manifests.Source }
+
+func (m manifestSource) ListerWatcher(w watchSpec) cache.ListerWatcher {
+	return m.Source.ListerWatcher(w.resource, w.namespace)
+}
+
+func (manifestSource) Filtered() bool { return false }
+
+func (manifestSource) Codec() *object.Codec { return nil }

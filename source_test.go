@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/headlessdns/headless/internal/object"
+	"github.com/headlessdns/headless/internal/object/objecttest"
 	discovery "k8s.io/api/discovery/v1"
 	meta "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -57,19 +59,19 @@ func TestSourceCompression(t *testing.T) {
 // slices read by our decoder (Slices, not API objects) through client-go's
 // watch stream, and anything else (an error Status, a list) as before.
 func TestSourceReadsSlices(t *testing.T) {
-	es := slice("big", "db-1", "db", discovery.AddressTypeIPv4, "", []pt{{"pg", "TCP", 5432}}, ep{ip: "10.0.0.1", host: "db-0"})
+	es := slice("big", "db-1", "db", discovery.AddressTypeIPv4, "", []pt{{Name: "pg", Proto: "TCP", Port: 5432}}, ep{IP: "10.0.0.1", Host: "db-0"})
 	es.ResourceVersion = "7"
 	status := &meta.Status{Status: meta.StatusFailure, Code: 410, Reason: meta.StatusReasonExpired, Message: "too old"}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Query().Get("watch") != "true" {
 			w.Header().Set("Content-Type", runtime.ContentTypeProtobuf)
-			w.Write(encodeProtobuf(t, &discovery.EndpointSliceList{ListMeta: meta.ListMeta{ResourceVersion: "7"}, Items: []discovery.EndpointSlice{*es}}))
+			w.Write(objecttest.Protobuf(t, &discovery.EndpointSliceList{ListMeta: meta.ListMeta{ResourceVersion: "7"}, Items: []discovery.EndpointSlice{*es}}))
 			return
 		}
 		w.Header().Set("Content-Type", runtime.ContentTypeProtobuf+";stream=watch")
 		for _, ev := range []meta.WatchEvent{
-			{Type: "ADDED", Object: runtime.RawExtension{Raw: encodeProtobuf(t, es)}},
-			{Type: "ERROR", Object: runtime.RawExtension{Raw: encodeProtobuf(t, status)}},
+			{Type: "ADDED", Object: runtime.RawExtension{Raw: objecttest.Protobuf(t, es)}},
+			{Type: "ERROR", Object: runtime.RawExtension{Raw: objecttest.Protobuf(t, status)}},
 		} {
 			b, err := ev.Marshal()
 			if err != nil {
@@ -97,7 +99,7 @@ func TestSourceReadsSlices(t *testing.T) {
 	}
 	defer w.Stop()
 	ev := <-w.ResultChan()
-	if s, ok := ev.Object.(*Slice); ev.Type != "ADDED" || !ok || s.ResourceVersion != "7" || s.Service != "db" || len(s.Endpoints) != 1 || s.Endpoints[0].Hostname != "db-0" {
+	if s, ok := ev.Object.(*object.Slice); ev.Type != "ADDED" || !ok || s.ResourceVersion != "7" || s.Service != "db" || len(s.Endpoints) != 1 || s.Endpoints[0].Hostname != "db-0" {
 		t.Fatalf("first event: %s %T %+v", ev.Type, ev.Object, ev.Object)
 	}
 	ev = <-w.ResultChan()

@@ -5,6 +5,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/headlessdns/headless/internal/index"
+	"github.com/headlessdns/headless/internal/object"
+	"github.com/headlessdns/headless/internal/topology"
 	"github.com/prometheus/client_golang/prometheus"
 	kwatch "k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/cache"
@@ -18,23 +21,30 @@ type watchInterface = kwatch.Interface
 type watchStore struct {
 	id        int
 	spec      watchSpec
-	index     *Index
+	to        targets
 	transform cache.TransformFunc
 	known     map[string]any // namespace/name -> reduced object; reflector goroutine only
 	synced    atomic.Bool
 	health    health
 	events    prometheus.Counter // watchEvents of its resource
-	memo      *sliceMemo         // slices: what the decoder may reuse endpoints of (nil: none)
+	codec     *object.Codec      // slices: the codec that reads them, told what the watch delivers (nil: none)
 }
 
-func newWatch(id int, s watchSpec, index *Index) *watchStore {
-	w := &watchStore{id: id, spec: s, index: index, transform: transformSlice, known: map[string]any{},
+// targets are where a watch delivers reduced objects: Services and slices
+// to the index, Nodes to the store that locates clients.
+type targets struct {
+	index *index.Index
+	nodes *topology.Nodes
+}
+
+func newWatch(id int, s watchSpec, to targets) *watchStore {
+	w := &watchStore{id: id, spec: s, to: to, transform: object.TransformSlice, known: map[string]any{},
 		events: watchEvents.WithLabelValues(s.resource)}
 	switch s.resource {
 	case "services":
-		w.transform = transformService
+		w.transform = object.TransformService
 	case "nodes":
-		w.transform = transformNode
+		w.transform = object.TransformNode
 	}
 	return w
 }
@@ -86,8 +96,8 @@ func (w *watchStore) Replace(list []any, _ string) error {
 	return nil
 }
 
-// event handles one watch event.
-func (w *watchStore) event(obj any, deleted, live bool) error {
+// event handles one watch event (streamed: from the watch stream).
+func (w *watchStore) event(obj any, deleted, streamed bool) error {
 	o, err := w.transform(obj)
 	if err != nil {
 		return err
@@ -102,41 +112,43 @@ func (w *watchStore) event(obj any, deleted, live bool) error {
 		w.known[key] = o
 	}
 	w.remember(key, o, deleted)
-	w.deliver(o, deleted, live)
+	w.deliver(o, deleted, streamed)
 	w.health.heard(time.Now())
 	return nil
 }
 
-// remember keeps a slice read from the wire for the decoder to reuse the
-// endpoints of (and forgets a deleted one).
+// remember tells the codec what the watch delivered (the one place it is
+// told: every add, update, delete and relist passes here).
 func (w *watchStore) remember(key string, o any, deleted bool) {
-	if s, ok := o.(*Slice); ok && w.memo != nil {
-		w.memo.set(key, s, deleted)
+	if w.codec != nil {
+		w.codec.Remember(key, o, deleted)
 	}
 }
 
-// deliver hands one object to the index. live: it came from the watch
+// deliver hands one object to its target. streamed: it came from the watch
 // stream (not a relist), so its change counts for programming latency.
-func (w *watchStore) deliver(o any, deleted, live bool) {
+func (w *watchStore) deliver(o any, deleted, streamed bool) {
 	w.events.Inc()
 	switch v := o.(type) {
-	case *Service:
-		w.index.UpdateService(v, deleted)
-	case *Node:
-		w.index.UpdateNode(v, deleted)
-	case *Slice:
+	case *object.Service:
+		w.to.index.UpdateService(v, deleted)
+	case *object.Node:
+		if w.to.nodes != nil {
+			w.to.nodes.Update(v, deleted)
+		}
+	case *object.Slice:
 		var trigger time.Time
-		if live {
+		if streamed {
 			trigger = triggerTime(v, deleted)
 		}
-		w.index.UpdateSliceAt(v, deleted, w.id, trigger)
+		w.to.index.UpdateSliceAt(v, deleted, w.id, trigger)
 	}
 }
 
 // triggerTime is when the change a slice event carries began: the
 // controller's last-change-trigger-time annotation (the pod change it
 // reacts to), else now.
-func triggerTime(s *Slice, deleted bool) time.Time {
+func triggerTime(s *object.Slice, deleted bool) time.Time {
 	if !deleted {
 		if v, ok := s.Annotations[annotationTriggerTime]; ok {
 			if t, err := time.Parse(time.RFC3339Nano, v); err == nil {

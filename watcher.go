@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/headlessdns/headless/internal/index"
 	core "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	meta "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -27,7 +28,7 @@ var reflectorBackoff = wait.Backoff{Duration: 200 * time.Millisecond, Factor: 2,
 // its watch (a cache.ReflectorStore of ours) which hands objects straight to
 // the index: no informer cache or delta queue holds a second copy.
 type watcher struct {
-	index      *Index
+	index      *index.Index
 	watches    []*watchStore
 	reflectors []*cache.Reflector
 	stop       chan struct{}
@@ -35,15 +36,15 @@ type watcher struct {
 	wg         sync.WaitGroup
 }
 
-func newWatcher(src source, specs []watchSpec, index *Index) *watcher {
-	w := &watcher{index: index, stop: make(chan struct{})}
+func newWatcher(src source, specs []watchSpec, to targets) *watcher {
+	w := &watcher{index: to.index, stop: make(chan struct{})}
 	for id, s := range specs {
-		wt := newWatch(id, s, index)
-		if ms, ok := src.(interface{ sliceMemo() *sliceMemo }); ok && s.resource == "endpointslices" {
-			wt.memo = ms.sliceMemo() // nil when the source reads no slice itself
+		wt := newWatch(id, s, to)
+		if s.resource == "endpointslices" {
+			wt.codec = src.Codec() // nil when the source reads no slice itself
 		}
-		// a slice watch's events are API objects or, read by our decoder
-		// (wire.go), Slices: no one type to expect
+		// a slice watch's events are API objects or, read by the codec,
+		// Slices: no one type to expect
 		var obj runtime.Object
 		switch s.resource {
 		case "services":
@@ -109,16 +110,7 @@ func (w *watcher) waitSync() {
 
 // WaitSynced waits until the index is built from a full sync or timeout passes.
 func (w *watcher) WaitSynced(timeout time.Duration) bool {
-	t := time.NewTimer(timeout)
-	defer t.Stop()
-	select {
-	case <-w.index.synced:
-		return true
-	case <-t.C:
-		return false
-	case <-w.stop:
-		return false
-	}
+	return w.index.WaitSynced(timeout, w.stop)
 }
 
 // Stop ends every reflector and waits for their goroutines.

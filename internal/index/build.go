@@ -1,0 +1,288 @@
+package index
+
+import (
+	"net/netip"
+	"slices"
+
+	"github.com/headlessdns/headless/internal/object"
+)
+
+// item is one (address, port) pair of a Service: what the stock plugin calls
+// a msg.Service. Port -1 marks a slice without ports.
+type item struct {
+	host        string
+	addr        netip.Addr
+	targets     []string // SRV target of this address per forward zone, shared
+	port        int32
+	pi          int16       // index of the port in its slice (the API allows 100)
+	servingOnly bool        // published because it is serving, not ready (headless.dns/publish: serving)
+	loc         *object.Loc // where the endpoint runs (interned)
+}
+
+// sameAnswer reports whether two items answer alike.
+func (it *item) sameAnswer(o *item) bool {
+	return it.host == o.host && it.addr == o.addr && it.port == o.port && it.loc.Zone == o.loc.Zone && it.servingOnly == o.servingOnly
+}
+
+// ptrChange replaces the PTR contributions of one slice: those of its
+// previous build by those of its new one (either nil).
+type ptrChange struct{ old, new *sliceBuild }
+
+// builder turns Services' slices into record sets. It remembers, per
+// Service, what each slice contributed, so a change costs what it changes:
+// only the slices that changed are derived again, only the endpoint names
+// whose items changed get new record sets, and only the Service-wide sets
+// (the Service name, its ports, its zones) are rebuilt whole. It runs under
+// the index lock, one Service at a time.
+type builder struct {
+	state    map[string]*svcBuild // service key -> its memory
+	affected map[string]bool      // scratch: endpoint names to rebuild
+}
+
+// service builds the record sets of svc from its slices. changed names the
+// slices that changed since the last build (nil: look at every slice, as
+// for a new Service or a changed one): a change costs what it changes.
+func (b *builder) service(o *Options, key string, svc *object.Service, slicesOf map[string]*object.Slice, changed map[string]struct{}) (*Records, []ptrChange) {
+	if b.state == nil {
+		b.state = map[string]*svcBuild{}
+	}
+	var ptrs []ptrChange
+	st := b.state[key]
+	if st != nil && st.publishServing != svc.Policy.PublishServing {
+		ptrs = b.drop(key) // its publish policy changed: every slice is derived again
+		st = nil
+	}
+	if st == nil {
+		st = newSvcBuild()
+		st.publishServing = svc.Policy.PublishServing
+		b.state[key] = st
+		changed = nil
+	}
+	if changed == nil {
+		changed = make(map[string]struct{}, len(st.slices)+len(slicesOf))
+		for id := range st.slices {
+			changed[id] = struct{}{}
+		}
+		for id := range slicesOf {
+			changed[id] = struct{}{}
+		}
+	}
+	b.affected = resetMap(b.affected)
+	membership := false
+	parts := slices.Clone(st.parts)
+	// with no name in two slices, a changed name is held only by changed
+	// slices: their new versions alone tell whether it stays
+	unique := st.nhosts == st.hosts.len()
+	var news []*sliceBuild
+	for id := range changed {
+		old, s := st.slices[id], slicesOf[id]
+		if old != nil && old.slice == s {
+			continue
+		}
+		var nb *sliceBuild
+		if s != nil {
+			nb = b.deriveSlice(o, key, svc, s, old)
+		}
+		if nb != nil && nb.rederived != nil {
+			rederivedHosts(old, nb, b.affected)
+			nb.rederived = nil
+		} else {
+			changedHosts(old, nb, b.affected)
+		}
+		if old != nil {
+			st.nhosts -= len(old.hosts)
+		}
+		if nb != nil {
+			st.nhosts += len(nb.hosts)
+			news = append(news, nb)
+		}
+		switch {
+		case nb == nil:
+			delete(st.slices, id)
+			ptrs = append(ptrs, ptrChange{old: old})
+			membership = true
+			continue
+		case old == nil:
+			membership = true
+		}
+		st.slices[id] = nb
+		ptrs = append(ptrs, ptrChange{old: old, new: nb})
+		if !membership {
+			i, _ := slices.BinarySearch(st.ids, id)
+			parts[i] = nb
+		}
+	}
+	if membership {
+		st.ids = st.ids[:0:0]
+		for id := range st.slices {
+			st.ids = append(st.ids, id)
+		}
+		slices.Sort(st.ids)
+		parts = make([]*sliceBuild, len(st.ids))
+		for i, id := range st.ids {
+			parts[i] = st.slices[id]
+		}
+	}
+	st.parts = parts
+	among := parts
+	if unique {
+		among = news
+	}
+	st.hosts = st.hosts.with(b.hostSets(among))
+	return &Records{svc: svc, hosts: st.hosts, wide: wideSource{o: o, parts: parts}}, ptrs
+}
+
+// drop forgets a Service that is gone, returning the PTR contributions to remove.
+func (b *builder) drop(key string) []ptrChange {
+	st := b.state[key]
+	if st == nil {
+		return nil
+	}
+	delete(b.state, key)
+	ptrs := make([]ptrChange, 0, len(st.slices))
+	for _, sb := range st.slices {
+		ptrs = append(ptrs, ptrChange{old: sb})
+	}
+	return ptrs
+}
+
+// hostSets returns new entries for the affected endpoint names that one of
+// among (the slices that may hold them) holds, nil for the others; their
+// record sets are built when first asked for (hostEntry).
+func (b *builder) hostSets(among []*sliceBuild) map[string]*hostEntry {
+	changes := make(map[string]*hostEntry, len(b.affected))
+	for h := range b.affected {
+		changes[h] = nil
+		hh := hostHash(h)
+		for _, sb := range among {
+			if sb.has(h, hh) {
+				changes[h] = &hostEntry{}
+				break
+			}
+		}
+	}
+	return changes
+}
+
+// buildWide builds the Service-wide sets: the Service name, each port key
+// (shared when it selects the same items as another), and with zonal each
+// topology zone.
+func buildWide(w wideSource) (map[string]*RRSet, map[string]*RRSet) {
+	w.parts = readyParts(w.parts)
+	var items []item
+	for _, p := range w.parts {
+		items = append(items, p.items...)
+	}
+	agg := map[string]*RRSet{}
+	if len(items) == 0 {
+		return agg, nil
+	}
+	mode := dedupMaps
+	switch {
+	case len(items) <= linearDedupMax:
+		mode = dedupLinear
+	case duplicateFree(w.parts, items):
+		mode = dedupRuns
+	}
+	var rr rrScratch
+	sl := &slab{}
+	all := rr.rrSetOf(w.o, items, nil, sl, mode)
+	agg[""] = all
+	bySig := map[string]*RRSet{}
+	for k, idx := range portKeyItems(w.parts) {
+		if len(idx) == len(items) {
+			agg[k] = all
+			continue
+		}
+		sig := string(int32Bytes(idx))
+		if bySig[sig] == nil {
+			bySig[sig] = rr.rrSetOf(w.o, items, idx, sl, mode)
+		}
+		agg[k] = bySig[sig]
+	}
+	if !w.o.Zonal {
+		return agg, nil
+	}
+	byZone := map[string][]int32{}
+	for i := range items {
+		if z := items[i].loc.Zone; z != "" {
+			byZone[z] = append(byZone[z], int32(i))
+		}
+	}
+	zones := make(map[string]*RRSet, len(byZone))
+	for z, idx := range byZone {
+		if len(idx) == len(items) {
+			zones[z] = all
+		} else {
+			zones[z] = rr.rrSetOf(w.o, items, idx, sl, mode)
+		}
+	}
+	return agg, zones
+}
+
+// readyParts returns the slices' contributions with only their ready items
+// when some are published as serving and some endpoint is ready: the Service
+// name and its ports list serving, terminating endpoints only when no
+// endpoint is ready (kube-proxy's fallback). Endpoint names keep them.
+func readyParts(parts []*sliceBuild) []*sliceBuild {
+	serving, total := 0, 0
+	for _, p := range parts {
+		serving += p.servingOnly
+		total += len(p.items)
+	}
+	if serving == 0 || serving == total {
+		return parts
+	}
+	out := make([]*sliceBuild, len(parts))
+	for i, p := range parts {
+		if p.servingOnly == 0 {
+			out[i] = p
+			continue
+		}
+		c := *p
+		c.items = make([]item, 0, len(p.items)-p.servingOnly)
+		for _, it := range p.items {
+			if !it.servingOnly {
+				c.items = append(c.items, it)
+			}
+		}
+		c.servingOnly = 0
+		out[i] = &c
+	}
+	return out
+}
+
+// portKeyItems lists, for every port key of the slices, the indices of the
+// items it selects (items in slice order, as concatenated).
+func portKeyItems(parts []*sliceBuild) map[string][]int32 {
+	out := map[string][]int32{}
+	base := int32(0)
+	for _, sb := range parts {
+		for i := range sb.items {
+			for _, k := range sb.portKeys[sb.items[i].pi] {
+				out[k] = append(out[k], base+int32(i))
+			}
+		}
+		base += int32(len(sb.items))
+	}
+	return out
+}
+
+func int32Bytes(v []int32) []byte {
+	b := make([]byte, 0, 4*len(v))
+	for _, x := range v {
+		b = append(b, byte(x), byte(x>>8), byte(x>>16), byte(x>>24))
+	}
+	return b
+}
+
+// resetMap empties a scratch map. One that held many entries (a full
+// build) is dropped: clearing and iterating a map costs its capacity, and
+// the common change touches a few.
+func resetMap[K comparable, V any](m map[K]V) map[K]V {
+	if m == nil || len(m) > 256 {
+		return map[K]V{}
+	}
+	clear(m)
+	return m
+}

@@ -1,0 +1,289 @@
+package manifests
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"sync"
+	"time"
+
+	clog "github.com/coredns/coredns/plugin/pkg/log"
+
+	core "k8s.io/api/core/v1"
+	discovery "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/tools/cache"
+)
+
+var log = clog.NewWithPlugin("headless")
+
+// manifestPoll is how often the manifests are checked for changes.
+var manifestPoll = time.Second
+
+const mirrorManager = "endpointslicemirroring-controller.k8s.io"
+
+// Load reads Services, EndpointSlices and Endpoints from YAML or JSON
+// files (multi-document, List kinds included). Hand-written Endpoints become
+// EndpointSlices as the mirroring controller would write them. Other kinds are
+// skipped. The result is keyed by resource and namespace/name.
+func Load(paths []string) (map[string]runtime.Object, error) {
+	out := map[string]runtime.Object{}
+	for _, p := range paths {
+		data, err := readManifest(p)
+		if err != nil {
+			return nil, err
+		}
+		if err := decodeAll(p, data, out); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// maxManifestBytes bounds one manifest file.
+const maxManifestBytes = 64 << 20
+
+// readManifest reads one regular file of at most maxManifestBytes.
+func readManifest(path string) ([]byte, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	if fi.Size() > maxManifestBytes {
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, maxManifestBytes)
+	}
+	return os.ReadFile(path)
+}
+
+func decodeAll(path string, data []byte, out map[string]runtime.Object) error {
+	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
+	for n := 1; ; n++ {
+		var raw runtime.RawExtension
+		if err := dec.Decode(&raw); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return fmt.Errorf("%s: document %d: %v", path, n, err)
+		}
+		if b := bytes.TrimSpace(raw.Raw); len(b) == 0 || string(b) == "null" {
+			continue
+		}
+		if err := decodeObject(raw.Raw, out); err != nil {
+			return fmt.Errorf("%s: document %d: %v", path, n, err)
+		}
+	}
+}
+
+func decodeObject(raw []byte, out map[string]runtime.Object) error {
+	obj, _, err := scheme.Codecs.UniversalDeserializer().Decode(raw, nil, nil)
+	if err != nil {
+		if runtime.IsNotRegisteredError(err) {
+			return nil // a kind this plugin does not serve (Pods, StatefulSets, ...)
+		}
+		return err
+	}
+	switch o := obj.(type) {
+	case *core.Service:
+		add(out, "services", o)
+	case *discovery.EndpointSlice:
+		add(out, "endpointslices", o)
+	case *core.Node:
+		add(out, "nodes", o)
+	case *core.Endpoints:
+		for _, s := range mirror(o) {
+			add(out, "endpointslices", s)
+		}
+	case *core.List:
+		for _, item := range o.Items {
+			if err := decodeObject(item.Raw, out); err != nil {
+				return err
+			}
+		}
+	default:
+		if meta.IsListType(obj) {
+			items, err := meta.ExtractList(obj)
+			if err != nil {
+				return err
+			}
+			for _, item := range items {
+				b, err := runtime.Encode(scheme.Codecs.LegacyCodec(core.SchemeGroupVersion, discovery.SchemeGroupVersion), item)
+				if err != nil {
+					return err
+				}
+				if err := decodeObject(b, out); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func add(out map[string]runtime.Object, resource string, o metav1.Object) {
+	if o.GetNamespace() == "" && resource != "nodes" {
+		o.SetNamespace(metav1.NamespaceDefault)
+	}
+	o.SetResourceVersion("")
+	key := resource + "/" + o.GetNamespace() + "/" + o.GetName()
+	if _, dup := out[key]; dup {
+		log.Warningf("manifests: %s given more than once; the last one is served", key)
+	}
+	out[key] = o.(runtime.Object)
+}
+
+// mirror turns hand-written Endpoints into EndpointSlices, one per subset and
+// address family, the way the endpointslicemirroring controller does.
+func mirror(e *core.Endpoints) []*discovery.EndpointSlice {
+	var out []*discovery.EndpointSlice
+	for si, ss := range e.Subsets {
+		byFamily := map[discovery.AddressType]*discovery.EndpointSlice{}
+		addr := func(a core.EndpointAddress, ready bool) {
+			t := discovery.AddressTypeIPv4
+			if bytes.ContainsRune([]byte(a.IP), ':') {
+				t = discovery.AddressTypeIPv6
+			}
+			s := byFamily[t]
+			if s == nil {
+				s = &discovery.EndpointSlice{
+					ObjectMeta: metav1.ObjectMeta{
+						Name:      fmt.Sprintf("%s-%d-%s", e.Name, si, map[discovery.AddressType]string{discovery.AddressTypeIPv4: "ipv4", discovery.AddressTypeIPv6: "ipv6"}[t]),
+						Namespace: e.Namespace,
+						Labels:    map[string]string{discovery.LabelServiceName: e.Name, discovery.LabelManagedBy: mirrorManager},
+					},
+					AddressType: t,
+				}
+				for _, p := range ss.Ports {
+					p := p
+					s.Ports = append(s.Ports, discovery.EndpointPort{Name: &p.Name, Port: &p.Port, Protocol: &p.Protocol})
+				}
+				byFamily[t] = s
+			}
+			ep := discovery.Endpoint{Addresses: []string{a.IP}, Conditions: discovery.EndpointConditions{Ready: &ready}, NodeName: a.NodeName}
+			if a.Hostname != "" {
+				h := a.Hostname
+				ep.Hostname = &h
+			}
+			if a.TargetRef != nil {
+				ref := *a.TargetRef
+				ep.TargetRef = &ref
+			}
+			s.Endpoints = append(s.Endpoints, ep)
+		}
+		for _, a := range ss.Addresses {
+			addr(a, true)
+		}
+		for _, a := range ss.NotReadyAddresses {
+			addr(a, false)
+		}
+		for _, t := range []discovery.AddressType{discovery.AddressTypeIPv4, discovery.AddressTypeIPv6} {
+			if s := byFamily[t]; s != nil {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
+}
+
+// Source is an in-memory cluster holding the manifests' objects, with
+// resource versions and watches, so the plugin watches it through the same
+// reflectors as a live API server. A change to a file is applied as creates,
+// updates and deletes.
+type Source struct {
+	paths   []string
+	store   *memStore
+	applied map[string]runtime.Object
+	sum     [32]byte
+	stop    chan struct{}
+	done    sync.WaitGroup
+	once    sync.Once
+}
+
+// NewSource loads the files and starts watching them for changes.
+func NewSource(paths []string) (*Source, error) {
+	m := &Source{paths: paths, store: newMemStore(), applied: map[string]runtime.Object{}, stop: make(chan struct{})}
+	if err := m.reload(); err != nil {
+		return nil, err
+	}
+	m.done.Add(1)
+	go m.poll()
+	return m, nil
+}
+
+// ListerWatcher lists and watches one resource ("services",
+// "endpointslices", "nodes") in a namespace ("" for all). It applies no
+// selector: every object arrives, and the plugin filters.
+func (m *Source) ListerWatcher(resource, namespace string) cache.ListerWatcher {
+	return &memLW{store: m.store, resource: resource, namespace: namespace}
+}
+
+// Close stops watching the files.
+func (m *Source) Close() { m.once.Do(func() { close(m.stop); m.done.Wait() }) }
+
+func (m *Source) poll() {
+	defer m.done.Done()
+	t := time.NewTicker(manifestPoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-m.stop:
+			return
+		case <-t.C:
+			if err := m.reload(); err != nil {
+				log.Errorf("manifests not reloaded, still serving the last good ones: %v", err)
+			}
+		}
+	}
+}
+
+// reload reads the files and, if their content changed, applies the difference.
+func (m *Source) reload() error {
+	h := sha256.New()
+	for _, p := range m.paths {
+		b, err := readManifest(p)
+		if err != nil {
+			return err
+		}
+		h.Write(b)
+	}
+	var sum [32]byte
+	copy(sum[:], h.Sum(nil))
+	if sum == m.sum {
+		return nil
+	}
+	want, err := Load(m.paths)
+	if err != nil {
+		return err
+	}
+	keys := make([]string, 0, len(m.applied))
+	for k := range m.applied {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if _, ok := want[k]; !ok {
+			m.store.apply(k, nil)
+			delete(m.applied, k)
+		}
+	}
+	for k, o := range want {
+		if old, ok := m.applied[k]; !ok || !equality.Semantic.DeepEqual(old, o) {
+			m.store.apply(k, o.DeepCopyObject())
+		}
+		m.applied[k] = o
+	}
+	m.sum = sum
+	log.Infof("manifests loaded: %d objects from %d files", len(want), len(m.paths))
+	return nil
+}

@@ -1,0 +1,149 @@
+package manifests
+
+import (
+	"strconv"
+	"strings"
+	"sync"
+
+	core "k8s.io/api/core/v1"
+	discovery "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
+)
+
+// memStore is a minimal API server in memory for the manifests: objects by
+// "resource/namespace/name", one resource version counter, and watches that
+// start at the current version. A watch asked to start at another version
+// gets 410 Gone and the reflector lists again, as with a real API server.
+type memStore struct {
+	mu       sync.Mutex
+	rv       uint64
+	objs     map[string]runtime.Object
+	watchers map[*memWatch]struct{}
+}
+
+func newMemStore() *memStore {
+	return &memStore{objs: map[string]runtime.Object{}, watchers: map[*memWatch]struct{}{}}
+}
+
+// apply creates, updates or (o nil) deletes the object at key.
+func (s *memStore) apply(key string, o runtime.Object) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old, had := s.objs[key]
+	if o == nil && !had {
+		return
+	}
+	s.rv++
+	ev := watch.Event{Type: watch.Added, Object: o}
+	switch {
+	case o == nil:
+		ev = watch.Event{Type: watch.Deleted, Object: old}
+		delete(s.objs, key)
+	case had:
+		ev.Type = watch.Modified
+	}
+	if o != nil {
+		o.(metav1.Object).SetResourceVersion(strconv.FormatUint(s.rv, 10))
+		s.objs[key] = o
+	}
+	resource, rest, _ := strings.Cut(key, "/")
+	ns, _, _ := strings.Cut(rest, "/")
+	for w := range s.watchers {
+		if w.resource == resource && (w.namespace == "" || w.namespace == ns) {
+			w.send(ev)
+		}
+	}
+}
+
+// memLW lists and watches one resource of a memStore.
+type memLW struct {
+	store     *memStore
+	resource  string
+	namespace string
+}
+
+func (l *memLW) List(metav1.ListOptions) (runtime.Object, error) {
+	s := l.store
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rv := strconv.FormatUint(s.rv, 10)
+	var svcs core.ServiceList
+	var eps discovery.EndpointSliceList
+	var nodes core.NodeList
+	svcs.ResourceVersion, eps.ResourceVersion, nodes.ResourceVersion = rv, rv, rv
+	for key, o := range s.objs {
+		resource, rest, _ := strings.Cut(key, "/")
+		ns, _, _ := strings.Cut(rest, "/")
+		if resource != l.resource || (l.namespace != "" && l.namespace != ns) {
+			continue
+		}
+		switch v := o.(type) {
+		case *core.Service:
+			svcs.Items = append(svcs.Items, *v)
+		case *discovery.EndpointSlice:
+			eps.Items = append(eps.Items, *v)
+		case *core.Node:
+			nodes.Items = append(nodes.Items, *v)
+		}
+	}
+	switch l.resource {
+	case "services":
+		return &svcs, nil
+	case "nodes":
+		return &nodes, nil
+	}
+	return &eps, nil
+}
+
+func (l *memLW) Watch(o metav1.ListOptions) (watch.Interface, error) {
+	s := l.store
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if o.ResourceVersion != strconv.FormatUint(s.rv, 10) {
+		return nil, apierrors.NewResourceExpired("resource version changed since the list")
+	}
+	w := &memWatch{store: s, resource: l.resource, namespace: l.namespace, ch: make(chan watch.Event, 1024)}
+	s.watchers[w] = struct{}{}
+	return w, nil
+}
+
+// IsWatchListSemanticsUnSupported tells the reflector to list, then watch.
+func (l *memLW) IsWatchListSemanticsUnSupported() bool { return true }
+
+// memWatch is one watch of a memStore.
+type memWatch struct {
+	store     *memStore
+	resource  string
+	namespace string
+	ch        chan watch.Event
+	closed    bool // under store.mu
+}
+
+// send delivers an event, under store.mu. A watcher too slow to take it is
+// closed: its reflector watches again, gets 410 Gone and lists.
+func (w *memWatch) send(ev watch.Event) {
+	select {
+	case w.ch <- ev:
+	default:
+		w.closeLocked()
+	}
+}
+
+func (w *memWatch) closeLocked() {
+	if !w.closed {
+		w.closed = true
+		delete(w.store.watchers, w)
+		close(w.ch)
+	}
+}
+
+func (w *memWatch) Stop() {
+	w.store.mu.Lock()
+	defer w.store.mu.Unlock()
+	w.closeLocked()
+}
+
+func (w *memWatch) ResultChan() <-chan watch.Event { return w.ch }
