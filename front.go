@@ -293,7 +293,7 @@ func (cw *clientWriter) presortedAnswer(set *index.RRSet, qtype uint16, name str
 		return nil, false
 	}
 	sc := cw.sc
-	ranks := cw.recs.Ranks(cw.s.RankKey(qtype), qtype, func(locs []*object.Loc) []uint8 { return cw.s.RankLocs(locs, sc) })
+	ranks := index.Ranks(cw.recs, cw.s.RankKey(qtype), qtype, func(locs []*object.Loc) []uint8 { return cw.s.RankLocs(locs, sc) })
 	var out []dns.RR
 	var ends topology.Ends
 	if qtype == dns.TypeA {

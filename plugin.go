@@ -1,6 +1,14 @@
 // Package headless is a CoreDNS plugin that answers Kubernetes headless-Service
 // and StatefulSet names (A, AAAA, SRV, PTR) from EndpointSlice watches that
 // receive only the slices of headless Services.
+//
+// This package is the plugin's own concerns: the Corefile (setup.go), the
+// handler and its zones (handler.go), what answers a name (names.go's
+// grammar, records.go's resolve and outcomes) and how it is written
+// (reply.go), the per-client front step (front.go), the watches (watcher.go,
+// watch.go, source.go) and every metric (metrics.go). Below it, imports run
+// one way: internal/index, internal/topology and internal/manifests, which
+// import internal/object alone (see README.md, "Code map").
 package headless
 
 import (

@@ -26,7 +26,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 )
 
-// source is what the watches list and watch: a live API server, or the
+// source is what the watches list and watch: a real API server, or the
 // in-memory cluster of the manifests option.
 type source interface {
 	// ListerWatcher lists and watches one watch's objects.

@@ -43,93 +43,113 @@ type builder struct {
 // slices that changed since the last build (nil: look at every slice, as
 // for a new Service or a changed one): a change costs what it changes.
 func (b *builder) service(o *Options, key string, svc *object.Service, slicesOf map[string]*object.Slice, changed map[string]struct{}) (*Records, []ptrChange) {
+	st, ptrs, anew := b.memoryOf(key, svc)
+	if anew || changed == nil {
+		changed = sliceIDs(st.slices, slicesOf)
+	}
+	b.affected = resetMap(b.affected)
+	// with no name in two slices, a changed name is held only by changed
+	// slices: their new versions alone tell whether it stays
+	unique := st.nhosts == st.hosts.len()
+	p := &buildPass{o: o, key: key, svc: svc, st: st, parts: slices.Clone(st.parts), ptrs: ptrs}
+	for id := range changed {
+		b.rederive(p, id, slicesOf[id])
+	}
+	if p.membership {
+		p.parts = st.sortedParts()
+	}
+	st.parts = p.parts
+	among := p.parts
+	if unique {
+		among = p.news
+	}
+	st.hosts = st.hosts.with(b.hostSets(among))
+	return &Records{svc: svc, hosts: st.hosts, wide: wideSource{o: o, parts: p.parts}}, p.ptrs
+}
+
+// memoryOf is the builder's memory of a Service, made anew (anew true) for
+// a Service it has none of or whose publish policy changed (every slice is
+// then derived again; ptrs withdraws what the old memory contributed).
+func (b *builder) memoryOf(key string, svc *object.Service) (st *svcBuild, ptrs []ptrChange, anew bool) {
 	if b.state == nil {
 		b.state = map[string]*svcBuild{}
 	}
-	var ptrs []ptrChange
-	st := b.state[key]
+	st = b.state[key]
 	if st != nil && st.publishServing != svc.Policy.PublishServing {
-		ptrs = b.drop(key) // its publish policy changed: every slice is derived again
+		ptrs = b.drop(key)
 		st = nil
 	}
 	if st == nil {
 		st = newSvcBuild()
 		st.publishServing = svc.Policy.PublishServing
 		b.state[key] = st
-		changed = nil
+		anew = true
 	}
-	if changed == nil {
-		changed = make(map[string]struct{}, len(st.slices)+len(slicesOf))
-		for id := range st.slices {
-			changed[id] = struct{}{}
-		}
-		for id := range slicesOf {
-			changed[id] = struct{}{}
-		}
+	return st, ptrs, anew
+}
+
+// sliceIDs is every slice id of either map: what to look at when a whole
+// Service is built.
+func sliceIDs(built map[string]*sliceBuild, slicesOf map[string]*object.Slice) map[string]struct{} {
+	ids := make(map[string]struct{}, len(built)+len(slicesOf))
+	for id := range built {
+		ids[id] = struct{}{}
 	}
-	b.affected = resetMap(b.affected)
-	membership := false
-	parts := slices.Clone(st.parts)
-	// with no name in two slices, a changed name is held only by changed
-	// slices: their new versions alone tell whether it stays
-	unique := st.nhosts == st.hosts.len()
-	var news []*sliceBuild
-	for id := range changed {
-		old, s := st.slices[id], slicesOf[id]
-		if old != nil && old.slice == s {
-			continue
-		}
-		var nb *sliceBuild
-		if s != nil {
-			nb = b.deriveSlice(o, key, svc, s, old)
-		}
-		if nb != nil && nb.rederived != nil {
-			rederivedHosts(old, nb, b.affected)
-			nb.rederived = nil
-		} else {
-			changedHosts(old, nb, b.affected)
-		}
-		if old != nil {
-			st.nhosts -= len(old.hosts)
-		}
-		if nb != nil {
-			st.nhosts += len(nb.hosts)
-			news = append(news, nb)
-		}
-		switch {
-		case nb == nil:
-			delete(st.slices, id)
-			ptrs = append(ptrs, ptrChange{old: old})
-			membership = true
-			continue
-		case old == nil:
-			membership = true
-		}
-		st.slices[id] = nb
-		ptrs = append(ptrs, ptrChange{old: old, new: nb})
-		if !membership {
-			i, _ := slices.BinarySearch(st.ids, id)
-			parts[i] = nb
-		}
+	for id := range slicesOf {
+		ids[id] = struct{}{}
 	}
-	if membership {
-		st.ids = st.ids[:0:0]
-		for id := range st.slices {
-			st.ids = append(st.ids, id)
-		}
-		slices.Sort(st.ids)
-		parts = make([]*sliceBuild, len(st.ids))
-		for i, id := range st.ids {
-			parts[i] = st.slices[id]
-		}
+	return ids
+}
+
+// buildPass is one build of one Service: what its changed slices gave.
+type buildPass struct {
+	o          *Options
+	key        string
+	svc        *object.Service
+	st         *svcBuild
+	parts      []*sliceBuild // the contributions in slice order (while no slice came or went)
+	news       []*sliceBuild // the new versions of changed slices
+	ptrs       []ptrChange
+	membership bool // a slice came or went: parts are sorted anew
+}
+
+// rederive derives slice id again from its new version s (nil: gone) and
+// files the change in the Service's memory: which names it affects, its
+// PTR contributions, its place among the parts.
+func (b *builder) rederive(p *buildPass, id string, s *object.Slice) {
+	st := p.st
+	old := st.slices[id]
+	if old != nil && old.slice == s {
+		return
 	}
-	st.parts = parts
-	among := parts
-	if unique {
-		among = news
+	var nb *sliceBuild
+	if s != nil {
+		nb = b.deriveSlice(p.o, p.key, p.svc, s, old)
 	}
-	st.hosts = st.hosts.with(b.hostSets(among))
-	return &Records{svc: svc, hosts: st.hosts, wide: wideSource{o: o, parts: parts}}, ptrs
+	if nb != nil && nb.rederived != nil {
+		rederivedHosts(old, nb, b.affected)
+		nb.rederived = nil
+	} else {
+		changedHosts(old, nb, b.affected)
+	}
+	if old != nil {
+		st.nhosts -= len(old.hosts)
+	}
+	if nb == nil {
+		delete(st.slices, id)
+		p.ptrs = append(p.ptrs, ptrChange{old: old})
+		p.membership = true
+		return
+	}
+	st.nhosts += len(nb.hosts)
+	p.news = append(p.news, nb)
+	p.membership = p.membership || old == nil
+	st.slices[id] = nb
+	p.ptrs = append(p.ptrs, ptrChange{old: old, new: nb})
+	if !p.membership {
+		i, _ := slices.BinarySearch(st.ids, id)
+		p.parts[i] = nb
+	}
 }
 
 // drop forgets a Service that is gone, returning the PTR contributions to remove.
@@ -177,13 +197,7 @@ func buildWide(w wideSource) (map[string]*RRSet, map[string]*RRSet) {
 	if len(items) == 0 {
 		return agg, nil
 	}
-	mode := dedupMaps
-	switch {
-	case len(items) <= linearDedupMax:
-		mode = dedupLinear
-	case duplicateFree(w.parts, items):
-		mode = dedupRuns
-	}
+	mode := dedupFor(w.parts, items)
 	var rr rrScratch
 	sl := &slab{}
 	all := rr.rrSetOf(w.o, items, nil, sl, mode)

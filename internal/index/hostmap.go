@@ -45,7 +45,7 @@ func hostSetOf(w wideSource, host string) *RRSet {
 		return nil
 	}
 	var s rrScratch
-	return s.rrSetOf(w.o, items, nil, &slab{exact: true}, dedupLinear)
+	return s.rrSetOf(w.o, items, nil, &slab{exact: true}, dedupFor(nil, items))
 }
 
 // hostMap maps the endpoint names of one Service to their record sets. It is

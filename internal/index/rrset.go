@@ -110,74 +110,6 @@ type glueKey struct {
 	addr netip.Addr
 }
 
-// dedupMode is how rrSetOf tells first occurrences apart among a name's
-// items: by a linear scan of all earlier items (the few items most names
-// have), within the run of the same name (a duplicate-free Service: see
-// svcBuild.duplicateFree), or by maps.
-type dedupMode int
-
-const (
-	dedupLinear dedupMode = iota
-	dedupRuns
-	dedupMaps
-)
-
-const linearDedupMax = 16
-
-type dedup struct {
-	s    *rrScratch
-	mode dedupMode
-}
-
-// earlier returns the items to compare item i with under linear or run modes.
-func (d dedup) earlier(items []item, i int) []item {
-	if d.mode == dedupLinear {
-		return items[:i]
-	}
-	j := i
-	for j > 0 && items[j-1].host == items[i].host {
-		j--
-	}
-	return items[j:i]
-}
-
-func (d dedup) newAddr(items []item, i int) bool {
-	it := &items[i]
-	if d.mode == dedupMaps {
-		if d.s.addrSeen[it.addr] {
-			return false
-		}
-		d.s.addrSeen[it.addr] = true
-		return true
-	}
-	for _, o := range d.earlier(items, i) {
-		if o.addr == it.addr {
-			return false
-		}
-	}
-	return true
-}
-
-// newSRVAndGlue: SRV unique by (target, port), glue by (target, address).
-func (d dedup) newSRVAndGlue(items []item, i int) (newSRV, newGlue bool) {
-	it := &items[i]
-	if d.mode == dedupMaps {
-		sk, gk := srvKey{it.host, it.port}, glueKey{it.host, it.addr}
-		newSRV, newGlue = !d.s.srvSeen[sk], !d.s.glueSeen[gk]
-		d.s.srvSeen[sk], d.s.glueSeen[gk] = true, true
-		return newSRV, newGlue
-	}
-	newSRV, newGlue = true, true
-	for _, o := range d.earlier(items, i) {
-		if o.port == -1 || o.host != it.host {
-			continue
-		}
-		newSRV = newSRV && o.port != it.port
-		newGlue = newGlue && o.addr != it.addr
-	}
-	return newSRV, newGlue
-}
-
 // rrSetOf turns the (address, port) items of one name (all, or those at idx)
 // into records exactly as the stock plugin's A, AAAA and SRV builders do:
 // addresses de-duplicated, SRV weight 100/N over all N items, SRV
@@ -192,9 +124,6 @@ func (s *rrScratch) rrSetOf(o *Options, all []item, idx []int32, sl *slab, mode 
 			items = append(items, all[i])
 		}
 		s.items = items
-	}
-	if mode == dedupLinear && len(items) > linearDedupMax {
-		mode = dedupMaps
 	}
 	d := dedup{s: s, mode: mode}
 	if mode == dedupMaps {

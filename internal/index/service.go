@@ -46,11 +46,12 @@ func (r *Records) NextTurn() uint64 { return uint64(r.turn.Add(1) - 1) }
 // that differ by node under PreferSameNode are many; zones are few).
 const maxRankMemos = 64
 
-// Ranks are the ranks, by position, of the Service name's records of type
+// Ranks are the ranks, by position, of r's Service-name records of type
 // qtype (A or AAAA) for one client place: computed once per version and
 // key (rank is given the records' locations by position), then shared by
-// every reply to that place.
-func (r *Records) Ranks(key any, qtype uint16, rank func(locs []*object.Loc) []uint8) []uint8 {
+// every reply to that place. (A function, not a method: generic, the key
+// is boxed for the memo only when it is stored, not on every lookup.)
+func Ranks[K comparable](r *Records, key K, qtype uint16, rank func(locs []*object.Loc) []uint8) []uint8 {
 	if v, ok := r.rankMemos.Load(key); ok {
 		return v.([]uint8)
 	}

@@ -11,8 +11,9 @@ import (
 // immutable sorted slice behind an atomic pointer, replaced whole by the
 // single writer. Sharding keeps a publish cheap: only shards holding changed
 // keys are copied, and copying a sorted slice is a memory move where copying
-// a Go map rehashes every key. shardCount: a PTR change copies one shard,
-// about 100 addresses at 100,000.
+// a Go map rehashes every key. It holds the published Services by key
+// (Index.svcs; PTRs are in ptrTable): with shardCount shards, publishing one
+// changed Service copies one shard, about 100 keys at 100,000 Services.
 const shardCount = 1024
 
 type shardMap[V comparable] struct {

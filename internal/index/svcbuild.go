@@ -1,6 +1,8 @@
 package index
 
-import "net/netip"
+import (
+	"slices"
+)
 
 // svcBuild is the builder's memory of one Service between flushes: what each
 // of its slices contributed, and its published endpoint names.
@@ -15,32 +17,19 @@ type svcBuild struct {
 
 func newSvcBuild() *svcBuild { return &svcBuild{slices: map[string]*sliceBuild{}} }
 
-// duplicateFree reports whether every endpoint has one address and no
-// address or name occurs twice among items. The items of one name are then
-// consecutive and unique but for their ports, and de-duplication needs only
-// look back within a name.
-func duplicateFree(parts []*sliceBuild, items []item) bool {
-	for _, p := range parts {
-		if p.multi > 0 {
-			return false
-		}
+// sortedParts sorts the slice ids anew (a slice came or went) and returns
+// the contributions in their order.
+func (st *svcBuild) sortedParts() []*sliceBuild {
+	st.ids = st.ids[:0:0]
+	for id := range st.slices {
+		st.ids = append(st.ids, id)
 	}
-	addrs := make(map[netip.Addr]struct{}, len(items))
-	hosts := make(map[string]struct{}, len(items))
-	for i := range items {
-		it := &items[i]
-		if it.pi != 0 {
-			continue // one occurrence per (endpoint, address)
-		}
-		if _, dup := addrs[it.addr]; dup {
-			return false
-		}
-		if _, dup := hosts[it.host]; dup {
-			return false
-		}
-		addrs[it.addr], hosts[it.host] = struct{}{}, struct{}{}
+	slices.Sort(st.ids)
+	parts := make([]*sliceBuild, len(st.ids))
+	for i, id := range st.ids {
+		parts[i] = st.slices[id]
 	}
-	return true
+	return parts
 }
 
 // changedHosts marks the names whose items differ between two versions of a

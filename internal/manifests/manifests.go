@@ -198,7 +198,7 @@ func mirror(e *core.Endpoints) []*discovery.EndpointSlice {
 
 // Source is an in-memory cluster holding the manifests' objects, with
 // resource versions and watches, so the plugin watches it through the same
-// reflectors as a live API server. A change to a file is applied as creates,
+// reflectors as a real API server. A change to a file is applied as creates,
 // updates and deletes.
 type Source struct {
 	paths   []string
