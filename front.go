@@ -48,6 +48,7 @@ func (f *front) Name() string { return frontName }
 // plugins write before they return (their rcode tells the server whether
 // they did), so nothing waits on the held write.
 func (f *front) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+	w = f.h.explainWriterFor(w, r)
 	key, ok := f.h.mayShape(r)
 	if !ok {
 		return plugin.NextOrFailure(f.Name(), f.next, ctx, w, r)

@@ -60,7 +60,7 @@ func (h *Headless) fallback() bool {
 		return false
 	}
 	if h.fellBack.CompareAndSwap(false, true) {
-		log.Errorf("the object.Service watch has not synced %s after start-up: passing object.Service names to the next plugin until it does", h.cfg.startupTimeout)
+		log.Errorf("the Service watch has not synced %s after start-up: passing Service names to the next plugin until it does", h.cfg.startupTimeout)
 	}
 	return true
 }
@@ -68,7 +68,7 @@ func (h *Headless) fallback() bool {
 // recovered ends a fallback once the Service watch has synced.
 func (h *Headless) recovered() {
 	if h.fellBack.CompareAndSwap(true, false) {
-		log.Infof("the object.Service watch has synced: answering object.Service names again")
+		log.Infof("the Service watch has synced: answering Service names again")
 	}
 }
 

@@ -86,7 +86,7 @@ var (
 	descAddresses = prometheus.NewDesc(plugin.Namespace+"_"+pluginName+"_addresses",
 		"Distinct ready endpoint addresses published (with a PTR).", []string{"server", "zone"}, nil)
 	descFallback = prometheus.NewDesc(plugin.Namespace+"_"+pluginName+"_sync_fallback",
-		"1 while object.Service names pass to the next plugin because the object.Service watch did not sync within startup_timeout.", []string{"server", "zone"}, nil)
+		"1 while Service names pass to the next plugin because the Service watch did not sync within startup_timeout.", []string{"server", "zone"}, nil)
 	descSynced = prometheus.NewDesc(plugin.Namespace+"_"+pluginName+"_synced",
 		"1 once every watch has delivered its initial list and the index holds it.", []string{"server", "zone"}, nil)
 	descWatchUp = prometheus.NewDesc(plugin.Namespace+"_"+pluginName+"_watch_up",

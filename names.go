@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/headlessdns/headless/internal/explain"
 	"github.com/headlessdns/headless/internal/index"
 )
 
@@ -233,4 +234,51 @@ func parseNibble(label string) (byte, bool) {
 	}
 	v, err := strconv.ParseUint(label, 16, 8)
 	return byte(v), err == nil
+}
+
+// explainQuery is a question as the grammar reads it, for the explain
+// option's reasons.
+func (h *Headless) explainQuery(name string, qtype uint16) explain.Query {
+	q := explain.Query{Name: name, Type: qtype}
+	z := h.matchZone(name)
+	if z == nil {
+		return q // explain.OutOfZone
+	}
+	if isReverse(name) {
+		p, ok := parseReverse(name)
+		switch {
+		case ok && p.IsSingleIP():
+			q.Kind, q.Addr = explain.Reverse, p.Addr()
+		case ok:
+			q.Kind = explain.ReverseAbove
+		default:
+			q.Kind = explain.Other
+		}
+		return q
+	}
+	n := parseForward(name, len(z.name), h.index.Zonal())
+	switch n.kind {
+	case nameNamespace:
+		q.Kind, q.Namespace = explain.Namespace, n.namespace
+		return q
+	case nameService:
+	default:
+		q.Kind = explain.Other
+		return q
+	}
+	q.Namespace, q.Service = n.namespace, n.service[:len(n.service)-len(n.namespace)-1]
+	switch {
+	case n.tooLong:
+		q.Kind = explain.Other
+	case n.topoZone != "":
+		q.Kind = explain.TopoZone
+	case n.prefix == "":
+		q.Kind = explain.Service
+	case strings.HasPrefix(n.prefix, "_"):
+		q.Kind = explain.Port
+		q.PortName, q.Proto, _ = strings.Cut(n.prefix[1:], "._")
+	default:
+		q.Kind, q.Host = explain.Endpoint, n.prefix
+	}
+	return q
 }

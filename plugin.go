@@ -42,6 +42,8 @@ type Headless struct {
 	src       source
 	watch     *watcher
 
+	explain *explaining // the explain option's running state; nil when off
+
 	server    string // the server block, for metric labels
 	startedAt time.Time
 	started   atomic.Bool
@@ -69,6 +71,9 @@ type config struct {
 	defaultMode object.TrafficMode   // for Services that set no trafficDistribution (topology with an argument)
 	clientZones topology.PrefixTable // client_zones: static client locations, before the Nodes
 	maxAnswers  int                  // max_answers: cap of UDP replies; 0 none
+
+	explain     bool   // explain: reasons of missing names in replies
+	explainAddr string // explain ADDRESS: the HTTP endpoint; "" none
 }
 
 // Name implements plugin.Handler.

@@ -41,6 +41,8 @@ func setup(c *caddy.Controller) error {
 	h.server = conf.Transport + "://" + net.JoinHostPort(host, conf.Port)
 	c.OnStartup(h.OnStartup)
 	c.OnShutdown(h.OnShutdown)
+	c.OnRestart(h.closeExplainServer)  // its address is the new instance's
+	c.OnRestartFailed(h.listenExplain) // the old instance serves on
 	conf.AddPlugin(func(next plugin.Handler) plugin.Handler {
 		h.Next = next
 		return h
@@ -181,6 +183,7 @@ var options = map[string]func(c *caddy.Controller, args []string, cfg *config) e
 		return nil
 	},
 	"client_zones": parseClientZones,
+	"explain":      parseExplain,
 	"max_answers": func(c *caddy.Controller, args []string, cfg *config) error {
 		if len(args) != 1 {
 			return c.ArgErr()
@@ -288,15 +291,22 @@ func (h *Headless) OnStartup() error {
 	h.startedAt = h.clock()
 	h.started.Store(true)
 	running.add(h)
+	if err := h.startExplain(src); err != nil {
+		h.watch = nil
+		src.Close()
+		running.remove(h)
+		return plugin.Error(pluginName, fmt.Errorf("explain: %w", err))
+	}
 	h.watch.Start()
 	if !h.watch.WaitSynced(h.cfg.startupTimeout) {
-		log.Warningf("starting server with unsynced Kubernetes API after %s; object.Service names get SERVFAIL until synced", h.cfg.startupTimeout)
+		log.Warningf("starting server with unsynced Kubernetes API after %s; Service names get SERVFAIL until synced", h.cfg.startupTimeout)
 	}
 	return nil
 }
 
 // OnShutdown stops every watch and goroutine this instance started.
 func (h *Headless) OnShutdown() error {
+	h.stopExplain()
 	if h.watch != nil {
 		h.watch.Stop()
 	}

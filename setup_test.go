@@ -96,6 +96,28 @@ func TestSetup(t *testing.T) {
 		// errors: each names the line
 		{input: "headless {\n topology Nearby\n}", err: "Testfile:2 - Error during parsing: topology: 'Nearby' is not PreferSameZone, PreferSameNode or PreferClose"},
 		{input: "headless {\n topology a b\n}", err: "Wrong argument count"},
+		{input: "headless {\n explain\n}", check: func(t *testing.T, h *Headless) {
+			if !h.cfg.explain || h.cfg.explainAddr != "" {
+				t.Errorf("explain %v %q", h.cfg.explain, h.cfg.explainAddr)
+			}
+		}},
+		{input: "headless {\n explain 9155\n}", check: func(t *testing.T, h *Headless) {
+			if h.cfg.explainAddr != "127.0.0.1:9155" {
+				t.Errorf("explain address %q, want loopback", h.cfg.explainAddr)
+			}
+		}},
+		{input: "headless {\n explain :9155\n}", check: func(t *testing.T, h *Headless) {
+			if h.cfg.explainAddr != "127.0.0.1:9155" {
+				t.Errorf("explain address %q, want loopback", h.cfg.explainAddr)
+			}
+		}},
+		{input: "headless {\n explain [::1]:9155\n}", check: func(t *testing.T, h *Headless) {
+			if h.cfg.explainAddr != "[::1]:9155" {
+				t.Errorf("explain address %q", h.cfg.explainAddr)
+			}
+		}},
+		{input: "headless {\n explain localhost:http\n}", err: "Testfile:2 - Error during parsing: explain: 'localhost:http' is not an address"},
+		{input: "headless {\n explain a b\n}", err: "Wrong argument count"},
 		{input: "headless {\n client_zones zone-a 10.0.0.0/8\n}", err: "client_zones locates clients for topology order: add 'topology'"},
 		{input: "headless {\n topology\n client_zones zone-a\n}", err: "Testfile:3 - Error during parsing: client_zones: want a zone and at least one CIDR"},
 		{input: "headless {\n topology\n client_zones 10.0.0.0/8 zone-a\n}", err: "client_zones: '10.0.0.0/8' is a CIDR where the zone name goes"},

@@ -37,6 +37,10 @@ type source interface {
 	// Codec is the codec that reads the source's EndpointSlices, which the
 	// slice watches tell what they delivered; nil when the source has none.
 	Codec() *object.Codec
+	// Service fetches one Service, whatever its type ((nil, nil): none), for
+	// the explain option: a list with a name field selector, which the
+	// watches' list permission allows.
+	Service(ctx context.Context, namespace, name string) (*core.Service, error)
 	// Close stops what the source runs.
 	Close()
 }
@@ -112,6 +116,19 @@ type apiSource struct {
 func (s *apiSource) Filtered() bool { return s.filtered }
 
 func (s *apiSource) Codec() *object.Codec { return s.codec }
+
+func (s *apiSource) Service(ctx context.Context, namespace, name string) (*core.Service, error) {
+	l, err := s.client.CoreV1().Services(namespace).List(ctx, meta.ListOptions{FieldSelector: fields.OneTermEqualSelector("metadata.name", name).String()})
+	if err != nil {
+		return nil, err
+	}
+	for i := range l.Items { // (a fake clientset ignores field selectors)
+		if l.Items[i].Name == name {
+			return &l.Items[i], nil
+		}
+	}
+	return nil, nil
+}
 
 // Close lets the idle connections go once the watches have stopped (a
 // transport client-go shares between instances keeps its busy ones).
@@ -237,3 +254,8 @@ func (m manifestSource) ListerWatcher(w watchSpec) cache.ListerWatcher {
 func (manifestSource) Filtered() bool { return false }
 
 func (manifestSource) Codec() *object.Codec { return nil }
+
+func (m manifestSource) Service(_ context.Context, namespace, name string) (*core.Service, error) {
+	svc, _ := m.Source.Object("services", namespace, name).(*core.Service)
+	return svc, nil
+}

@@ -173,8 +173,32 @@ type health struct {
 	failingSince time.Time // zero while up
 	lastErr      string
 	loggedStale  bool
-	stale        *time.Timer // armed while failing: logs once staleAfter has passed
-	stopped      bool        // the watch is stopped: arm no timer
+	stale        *time.Timer   // armed while failing: logs once staleAfter has passed
+	stopped      bool          // the watch is stopped: arm no timer
+	staleCount   *atomic.Int32 // the watcher's count of watches serving the last known state
+}
+
+// staleSince reports since when the watch has been failing, once that is
+// longer than staleAfter.
+func (h *health) staleSince() (time.Time, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.failingSince, h.loggedStale
+}
+
+// setStale marks the watch stale or not, keeping the watcher's count.
+func (h *health) setStale(stale bool) {
+	if h.loggedStale == stale {
+		return
+	}
+	h.loggedStale = stale
+	if h.staleCount != nil {
+		if stale {
+			h.staleCount.Add(1)
+		} else {
+			h.staleCount.Add(-1)
+		}
+	}
 }
 
 func (h *health) heard(t time.Time) { h.lastHeard.Store(t.UnixNano()) }
@@ -188,7 +212,8 @@ func (h *health) result(s watchSpec, err error) {
 			log.Infof("watch of %s is back after %s: answers are current again", s, time.Since(h.failingSince).Round(time.Millisecond))
 		}
 		h.up.Store(true)
-		h.failingSince, h.lastErr, h.loggedStale = time.Time{}, "", false
+		h.failingSince, h.lastErr = time.Time{}, ""
+		h.setStale(false)
 		h.disarm()
 		return
 	}
@@ -228,7 +253,7 @@ func (h *health) check(s watchSpec, now time.Time) {
 	if h.failingSince.IsZero() || h.loggedStale || now.Sub(h.failingSince) < staleAfter {
 		return
 	}
-	h.loggedStale = true
+	h.setStale(true)
 	last := time.Unix(0, h.lastHeard.Load())
 	log.Warningf("watch of %s failing for %s: answering from the last known state (last heard %s ago); last error: %s", s,
 		now.Sub(h.failingSince).Round(time.Second), now.Sub(last).Round(time.Second), h.lastErr)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/headlessdns/headless/internal/index"
@@ -33,6 +34,7 @@ type watcher struct {
 	reflectors []*cache.Reflector
 	stop       chan struct{}
 	stopOnce   sync.Once
+	stale      atomic.Int32 // watches failing for staleAfter: answers come from the last known state
 	wg         sync.WaitGroup
 }
 
@@ -40,6 +42,7 @@ func newWatcher(src source, specs []watchSpec, to targets) *watcher {
 	w := &watcher{index: to.index, stop: make(chan struct{})}
 	for id, s := range specs {
 		wt := newWatch(id, s, to)
+		wt.health.staleCount = &w.stale
 		if s.resource == "endpointslices" {
 			wt.codec = src.Codec() // nil when the source reads no slice itself
 		}

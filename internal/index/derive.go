@@ -68,7 +68,7 @@ func (b *builder) deriveSlice(o *Options, key string, svc *object.Service, s *ob
 		}
 		loc := ep.Loc
 		for ai, addr := range ep.Addrs {
-			host := strings.ToLower(endpointName(ep, ep.AddrString(ai), o.PodNames))
+			host := strings.ToLower(EndpointName(ep, ep.AddrString(ai), o.PodNames))
 			targets := carve(&targetPool, len(o.Zones))
 			for zi, zone := range o.Zones {
 				targets[zi] = JoinName(host+suffix, zone)

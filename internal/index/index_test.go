@@ -126,7 +126,7 @@ func TestIndexRelistSkipsUnchanged(t *testing.T) {
 	}
 	ix.Flush()
 	if ix.Service("web.ns") != before {
-		t.Error("unchanged objects rebuilt the object.Service")
+		t.Error("unchanged objects rebuilt the Service")
 	}
 	// a real change is built
 	ix.UpdateSlice(sliceObj("ns", "web-a", "web", objecttest.HTTP80, objecttest.EP{IP: "10.0.0.2", Host: "web-0"}), false, 0)

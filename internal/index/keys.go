@@ -28,10 +28,10 @@ func JoinName(rel, zone string) string {
 	return rel + "." + zone
 }
 
-// endpointName is the stock plugin's name for an endpoint address: its
+// EndpointName is the stock plugin's name for an endpoint address: its
 // hostname, else (endpoint_pod_names) its target's name, else the dashed
 // address as written in the slice.
-func endpointName(ep *object.Endpoint, addr string, podNames bool) string {
+func EndpointName(ep *object.Endpoint, addr string, podNames bool) string {
 	if ep.Hostname != "" {
 		return ep.Hostname
 	}

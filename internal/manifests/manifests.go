@@ -228,6 +228,11 @@ func (m *Source) ListerWatcher(resource, namespace string) cache.ListerWatcher {
 	return &memLW{store: m.store, resource: resource, namespace: namespace}
 }
 
+// Object is the object of a resource at namespace/name, or nil.
+func (m *Source) Object(resource, namespace, name string) runtime.Object {
+	return m.store.get(resource + "/" + namespace + "/" + name)
+}
+
 // Close stops watching the files.
 func (m *Source) Close() { m.once.Do(func() { close(m.stop); m.done.Wait() }) }
 

@@ -58,6 +58,16 @@ func (s *memStore) apply(key string, o runtime.Object) {
 	}
 }
 
+// get returns a copy of the object at key, or nil.
+func (s *memStore) get(key string) runtime.Object {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if o, ok := s.objs[key]; ok {
+		return o.DeepCopyObject()
+	}
+	return nil
+}
+
 // memLW lists and watches one resource of a memStore.
 type memLW struct {
 	store     *memStore

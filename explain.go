@@ -1,0 +1,280 @@
+package headless
+
+import (
+	"context"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coredns/caddy"
+	"github.com/headlessdns/headless/internal/explain"
+	"github.com/miekg/dns"
+	"golang.org/x/time/rate"
+)
+
+// The explain option: why a name is missing, in the reply (an Extended DNS
+// Error, RFC 8914, added by the front step so that replies from cache carry
+// it too) and over HTTP. The reasons come from internal/explain; this file
+// wires them to the plugin.
+
+// explainWait bounds how long an HTTP explanation waits to learn of a
+// Service the watches do not bring.
+const explainWait = 2 * time.Second
+
+// parseExplain reads "explain [ADDRESS]": an address without host listens
+// on loopback.
+func parseExplain(c *caddy.Controller, args []string, cfg *config) error {
+	if len(args) > 1 {
+		return c.ArgErr()
+	}
+	cfg.explain = true
+	if len(args) == 0 {
+		return nil
+	}
+	host, port, err := net.SplitHostPort(args[0])
+	if err != nil {
+		host, port, err = "", args[0], nil // a bare port
+	}
+	if n, perr := strconv.Atoi(port); perr != nil || n < 0 || n > 65535 {
+		return c.Errf("explain: '%s' is not an address (host:port, or a port for loopback)", args[0])
+	}
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	cfg.explainAddr = net.JoinHostPort(host, port)
+	return nil
+}
+
+// explaining is the explain option's running state.
+type explaining struct {
+	ex     *explain.Explainer
+	lookup *explain.Lookup
+	srv    *explain.Server
+	lim    *rate.Limiter // reasons computed a second for replies
+
+	mu     sync.Mutex
+	logged map[string]string // name and type -> the last reason logged
+}
+
+// startExplain makes the explainer over src and, with an address, starts
+// its HTTP endpoint.
+func (h *Headless) startExplain(src source) error {
+	if !h.cfg.explain {
+		return nil
+	}
+	lk := explain.NewLookup(src.Service)
+	h.explain = &explaining{lookup: lk, lim: rate.NewLimiter(1000, 1000), logged: map[string]string{},
+		ex: explain.New(explain.Options{Index: h.index, Namespaces: h.cfg.namespaces, Labels: h.cfg.labels, Selector: h.cfg.selector,
+			PodNames: h.cfg.podNames, Lookup: lk, Stale: h.staleWatch})}
+	return h.listenExplain()
+}
+
+func (h *Headless) listenExplain() error {
+	if h.explain == nil || h.cfg.explainAddr == "" || h.explain.srv != nil {
+		return nil
+	}
+	srv, err := explain.Listen(h.cfg.explainAddr, explainSource{h})
+	if err != nil {
+		return err
+	}
+	h.explain.srv = srv
+	return nil
+}
+
+// closeExplainServer frees the HTTP endpoint's address (before a reload's
+// new instance takes it).
+func (h *Headless) closeExplainServer() error {
+	if h.explain != nil && h.explain.srv != nil {
+		h.explain.srv.Close()
+		h.explain.srv = nil
+	}
+	return nil
+}
+
+func (h *Headless) stopExplain() {
+	if h.explain == nil {
+		return
+	}
+	_ = h.closeExplainServer()
+	h.explain.lookup.Close()
+}
+
+// staleWatch is the first watch failing past the freshness threshold.
+func (h *Headless) staleWatch() (string, time.Time, bool) {
+	if h.watch == nil || h.watch.stale.Load() == 0 {
+		return "", time.Time{}, false
+	}
+	for _, w := range h.watch.watches {
+		if since, ok := w.health.staleSince(); ok {
+			return w.spec.name(), since, true
+		}
+	}
+	return "", time.Time{}, false
+}
+
+// explainWriterFor wraps w when the reply to r may need an EDE: explain
+// is on, r has EDNS and asks one name in our zones.
+func (h *Headless) explainWriterFor(w dns.ResponseWriter, r *dns.Msg) dns.ResponseWriter {
+	if h.explain == nil || len(r.Question) != 1 || r.IsEdns0() == nil {
+		return w
+	}
+	if h.matchZone(strings.ToLower(r.Question[0].Name)) == nil {
+		return w
+	}
+	return &explainWriter{ResponseWriter: w, h: h, req: r}
+}
+
+// explainWriter adds the EDEs to a reply on its way out: the reason of a
+// negative answer, and the stale codes while a watch is failing. Positive
+// answers pass untouched otherwise.
+type explainWriter struct {
+	dns.ResponseWriter
+	h   *Headless
+	req *dns.Msg
+}
+
+func (w *explainWriter) WriteMsg(m *dns.Msg) error {
+	negative := m.Rcode == dns.RcodeNameError || (m.Rcode == dns.RcodeSuccess && len(m.Answer) == 0)
+	stale := w.h.watch != nil && w.h.watch.stale.Load() > 0
+	if negative || stale {
+		m = w.h.withEDE(w.req, m, negative, stale)
+	}
+	return w.ResponseWriter.WriteMsg(m)
+}
+
+// withEDE returns a copy of m carrying the EDEs (m's sections are not
+// written to: cache may hold them).
+func (h *Headless) withEDE(req, m *dns.Msg, negative, stale bool) *dns.Msg {
+	q := req.Question[0]
+	name := strings.ToLower(q.Name)
+	var edes []dns.EDNS0
+	if negative {
+		text := "headless: " + shortName(name, h.matchZone(name)) + ": "
+		if h.explain.lim.Allow() {
+			rs := h.explain.ex.Reasons(h.explainQuery(name, q.Qtype), false, 0)
+			if len(rs) > 0 {
+				text += rs[0].Message
+				h.logReason(name, q.Qtype, rs[0])
+			}
+		} else {
+			text += "not explained (too many negative answers a second)"
+		}
+		edes = append(edes, &dns.EDNS0_EDE{InfoCode: dns.ExtendedErrorCodeOther, ExtraText: text})
+	}
+	if stale {
+		code := dns.ExtendedErrorCodeStaleAnswer
+		if m.Rcode == dns.RcodeNameError {
+			code = dns.ExtendedErrorCodeStaleNXDOMAINAnswer
+		}
+		what, since, _ := h.staleWatch()
+		edes = append(edes, &dns.EDNS0_EDE{InfoCode: code, ExtraText: "headless: watch of " + what + " failing since " + since.UTC().Format(time.RFC3339)})
+	}
+	c := *m
+	c.Extra = make([]dns.RR, 0, len(m.Extra)+1)
+	var opt *dns.OPT
+	for _, rr := range m.Extra {
+		if o, ok := rr.(*dns.OPT); ok && opt == nil {
+			oc := *o
+			oc.Option = append(o.Option[:len(o.Option):len(o.Option)], edes...)
+			opt = &oc
+			rr = opt
+		}
+		c.Extra = append(c.Extra, rr)
+	}
+	if opt == nil {
+		opt = &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}, Option: edes}
+		opt.SetUDPSize(req.IsEdns0().UDPSize())
+		c.Extra = append(c.Extra, opt)
+	}
+	return &c
+}
+
+// shortName is a name without its zone and svc label, as a reason names
+// it; a reverse name of one address is that address.
+func shortName(name string, z *zone) string {
+	if p, ok := parseReverse(name); ok && p.IsSingleIP() {
+		return p.Addr().String()
+	}
+	if z != nil && len(name) > len(z.name) && z.name != "." {
+		name = strings.TrimSuffix(name[:len(name)-len(z.name)], ".")
+	} else {
+		name = strings.TrimSuffix(name, ".")
+	}
+	return strings.TrimSuffix(name, ".svc")
+}
+
+// logReason logs a reason at debug level once per change of the name's
+// reason (the debug plugin turns these on).
+func (h *Headless) logReason(name string, qtype uint16, r explain.Reason) {
+	key := name + " " + dns.TypeToString[qtype]
+	e := h.explain
+	e.mu.Lock()
+	same := e.logged[key] == r.Code+r.Message
+	if !same {
+		if len(e.logged) >= 10000 {
+			clear(e.logged)
+		}
+		e.logged[key] = r.Code + r.Message
+	}
+	e.mu.Unlock()
+	if !same {
+		log.Debugf("%s: %s: %s", key, r.Code, r.Message)
+	}
+}
+
+// explainSource answers the HTTP endpoint: the question resolved as the
+// plugin resolves it (without cache), and its reasons.
+type explainSource struct{ h *Headless }
+
+func (s explainSource) Explain(name string, qtype uint16) explain.Explanation {
+	h := s.h
+	m := new(dns.Msg)
+	m.SetQuestion(name, qtype)
+	rec := &recorder{}
+	rc, _ := h.ServeDNS(context.Background(), rec, m)
+	ex := explain.Explanation{Name: name, Type: dns.TypeToString[qtype], Rcode: dns.RcodeToString[rc]}
+	answered := false
+	if rec.msg != nil {
+		ex.Rcode, ex.Answers = dns.RcodeToString[rec.msg.Rcode], len(rec.msg.Answer)
+		answered = rec.msg.Rcode == dns.RcodeSuccess && len(rec.msg.Answer) > 0
+	}
+	q := h.explainQuery(name, qtype)
+	ex.Reasons = h.explain.ex.Reasons(q, answered, explainWait)
+	if q.Service != "" {
+		ex.Service = h.explain.ex.Service(q.Namespace, q.Service, h.firstForwardZone(), explainWait)
+	}
+	return ex
+}
+
+func (s explainSource) Service(namespace, name string) *explain.ServiceInfo {
+	return s.h.explain.ex.Service(namespace, name, s.h.firstForwardZone(), explainWait)
+}
+
+func (h *Headless) firstForwardZone() string {
+	for _, z := range h.zones {
+		if !z.reverse {
+			return z.name
+		}
+	}
+	return "."
+}
+
+// recorder keeps the reply of an HTTP explanation's question.
+type recorder struct {
+	dns.ResponseWriter
+	msg *dns.Msg
+}
+
+func (r *recorder) WriteMsg(m *dns.Msg) error { r.msg = m; return nil }
+func (r *recorder) LocalAddr() net.Addr       { return &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 53} }
+func (r *recorder) RemoteAddr() net.Addr      { return &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 53} }
+func (r *recorder) Write(b []byte) (int, error) {
+	m := new(dns.Msg)
+	if err := m.Unpack(b); err != nil {
+		return 0, err
+	}
+	r.msg = m
+	return len(b), nil
+}

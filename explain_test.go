@@ -1,0 +1,223 @@
+package headless
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coredns/coredns/plugin"
+	"github.com/coredns/coredns/plugin/cache"
+	"github.com/coredns/coredns/plugin/pkg/dnstest"
+	"github.com/coredns/coredns/plugin/test"
+	"github.com/headlessdns/headless/internal/explain"
+	"github.com/miekg/dns"
+	discovery "k8s.io/api/discovery/v1"
+	meta "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+)
+
+// nxNext answers every name it gets NXDOMAIN, as the stock plugin answers
+// names below a ClusterIP Service.
+type nxNext struct{}
+
+func (nxNext) Name() string { return "nx" }
+func (nxNext) ServeDNS(_ context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+	m := new(dns.Msg)
+	m.SetRcode(r, dns.RcodeNameError)
+	return dns.RcodeNameError, w.WriteMsg(m)
+}
+
+// cached is the plugin behind a real cache, with the front step ahead of
+// it, as setup builds a block with cache.
+func cached(h *Headless) plugin.Handler {
+	c := cache.New()
+	c.Next = h
+	h.Next = nxNext{}
+	return &front{h: h, next: c}
+}
+
+// edeOf asks name over EDNS and returns the reply and its EDE texts.
+func edeOf(t *testing.T, hd plugin.Handler, name string, qtype uint16) (*dns.Msg, []string) {
+	t.Helper()
+	m := new(dns.Msg)
+	m.SetQuestion(name, qtype)
+	m.SetEdns0(1232, false)
+	w := dnstest.NewRecorder(&test.ResponseWriter{})
+	if _, err := hd.ServeDNS(context.Background(), w, m); err != nil {
+		t.Fatal(err)
+	}
+	if w.Msg == nil {
+		t.Fatal("no reply")
+	}
+	var texts []string
+	if o := w.Msg.IsEdns0(); o != nil {
+		for _, e := range o.Option {
+			if ede, ok := e.(*dns.EDNS0_EDE); ok {
+				texts = append(texts, dns.ExtendedErrorCodeToString[ede.InfoCode]+"|"+ede.ExtraText)
+			}
+		}
+	}
+	return w.Msg, texts
+}
+
+func explainCluster() []runtime.Object {
+	objs := fixture()
+	withSel := headlessSvc("testns", "nomatch", nil)
+	withSel.Spec.Selector = map[string]string{"app": "nothing"}
+	return append(objs, withSel, headlessSvc("testns", "lonely", nil))
+}
+
+// Every negative answer in our zones carries its reason, also from cache;
+// a positive one carries nothing.
+func TestExplainEDE(t *testing.T) {
+	h, _ := start(t, config{explain: true}, explainCluster()...)
+	hd := cached(h)
+	cases := []struct{ name, code, text string }{
+		{"x.clstr.testns.svc.cluster.local.", explain.NotHeadless, "headless: x.clstr.testns: Service clstr has cluster IP 10.0.0.10"},
+		{"nomatch.testns.svc.cluster.local.", explain.NoEndpoints, "headless: nomatch.testns: Service nomatch has no endpoints: its selector (app=nothing) matches no pod"},
+		{"empty.testns.svc.cluster.local.", explain.NotReady, "headless: empty.testns: endpoint 172.0.1.1 not ready"},
+		{"web-9.hdls.testns.svc.cluster.local.", explain.NotReady, "headless: web-9.hdls.testns: endpoint 172.0.0.9 not ready"},
+		{"db-2.hdls.testns.svc.cluster.local.", explain.NoHostname, "headless: db-2.hdls.testns: no endpoint of Service hdls has the name db-2; endpoints without a hostname: fd00::1, fd00:0:0:2::, 172.0.0.3 (pod hdls-pod-3)"},
+		{"lonely.testns.svc.cluster.local.", explain.NoEndpoints, "headless: lonely.testns: Service lonely has no selector, and no Endpoints or EndpointSlices were written for it"},
+		{"nosuch.testns.svc.cluster.local.", explain.NoService, "headless: nosuch.testns: no Service nosuch in namespace testns"},
+		{"9.9.9.9.in-addr.arpa.", explain.NoService, "headless: 9.9.9.9: no endpoint of a headless Service we serve has address 9.9.9.9"},
+		{"9.0.0.172.in-addr.arpa.", explain.NotReady, "headless: 172.0.0.9: endpoint 172.0.0.9 not ready"},
+	}
+	qtypes := map[string]uint16{"9.9.9.9.in-addr.arpa.": dns.TypePTR, "9.0.0.172.in-addr.arpa.": dns.TypePTR}
+	for _, tc := range cases {
+		qt := qtypes[tc.name]
+		if qt == 0 {
+			qt = dns.TypeA
+		}
+		for round := 0; round < 2; round++ { // the second reply comes from cache
+			var texts []string
+			waitFor(t, tc.name+" explained", func() bool { // (an unwatched Service is looked up in the background)
+				_, texts = edeOf(t, hd, tc.name, qt)
+				return len(texts) == 1 && strings.HasPrefix(texts[0], "Other|"+tc.text)
+			})
+		}
+	}
+	// SRV for a port the Service lacks; AAAA for an IPv4-only name
+	if _, texts := edeOf(t, hd, "_htp._tcp.hdls.testns.svc.cluster.local.", dns.TypeSRV); len(texts) != 1 ||
+		!strings.Contains(texts[0], "no port htp/tcp; the Service's ports: dns/udp 53, http/tcp 80") {
+		t.Errorf("SRV port typo: %q", texts)
+	}
+	if _, texts := edeOf(t, hd, "ext.testns.svc.cluster.local.", dns.TypeAAAA); len(texts) != 1 ||
+		!strings.Contains(texts[0], "headless: ext.testns: the Service's endpoints have only IPv4 addresses") {
+		t.Errorf("AAAA on IPv4: %q", texts)
+	}
+	if m, texts := edeOf(t, hd, "web-0.hdls.testns.svc.cluster.local.", dns.TypeA); len(m.Answer) != 1 || len(texts) != 0 {
+		t.Errorf("positive answer: %d records, EDE %q", len(m.Answer), texts)
+	}
+}
+
+// A namespace the stanza leaves out is filtered; a pod that turns ready
+// has no reasons left.
+func TestExplainFilteredAndReady(t *testing.T) {
+	h, client := start(t, config{explain: true, namespaces: []string{"testns"}}, explainCluster()...)
+	hd := cached(h)
+	if _, texts := edeOf(t, hd, "noports.other.svc.cluster.local.", dns.TypeA); len(texts) != 1 ||
+		!strings.Contains(texts[0], "namespace other is not among the stanza's namespaces (testns)") {
+		t.Errorf("filtered: %q", texts)
+	}
+	s := slice("testns", "empty-a", "empty", discovery.AddressTypeIPv4, "", http80, ep{IP: "172.0.1.1"})
+	if _, err := client.DiscoveryV1().EndpointSlices("testns").Update(context.Background(), s, meta.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "empty ready", func() bool {
+		ex := explainSource{h}.Explain("empty.testns.svc.cluster.local.", dns.TypeA)
+		return ex.Answers == 1 && len(ex.Reasons) == 0
+	})
+}
+
+// With explain off no reply carries an EDE; with an address the HTTP
+// endpoint answers JSON, and a stopped plugin leaves no listener.
+func TestExplainHTTP(t *testing.T) {
+	h, _ := start(t, config{}, explainCluster()...)
+	if _, texts := edeOf(t, cached(h), "empty.testns.svc.cluster.local.", dns.TypeA); len(texts) != 0 {
+		t.Errorf("explain off: EDE %q", texts)
+	}
+	if h.explain != nil {
+		t.Error("explain off: explain state made")
+	}
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	h2, _ := start(t, config{explain: true, explainAddr: addr}, explainCluster()...)
+	h2.Next = nxNext{}
+	get := func(path string, v any) int {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode
+	}
+	var ex explain.Explanation
+	if code := get("/explain?name=web-9.hdls.testns.svc.cluster.local&type=A", &ex); code != 200 || ex.Rcode != "NXDOMAIN" || ex.Answers != 0 ||
+		len(ex.Reasons) != 1 || ex.Reasons[0].Code != explain.NotReady || ex.Service == nil || len(ex.Service.Endpoints) != 6 {
+		t.Errorf("explain web-9: %d %+v", code, ex)
+	}
+	if code := get("/explain?name=web-0.hdls.testns.svc.cluster.local&type=A", &ex); code != 200 || ex.Rcode != "NOERROR" || ex.Answers != 1 || len(ex.Reasons) != 0 {
+		t.Errorf("explain web-0: %d %+v", code, ex)
+	}
+	var info explain.ServiceInfo
+	names := func() (all []string) {
+		for _, e := range info.Endpoints {
+			all = append(all, e.PublishedNames...)
+		}
+		return all
+	}
+	if code := get("/explain/services/testns/hdls", &info); code != 200 || len(info.Ports) != 2 || !slices.Contains(names(), "web-0.hdls.testns.svc.cluster.local.") ||
+		slices.Contains(names(), "web-9.hdls.testns.svc.cluster.local.") {
+		t.Errorf("service hdls: %d %+v", code, info)
+	}
+	var e map[string]string
+	if code := get("/explain/services/testns/nosuch", &e); code != 404 {
+		t.Errorf("service nosuch: %d %v", code, e)
+	}
+	if code := get("/explain?name=a..b", &e); code != 400 {
+		t.Errorf("bad name: %d %v", code, e)
+	}
+	if err := h2.OnShutdown(); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+		c.Close()
+		t.Error("the explain listener is left open after shutdown")
+	}
+}
+
+// FuzzExplainName: the HTTP endpoint's name parsing takes any string, and
+// what it accepts is a lowercase FQDN that packs.
+func FuzzExplainName(f *testing.F) {
+	for _, s := range []string{"web-0.web.ns.svc.cluster.local", "a..b", ".", "x\\.y.svc.", "\\000.a", strings.Repeat("a.", 130), "É.local", "1.0.0.10.in-addr.arpa."} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		name, ok := explain.ParseName(s)
+		if !ok {
+			return
+		}
+		if name != strings.ToLower(name) || !dns.IsFqdn(name) {
+			t.Fatalf("%q -> %q", s, name)
+		}
+		m := new(dns.Msg)
+		m.SetQuestion(name, dns.TypeA)
+		if _, err := m.Pack(); err != nil {
+			t.Fatalf("%q -> %q does not pack: %v", s, name, err)
+		}
+	})
+}

@@ -1,0 +1,101 @@
+package explain
+
+import (
+	"strings"
+	"time"
+
+	"github.com/headlessdns/headless/internal/index"
+	"github.com/headlessdns/headless/internal/object"
+)
+
+// Explanation is the answer of GET /explain (fields documented in the
+// README, "Why is my name missing?").
+type Explanation struct {
+	Name    string       `json:"name"`
+	Type    string       `json:"type"`
+	Rcode   string       `json:"rcode"`
+	Answers int          `json:"answers"`
+	Service *ServiceInfo `json:"service"`
+	Reasons []Reason     `json:"reasons"`
+}
+
+// ServiceInfo is what the index holds for a Service.
+type ServiceInfo struct {
+	Namespace string            `json:"namespace"`
+	Name      string            `json:"name"`
+	Selector  map[string]string `json:"selector"` // null: none, or not known
+	Ports     []PortInfo        `json:"ports"`
+	Endpoints []EndpointInfo    `json:"endpoints"`
+}
+
+// PortInfo is one port of the Service's slices.
+type PortInfo struct {
+	Name     string `json:"name"`
+	Protocol string `json:"protocol"`
+	Port     int32  `json:"port"`
+}
+
+// EndpointInfo is one endpoint as the index holds it.
+type EndpointInfo struct {
+	Addresses      []string `json:"addresses"`
+	Hostname       string   `json:"hostname"`
+	Pod            string   `json:"pod"`
+	Node           string   `json:"node"`
+	Zone           string   `json:"zone"`
+	Ready          bool     `json:"ready"`
+	Serving        bool     `json:"serving"`
+	Terminating    bool     `json:"terminating"`
+	PublishedNames []string `json:"publishedNames"`
+}
+
+// Service is what the index holds for namespace/name, or nil (waiting at
+// most wait to learn its selector).
+func (e *Explainer) Service(namespace, name string, zone string, wait time.Duration) *ServiceInfo {
+	svc, sls := e.o.Index.TakenIn(index.ServiceKey(name, namespace))
+	if svc == nil {
+		return nil
+	}
+	info := &ServiceInfo{Namespace: namespace, Name: name, Ports: []PortInfo{}, Endpoints: []EndpointInfo{}}
+	if svc.Selector && e.o.Lookup != nil {
+		if s, _ := e.o.Lookup.Service(namespace, name, wait); s != nil {
+			info.Selector = s.Spec.Selector
+		}
+	}
+	for _, s := range sls {
+		for _, p := range s.Ports {
+			if p.Port == -1 && p.Name == "" {
+				continue
+			}
+			pi := PortInfo{Name: p.Name, Protocol: strings.ToUpper(p.Protocol), Port: p.Port}
+			if !containsPort(info.Ports, pi) {
+				info.Ports = append(info.Ports, pi)
+			}
+		}
+		for i := range s.Endpoints {
+			info.Endpoints = append(info.Endpoints, e.endpointInfo(svc, &s.Endpoints[i], zone))
+		}
+	}
+	return info
+}
+
+func containsPort(ps []PortInfo, p PortInfo) bool {
+	for _, q := range ps {
+		if q == p {
+			return true
+		}
+	}
+	return false
+}
+
+func (e *Explainer) endpointInfo(svc *object.Service, ep *object.Endpoint, zone string) EndpointInfo {
+	ei := EndpointInfo{Hostname: ep.Hostname, Pod: ep.TargetName, Node: ep.Loc.Node, Zone: ep.Loc.Zone,
+		Ready: ep.Ready, Serving: ep.Serving, Terminating: ep.Terminating, Addresses: []string{}, PublishedNames: []string{}}
+	for i := range ep.Addrs {
+		ei.Addresses = append(ei.Addresses, ep.AddrString(i))
+		if published(svc, ep) {
+			host := strings.ToLower(index.EndpointName(ep, ep.AddrString(i), e.o.PodNames))
+			ei.PublishedNames = append(ei.PublishedNames, index.JoinName(host+"."+svc.Name+"."+svc.Namespace+".svc", zone))
+		}
+	}
+	return ei
+}
