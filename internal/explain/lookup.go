@@ -26,7 +26,7 @@ type Lookup struct {
 	wg   sync.WaitGroup
 
 	mu       sync.Mutex
-	known    map[string]fetched      // namespace/name -> the last answer
+	known    map[string]fetched       // namespace/name -> the last answer
 	inflight map[string]chan struct{} // closed when the fetch ends
 }
 
