@@ -7,8 +7,9 @@
 // grammar, records.go's resolve and outcomes) and how it is written
 // (reply.go), the per-client front step (front.go), the watches (watcher.go,
 // watch.go, source.go) and every metric (metrics.go). Below it, imports run
-// one way: internal/index, internal/topology and internal/manifests, which
-// import internal/object alone (see README.md, "Code map").
+// one way: internal/explain (which imports index), internal/index,
+// internal/topology and internal/manifests, which import internal/object
+// alone (see README.md, "Code map").
 package headless
 
 import (

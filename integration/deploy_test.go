@@ -107,6 +107,16 @@ func TestDeployLeastPrivilege(t *testing.T) {
 		}
 	})
 
+	// explain learns of the ClusterIP Service it does not watch with the
+	// same role: no rule is added for it
+	t.Run("Explain", func(t *testing.T) {
+		d := startOursWith(t, kc, "cache 30", "explain\n        startup_timeout 10s")
+		expectEDE(t, d.Addr, "x.api.app"+zone, dns.TypeA, "headless: x.api.app: Service api has cluster IP ")
+		if strings.Contains(d.Log(), "forbidden") {
+			t.Errorf("forbidden in log with explain:\n%s", d.Log())
+		}
+	})
+
 	t.Run("Topology", func(t *testing.T) { testTopologyRole(t, c, kc, topoRole) })
 
 	for i, r := range role.Rules {
