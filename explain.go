@@ -5,7 +5,6 @@ import (
 	"net"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/coredns/caddy"
@@ -53,9 +52,6 @@ type explaining struct {
 	lookup *explain.Lookup
 	srv    *explain.Server
 	lim    *rate.Limiter // reasons computed a second for replies
-
-	mu     sync.Mutex
-	logged map[string]string // name and type -> the last reason logged
 }
 
 // startExplain makes the explainer over src and, with an address, starts
@@ -65,7 +61,7 @@ func (h *Headless) startExplain(src source) error {
 		return nil
 	}
 	lk := explain.NewLookup(src.Service)
-	h.explain = &explaining{lookup: lk, lim: rate.NewLimiter(1000, 1000), logged: map[string]string{},
+	h.explain = &explaining{lookup: lk, lim: rate.NewLimiter(1000, 1000),
 		ex: explain.New(explain.Options{Index: h.index, Namespaces: h.cfg.namespaces, Labels: h.cfg.labels, Selector: h.cfg.selector,
 			PodNames: h.cfg.podNames, Lookup: lk, Stale: h.staleWatch})}
 	return h.listenExplain()
@@ -156,7 +152,7 @@ func (h *Headless) withEDE(req, m *dns.Msg, negative, stale bool) *dns.Msg {
 			rs := h.explain.ex.Reasons(h.explainQuery(name, q.Qtype), false, 0)
 			if len(rs) > 0 {
 				text += rs[0].Message
-				h.logReason(name, q.Qtype, rs[0])
+				h.explain.ex.LogOnce(name+" "+dns.TypeToString[q.Qtype], rs[0])
 			}
 		} else {
 			text += "not explained (too many negative answers a second)"
@@ -171,24 +167,7 @@ func (h *Headless) withEDE(req, m *dns.Msg, negative, stale bool) *dns.Msg {
 		what, since, _ := h.staleWatch()
 		edes = append(edes, &dns.EDNS0_EDE{InfoCode: code, ExtraText: "headless: watch of " + what + " failing since " + since.UTC().Format(time.RFC3339)})
 	}
-	c := *m
-	c.Extra = make([]dns.RR, 0, len(m.Extra)+1)
-	var opt *dns.OPT
-	for _, rr := range m.Extra {
-		if o, ok := rr.(*dns.OPT); ok && opt == nil {
-			oc := *o
-			oc.Option = append(o.Option[:len(o.Option):len(o.Option)], edes...)
-			opt = &oc
-			rr = opt
-		}
-		c.Extra = append(c.Extra, rr)
-	}
-	if opt == nil {
-		opt = &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}, Option: edes}
-		opt.SetUDPSize(req.IsEdns0().UDPSize())
-		c.Extra = append(c.Extra, opt)
-	}
-	return &c
+	return explain.WithEDE(req, m, edes...)
 }
 
 // shortName is a name without its zone and svc label, as a reason names
@@ -205,25 +184,6 @@ func shortName(name string, z *zone) string {
 	return strings.TrimSuffix(name, ".svc")
 }
 
-// logReason logs a reason at debug level once per change of the name's
-// reason (the debug plugin turns these on).
-func (h *Headless) logReason(name string, qtype uint16, r explain.Reason) {
-	key := name + " " + dns.TypeToString[qtype]
-	e := h.explain
-	e.mu.Lock()
-	same := e.logged[key] == r.Code+r.Message
-	if !same {
-		if len(e.logged) >= 10000 {
-			clear(e.logged)
-		}
-		e.logged[key] = r.Code + r.Message
-	}
-	e.mu.Unlock()
-	if !same {
-		log.Debugf("%s: %s: %s", key, r.Code, r.Message)
-	}
-}
-
 // explainSource answers the HTTP endpoint: the question resolved as the
 // plugin resolves it (without cache), and its reasons.
 type explainSource struct{ h *Headless }
@@ -232,13 +192,13 @@ func (s explainSource) Explain(name string, qtype uint16) explain.Explanation {
 	h := s.h
 	m := new(dns.Msg)
 	m.SetQuestion(name, qtype)
-	rec := &recorder{}
+	rec := &explain.Recorder{}
 	rc, _ := h.ServeDNS(context.Background(), rec, m)
 	ex := explain.Explanation{Name: name, Type: dns.TypeToString[qtype], Rcode: dns.RcodeToString[rc]}
 	answered := false
-	if rec.msg != nil {
-		ex.Rcode, ex.Answers = dns.RcodeToString[rec.msg.Rcode], len(rec.msg.Answer)
-		answered = rec.msg.Rcode == dns.RcodeSuccess && len(rec.msg.Answer) > 0
+	if rec.Msg != nil {
+		ex.Rcode, ex.Answers = dns.RcodeToString[rec.Msg.Rcode], len(rec.Msg.Answer)
+		answered = rec.Msg.Rcode == dns.RcodeSuccess && len(rec.Msg.Answer) > 0
 	}
 	q := h.explainQuery(name, qtype)
 	ex.Reasons = h.explain.ex.Reasons(q, answered, explainWait)
@@ -259,22 +219,4 @@ func (h *Headless) firstForwardZone() string {
 		}
 	}
 	return "."
-}
-
-// recorder keeps the reply of an HTTP explanation's question.
-type recorder struct {
-	dns.ResponseWriter
-	msg *dns.Msg
-}
-
-func (r *recorder) WriteMsg(m *dns.Msg) error { r.msg = m; return nil }
-func (r *recorder) LocalAddr() net.Addr       { return &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 53} }
-func (r *recorder) RemoteAddr() net.Addr      { return &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 53} }
-func (r *recorder) Write(b []byte) (int, error) {
-	m := new(dns.Msg)
-	if err := m.Unpack(b); err != nil {
-		return 0, err
-	}
-	r.msg = m
-	return len(b), nil
 }

@@ -298,39 +298,10 @@ func (cw *clientWriter) presortedAnswer(set *index.RRSet, qtype uint16, name str
 	var out []dns.RR
 	var ends topology.Ends
 	if qtype == dns.TypeA {
-		out, ends = placeRRs(set.A(), ranks, name)
+		out, ends = topology.Place(set.A(), ranks, name)
 	} else {
-		out, ends = placeRRs(set.AAAA(), ranks, name)
+		out, ends = topology.Place(set.AAAA(), ranks, name)
 	}
 	cw.pre = presorted{order: sc.Keep(out), ends: ends, ok: true}
 	return out, true
-}
-
-// placeRRs copies src (owner name set) into one allocation, as copyRRs
-// does, and returns the copies stably ordered by ranks (only the pointers
-// move) and each rank's group end.
-func placeRRs[T any, P interface {
-	*T
-	dns.RR
-}](src []T, ranks []uint8, name string) ([]dns.RR, topology.Ends) {
-	var count, next, ends topology.Ends
-	for _, r := range ranks {
-		count[r]++
-	}
-	n := 0
-	for r := range count {
-		next[r] = n
-		n += count[r]
-		ends[r] = n
-	}
-	arr := make([]T, len(src))
-	copy(arr, src)
-	out := make([]dns.RR, len(src))
-	for i := range arr {
-		p := P(&arr[i])
-		p.Header().Name = name
-		out[next[ranks[i]]] = p
-		next[ranks[i]]++
-	}
-	return out, ends
 }

@@ -7,12 +7,16 @@ import (
 	"strings"
 	"time"
 
+	clog "github.com/coredns/coredns/plugin/pkg/log"
+
 	"github.com/headlessdns/headless/internal/index"
 	"github.com/headlessdns/headless/internal/object"
 	"github.com/miekg/dns"
 	core "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 )
+
+var log = clog.NewWithPlugin("headless")
 
 // Reason codes: stable, documented in the README with their fixes.
 const (
@@ -78,7 +82,10 @@ type Options struct {
 }
 
 // Explainer tells why a name has no answer, from what the index holds.
-type Explainer struct{ o Options }
+type Explainer struct {
+	o      Options
+	logged logged
+}
 
 // New returns an explainer.
 func New(o Options) *Explainer { return &Explainer{o: o} }
@@ -279,102 +286,6 @@ func orAny(s string) string {
 		return "any"
 	}
 	return s
-}
-
-// published reports whether an endpoint is published under svc's policy.
-func published(svc *object.Service, ep *object.Endpoint) bool {
-	return ep.Ready || (svc.Policy.PublishServing && ep.Serving)
-}
-
-// readiness explains endpoints that exist (those of what): none published
-// (not ready, terminating), or none of the asked family.
-func readiness(q Query, svc *object.Service, eps []endpoint, what string) []Reason {
-	var pub, terminating, notReady []endpoint
-	for _, x := range eps {
-		switch {
-		case published(svc, x.ep):
-			pub = append(pub, x)
-		case x.ep.Terminating:
-			terminating = append(terminating, x)
-		default:
-			notReady = append(notReady, x)
-		}
-	}
-	if len(pub) == 0 {
-		var out []Reason
-		if len(notReady) > 0 {
-			out = append(out, Reason{Code: NotReady, Message: condition(notReady, "not ready"),
-				Fix: "a pod is published once ready; publishNotReadyAddresses: true on the Service publishes its pods before"})
-		}
-		if len(terminating) > 0 {
-			out = append(out, Reason{Code: Terminating, Message: condition(terminating, "terminating"),
-				Fix: "the annotation headless.dns/publish: serving keeps terminating endpoints that still serve"})
-		}
-		return out
-	}
-	unknown := []Reason{{Code: Unknown, Message: what + " has published records of this type now", Fix: fixes[Unknown]}}
-	switch q.Type {
-	case dns.TypeA, dns.TypeAAAA:
-		v4 := q.Type == dns.TypeA
-		for _, x := range pub {
-			for _, a := range x.ep.Addrs {
-				if a.Is4() == v4 {
-					return unknown
-				}
-			}
-		}
-		other := "IPv6"
-		if !v4 {
-			other = "IPv4"
-		}
-		return one(WrongFamily, "%s %s only %s addresses", what, has(len(pub)), other)
-	case dns.TypeSRV, dns.TypePTR:
-		return unknown
-	}
-	return one(WrongFamily, "%s %s addresses, not records of type %s", what, has(len(pub)), dns.TypeToString[q.Type])
-}
-
-// condition says which endpoints are in a state: "endpoint 10.244.1.12
-// (pod db-2) not ready", "3 endpoints not ready: ...".
-func condition(eps []endpoint, state string) string {
-	if len(eps) == 1 {
-		return "endpoint " + describe(eps, 1) + " " + state
-	}
-	return fmt.Sprintf("%d endpoints %s: %s", len(eps), state, describe(eps, 5))
-}
-
-func has(n int) string {
-	if n == 1 {
-		return "has"
-	}
-	return "have"
-}
-
-// describe names up to n endpoints: "10.244.1.12 (pod db-2)".
-func describe(eps []endpoint, n int) string {
-	var parts []string
-	for i, x := range eps {
-		if i == n {
-			parts = append(parts, fmt.Sprintf("and %d more", len(eps)-n))
-			break
-		}
-		d := "no address"
-		if len(x.ep.Addrs) > 0 {
-			d = x.ep.AddrString(0)
-		}
-		if x.ep.TargetName != "" {
-			d += " (pod " + x.ep.TargetName + ")"
-		}
-		parts = append(parts, d)
-	}
-	return strings.Join(parts, ", ")
-}
-
-func list(names []string, n int) string {
-	if len(names) > n {
-		return strings.Join(names[:n], ", ") + fmt.Sprintf(" and %d more", len(names)-n)
-	}
-	return strings.Join(names, ", ")
 }
 
 // reverse explains a reverse name of one address.

@@ -1,6 +1,9 @@
 package topology
 
-import "github.com/headlessdns/headless/internal/object"
+import (
+	"github.com/headlessdns/headless/internal/object"
+	"github.com/miekg/dns"
+)
 
 // ClientLoc is where a client runs; the zero value is an unknown client.
 type ClientLoc struct{ Node, Zone string }
@@ -101,4 +104,33 @@ func (s *Shaping) RankLocs(locs []*object.Loc, sc *Scratch) []uint8 {
 		ranks[i] = sc.memo.rank(s, l)
 	}
 	return ranks
+}
+
+// Place copies src (owner name set) into one allocation, as the plugin
+// copies records for a reply, and returns the copies stably ordered by ranks (only the pointers
+// move) and each rank's group end.
+func Place[T any, P interface {
+	*T
+	dns.RR
+}](src []T, ranks []uint8, name string) ([]dns.RR, Ends) {
+	var count, next, ends Ends
+	for _, r := range ranks {
+		count[r]++
+	}
+	n := 0
+	for r := range count {
+		next[r] = n
+		n += count[r]
+		ends[r] = n
+	}
+	arr := make([]T, len(src))
+	copy(arr, src)
+	out := make([]dns.RR, len(src))
+	for i := range arr {
+		p := P(&arr[i])
+		p.Header().Name = name
+		out[next[ranks[i]]] = p
+		next[ranks[i]]++
+	}
+	return out, ends
 }
