@@ -45,7 +45,7 @@ var (
 	flipQPS       = flag.Int("flip-qps", 20, "sts: a second flip window in which each server is asked this many pod names a second (0: skip)")
 	flipIdle      = flag.Int("flip-idle", 0, "sts: seconds of CoreDNS CPU measured with no change before the flips (0: skip)")
 	flipProfile   = flag.Bool("flip-profile", false, "sts: CPU profiles of both servers during the flips, in -out")
-	only          = flag.String("only", "", "run one part only: shaping (topology order and answer caps), sts (the large StatefulSet) or scale (start to Ready and relist peak at -scale-eps)")
+	only          = flag.String("only", "", "run one part only: shaping (topology order and answer caps), explain (the explain option on against off), sts (the large StatefulSet) or scale (start to Ready and relist peak at -scale-eps)")
 )
 
 // runner drives the test bed outside `go test`.
@@ -213,6 +213,12 @@ func run() *result {
 		fx.namespace("bench")
 		fx.service("bench", "hundred", 100, true)
 		clientShaping(res, fx, c.Admin, ours, stock)
+		res.Duration = time.Since(res.Started).Round(time.Second).String()
+		return res
+	case "explain":
+		fx.namespace("bench")
+		fx.service("bench", "hundred", 100, true)
+		explainQPS(res, c.Admin, ours)
 		res.Duration = time.Since(res.Started).Round(time.Second).String()
 		return res
 	case "sts":

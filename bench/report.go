@@ -32,6 +32,9 @@ func report(r *result) {
 	if *only == "" || *only == "shaping" {
 		b.WriteString(shapingRows(f))
 	}
+	if *only == "explain" {
+		b.WriteString(explainRows(f))
+	}
 	if *only != "" {
 		switch *only {
 		case "sts":
