@@ -13,13 +13,13 @@ import (
 // after a change was taken in (the index then publishes it first).
 func (h *Headless) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
 	if len(r.Question) != 1 {
-		return plugin.NextOrFailure(h.Name(), h.Next, ctx, w, r)
+		return h.notOurs(ctx, w, r)
 	}
 	q := r.Question[0]
 	name := strings.ToLower(q.Name)
 	z := h.matchZone(name)
 	if z == nil {
-		return plugin.NextOrFailure(h.Name(), h.Next, ctx, w, r)
+		return h.notOurs(ctx, w, r)
 	}
 	if q.Qtype == dns.TypeAXFR || q.Qtype == dns.TypeIXFR {
 		if h.Next == nil {
@@ -36,6 +36,16 @@ func (h *Headless) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Ms
 		cw = planOf(ctx)
 	}
 	return h.reply(cw, w, r, z, res)
+}
+
+// notOurs passes a question outside our zones on; with no next plugin it is
+// REFUSED (the server writes it), without an error for the log: a flood of
+// such queries must not flood the log.
+func (h *Headless) notOurs(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+	if h.Next == nil {
+		return dns.RcodeRefused, nil
+	}
+	return plugin.NextOrFailure(h.Name(), h.Next, ctx, w, r)
 }
 
 // matchZone returns the longest zone that the lowercase name is in, or nil.
@@ -56,6 +66,9 @@ func (h *Headless) matchZone(name string) *zone {
 // plugin answers (stock kubernetes answers SERVFAIL itself until it is
 // synced). Logged once, and shown by coredns_headless_sync_fallback.
 func (h *Headless) fallback() bool {
+	if h.Next == nil {
+		return false // nobody to pass to: SERVFAIL until synced, never a false NXDOMAIN
+	}
 	if !h.started.Load() || h.clock().Sub(h.startedAt) < h.cfg.startupTimeout {
 		return false
 	}

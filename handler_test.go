@@ -612,3 +612,33 @@ func counter(c interface{ Write(*dto.Metric) error }) float64 {
 }
 
 // The hand-written label check agrees with the validation package.
+
+// With no next plugin a Service watch that has not synced after
+// startup_timeout leaves every name SERVFAIL: there is nobody to pass to,
+// and passing would answer NXDOMAIN for names that exist.
+func TestNoNextPluginNoFalseNXDOMAIN(t *testing.T) {
+	h := startForbidden(t, "services", 0)
+	h.Next = nil
+	for _, name := range []string{svcName, "web-0.hdls.testns.svc.cluster.local.", "1.0.0.172.in-addr.arpa."} {
+		if got := rcodeOf(h, name); got != dns.RcodeServerFailure {
+			t.Errorf("%s unsynced, no next plugin: rcode %s, want SERVFAIL", name, dns.RcodeToString[got])
+		}
+	}
+	if h.fellBack.Load() {
+		t.Error("fell back with no next plugin")
+	}
+}
+
+// With no next plugin a question outside our zones is REFUSED (written by
+// the server), with no error for the log.
+func TestNoNextPluginRefusesOthers(t *testing.T) {
+	h, _ := start(t, config{}, fixture()...)
+	h.Next = nil
+	for _, m := range []*dns.Msg{new(dns.Msg).SetQuestion("example.org.", dns.TypeA), {}} {
+		w := dnstest.NewRecorder(&test.ResponseWriter{})
+		rc, err := h.ServeDNS(context.Background(), w, m)
+		if rc != dns.RcodeRefused || err != nil || w.Msg != nil {
+			t.Errorf("%v outside our zones, no next plugin: rcode %s, error %v, reply %v", m.Question, dns.RcodeToString[rc], err, w.Msg)
+		}
+	}
+}

@@ -18,6 +18,7 @@ import (
 	"github.com/headlessdns/headless/internal/manifests"
 	"github.com/headlessdns/headless/internal/object"
 	"github.com/headlessdns/headless/internal/topology"
+	"github.com/miekg/dns"
 	"k8s.io/apimachinery/pkg/labels"
 )
 
@@ -61,21 +62,30 @@ func setup(c *caddy.Controller) error {
 func parse(c *caddy.Controller) (*Headless, error) {
 	cfg := config{ttl: defaultTTL, startupTimeout: defaultStartupTimeout}
 	var zones []string
-	seen := map[string]bool{}
+	lines := map[string]int{} // option -> the line it was given on
 	for i := 0; c.Next(); i++ {
 		if i > 0 {
-			return nil, plugin.ErrOnce
+			return nil, c.Err("this plugin can only be used once per Server Block")
 		}
-		zones = plugin.OriginsFromArgsOrServerBlock(c.RemainingArgs(), c.ServerBlockKeys)
+		args := c.RemainingArgs()
+		if err := checkCIDRs(c, args); err != nil {
+			return nil, err
+		}
+		zones = plugin.OriginsFromArgsOrServerBlock(args, c.ServerBlockKeys)
+		if err := checkZones(c, zones); err != nil {
+			return nil, err
+		}
 		if len(zones) > 0 && !slices.ContainsFunc(zones, func(z string) bool { return !isReverse(strings.ToLower(z)) || z == "." }) {
 			return nil, c.Errf("zones %v are all reverse zones: PTR targets need a forward zone (e.g. cluster.local)", zones)
 		}
 		for c.NextBlock() {
 			opt := c.Val()
-			if seen[opt] && opt != "client_zones" {
+			if _, seen := lines[opt]; seen && opt != "client_zones" {
 				return nil, c.Errf("option '%s' given twice", opt)
 			}
-			seen[opt] = true
+			if _, seen := lines[opt]; !seen {
+				lines[opt] = c.Line()
+			}
 			parseOpt, ok := options[opt]
 			if !ok {
 				return nil, c.Errf("unknown property '%s'", opt)
@@ -85,16 +95,69 @@ func parse(c *caddy.Controller) (*Headless, error) {
 			}
 		}
 	}
+	// combinations: the error names the line of the option that cannot be
+	atLine := func(opt, msg string) error {
+		return fmt.Errorf("%s:%d - Error during parsing: %s", c.File(), lines[opt], msg)
+	}
 	if len(cfg.manifests) > 0 && (cfg.kubeconfig != "" || cfg.endpoint != "") {
-		return nil, c.Err("manifests serves objects from files: it cannot be combined with kubeconfig or endpoint")
+		return nil, atLine("manifests", "manifests serves objects from files: it cannot be combined with kubeconfig or endpoint")
 	}
 	if cfg.compression && len(cfg.manifests) > 0 {
-		return nil, c.Err("compression is about the API server's responses: it cannot be combined with manifests")
+		return nil, atLine("compression", "compression is about the API server's responses: it cannot be combined with manifests")
 	}
 	if cfg.clientZones.Len() > 0 && !cfg.topology {
-		return nil, c.Err("client_zones locates clients for topology order: add 'topology' to the stanza")
+		return nil, atLine("client_zones", "client_zones locates clients for topology order: add 'topology' to the stanza")
 	}
 	return newHeadless(zones, cfg), nil
+}
+
+// checkCIDRs refuses a zone with an empty label (every query would be
+// SERVFAIL), and a zone written as a CIDR that is none (10.0.0.0/33
+// would become a literal zone) or that has host bits (masked, it would not
+// be the zone written).
+func checkCIDRs(c *caddy.Controller, args []string) error {
+	for _, a := range args {
+		if b := strings.TrimSuffix(a, "."); strings.Contains(b, "..") || (strings.HasPrefix(a, ".") && a != ".") {
+			return c.Errf("zone '%s' has an empty label", a)
+		}
+		if !strings.Contains(a, "/") {
+			continue
+		}
+		p, err := netip.ParsePrefix(a)
+		if err != nil {
+			return c.Errf("zone '%s' is not a CIDR", a)
+		}
+		if p != p.Masked() {
+			return c.Errf("zone '%s' has host bits set: write %s", a, p.Masked())
+		}
+	}
+	return nil
+}
+
+// checkZones refuses zones that cannot work: one zone inside another (the inner zone's SOA makes the outer
+// zone's Services NXDOMAIN), a zone outside the server block's zones (no
+// query reaches it: REFUSED forever).
+func checkZones(c *caddy.Controller, zones []string) error {
+	block := plugin.OriginsFromArgsOrServerBlock(nil, c.ServerBlockKeys)
+	for i, z := range zones {
+		lz := strings.ToLower(z)
+		if _, ok := dns.IsDomainName(lz); !ok {
+			return c.Errf("zone '%s' is not a domain name", z)
+		}
+		for _, o := range zones[:i] {
+			lo := strings.ToLower(o)
+			switch {
+			case lo == lz:
+				return c.Errf("zone '%s' given twice", z)
+			case inZone(lz, lo) || inZone(lo, lz):
+				return c.Errf("zones '%s' and '%s' nest: the inner zone's SOA would answer the outer zone's names NXDOMAIN; give one", o, z)
+			}
+		}
+		if len(block) > 0 && !slices.ContainsFunc(block, func(b string) bool { return inZone(lz, strings.ToLower(b)) }) {
+			return c.Errf("zone '%s' is outside the server block's zones %v: no query for it would reach this plugin", z, block)
+		}
+	}
+	return nil
 }
 
 // options parse each Corefile option's arguments into the config.

@@ -28,7 +28,8 @@ func TestSetup(t *testing.T) {
 
 	tests := []struct {
 		input string
-		err   string // substring of the error; "" means success
+		keys  []string // the server block's keys; default cluster.local.
+		err   string   // substring of the error; "" means success
 		check func(t *testing.T, h *Headless)
 	}{
 		{input: `headless`, check: func(t *testing.T, h *Headless) {
@@ -40,7 +41,7 @@ func TestSetup(t *testing.T) {
 				t.Errorf("defaults %+v", h.cfg)
 			}
 		}},
-		{input: `headless Cluster.Local 10.0.0.0/24 ip6.arpa`, check: func(t *testing.T, h *Headless) {
+		{input: `headless Cluster.Local 10.0.0.0/24 ip6.arpa`, keys: []string{"cluster.local.", "in-addr.arpa.", "ip6.arpa."}, check: func(t *testing.T, h *Headless) {
 			want := []string{"cluster.local.", "0.0.10.in-addr.arpa.", "ip6.arpa."}
 			if h.zoneLabel() != strings.Join(want, " ") {
 				t.Errorf("zones %v, want %v", h.zones, want)
@@ -118,7 +119,7 @@ func TestSetup(t *testing.T) {
 		}},
 		{input: "headless {\n explain localhost:http\n}", err: "Testfile:2 - Error during parsing: explain: 'localhost:http' is not an address"},
 		{input: "headless {\n explain a b\n}", err: "Wrong argument count"},
-		{input: "headless {\n client_zones zone-a 10.0.0.0/8\n}", err: "client_zones locates clients for topology order: add 'topology'"},
+		{input: "headless {\n client_zones zone-a 10.0.0.0/8\n}", err: "Testfile:2 - Error during parsing: client_zones locates clients for topology order: add 'topology'"},
 		{input: "headless {\n topology\n client_zones zone-a\n}", err: "Testfile:3 - Error during parsing: client_zones: want a zone and at least one CIDR"},
 		{input: "headless {\n topology\n client_zones 10.0.0.0/8 zone-a\n}", err: "client_zones: '10.0.0.0/8' is a CIDR where the zone name goes"},
 		{input: "headless {\n topology\n client_zones zone-a 10.0.0.0/33\n}", err: "client_zones: '10.0.0.0/33' is not a CIDR or an address"},
@@ -140,24 +141,35 @@ func TestSetup(t *testing.T) {
 		{input: "headless {\n endpoint 127.0.0.1:6443\n}", err: "endpoint: '127.0.0.1:6443' is not an http(s) URL"},
 		{input: "headless {\n manifests\n}", err: "Wrong argument count"},
 		{input: "headless {\n manifests /nonexistent.yaml\n}", err: "Testfile:2 - Error during parsing: manifests: stat /nonexistent.yaml: no such file or directory"},
-		{input: "headless {\n manifests " + bad + "\n}", err: "Testfile:2 - Error during parsing: manifests: " + bad + ": document 1"},
-		{input: "headless {\n manifests " + manifest + "\n endpoint http://127.0.0.1:8080\n}", err: "cannot be combined with kubeconfig or endpoint"},
+		{input: "headless {\n manifests " + bad + "\n}", err: "Testfile:2 - Error during parsing: manifests: " + bad + ": line 3 (document 1): error converting YAML to JSON: yaml: did not find expected node content"},
+		{input: "headless {\n manifests " + manifest + "\n endpoint http://127.0.0.1:8080\n}", err: "Testfile:2 - Error during parsing: manifests serves objects from files: it cannot be combined with kubeconfig or endpoint"},
+		{input: "headless {\n endpoint http://127.0.0.1:8080\n ttl 5\n manifests " + manifest + "\n}", err: "Testfile:4 - Error during parsing: manifests serves objects"},
 		{input: "headless {\n namespaces\n}", err: "Wrong argument count"},
 		{input: "headless {\n labels\n}", err: "Wrong argument count"},
 		{input: "headless {\n labels app in (a\n}", err: "Testfile:2 - Error during parsing: labels: bad selector 'app in (a'"},
 		{input: "headless {\n endpoint_pod_names x\n}", err: "Wrong argument count"},
 		{input: "headless {\n zonal x\n}", err: "Wrong argument count"},
 		{input: "headless {\n compression on\n}", err: "Wrong argument count"},
-		{input: "headless {\n manifests " + manifest + "\n compression\n}", err: "cannot be combined with manifests"},
+		{input: "headless {\n manifests " + manifest + "\n compression\n}", err: "Testfile:3 - Error during parsing: compression is about the API server's responses: it cannot be combined with manifests"},
 		{input: "headless {\n startup_timeout\n}", err: "Wrong argument count"},
 		{input: "headless {\n startup_timeout soon\n}", err: "startup_timeout: 'soon' is not a duration"},
 		{input: "headless {\n startup_timeout -1s\n}", err: "startup_timeout: '-1s' is not a duration"},
 		{input: "headless {\n ttl 5\n ttl 6\n}", err: "Testfile:3 - Error during parsing: option 'ttl' given twice"},
-		{input: "headless\nheadless", err: "this plugin can only be used once per Server Block"},
+		{input: "headless\nheadless", err: "Testfile:2 - Error during parsing: this plugin can only be used once per Server Block"},
+		{input: "headless cluster.local svc.cluster.local", err: "Testfile:1 - Error during parsing: zones 'cluster.local.' and 'svc.cluster.local.' nest"},
+		{input: "headless 10.in-addr.arpa 0.10.in-addr.arpa cluster.local", keys: []string{"."}, err: "nest"},
+		{input: "headless cluster..local", keys: []string{"."}, err: "Testfile:1 - Error during parsing: zone 'cluster..local' has an empty label"},
+		{input: "headless cluster.local 10.0.0.0/33", keys: []string{"."}, err: "Testfile:1 - Error during parsing: zone '10.0.0.0/33' is not a CIDR"},
+		{input: "headless cluster.local 10.0.0.5/24", keys: []string{"."}, err: "zone '10.0.0.5/24' has host bits set: write 10.0.0.0/24"},
+		{input: "headless cluster.local", keys: []string{"example.org:53"}, err: "zone 'cluster.local.' is outside the server block's zones [example.org.]"},
+		{input: "headless cluster.local cluster.local", err: "zone 'cluster.local.' given twice"},
 	}
 	for i, tc := range tests {
 		c := caddy.NewTestController("dns", tc.input)
 		c.ServerBlockKeys = []string{"cluster.local."}
+		if tc.keys != nil {
+			c.ServerBlockKeys = tc.keys
+		}
 		h, err := parse(c)
 		if tc.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tc.err) {

@@ -285,6 +285,27 @@ func (ix *Index) Synced() bool { return ix.isSynced.Load() }
 func (ix *Index) Service(key string) *Records {
 	ix.publishPendingFor(key)
 	r, _ := ix.svcs.get(key)
+	if r == nil && ix.svcSynced.Load() && !ix.caughtUp.Load() {
+		r = ix.publishTakenIn(key)
+	}
+	return r
+}
+
+// publishTakenIn publishes a Service taken in and not yet published, for a
+// read after the Service watch synced and before the initial sync is
+// published whole: the builder may not have reached the Service's batch,
+// and the read must not take a Service that exists for none (its names
+// would pass on: a false NXDOMAIN).
+func (ix *Index) publishTakenIn(key string) *Records {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if ix.services[key] == nil {
+		return nil
+	}
+	if _, dirty := ix.dirty[key]; dirty {
+		ix.publish([]string{key})
+	}
+	r, _ := ix.svcs.get(key)
 	return r
 }
 

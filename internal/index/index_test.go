@@ -430,3 +430,27 @@ func TestPublishOneService(t *testing.T) {
 		t.Fatal("b not published by the PTR read")
 	}
 }
+
+// A Service taken in is found by a read before the builder published it
+// (the Service watch synced, its batch not built yet): its names must not
+// pass on as if it did not exist.
+func TestServiceTakenInBeforePublish(t *testing.T) {
+	ix := newTestIndex()
+	for _, name := range []string{"a", "web"} {
+		ix.UpdateService(svcObj("ns", name), false)
+	}
+	ix.UpdateSlice(sliceObj("ns", "web-1", "web", objecttest.HTTP80, objecttest.EP{IP: "10.0.0.1", Host: "a"}), false, 0)
+	ix.MarkServicesSynced()
+	ix.mu.Lock()
+	ix.publish([]string{"a.ns"}) // the builder's first batch: web's is still to come
+	ix.mu.Unlock()
+	if !ix.ServicesSynced() {
+		t.Fatal("Service watch not synced after the batch")
+	}
+	if ix.Service("web.ns") == nil {
+		t.Fatal("a Service taken in is unknown to a read before its batch is published: its names would pass on (a false NXDOMAIN)")
+	}
+	if ix.Service("other.ns") != nil {
+		t.Error("a Service never taken in is found")
+	}
+}

@@ -3,11 +3,15 @@ package manifests
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -69,28 +73,68 @@ func readManifest(path string) ([]byte, error) {
 
 func decodeAll(path string, data []byte, out map[string]runtime.Object) error {
 	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
+	starts := documentStarts(data)
 	for n := 1; ; n++ {
 		var raw runtime.RawExtension
 		if err := dec.Decode(&raw); err != nil {
 			if errors.Is(err, io.EOF) {
 				return nil
 			}
-			return fmt.Errorf("%s: document %d: %v", path, n, err)
+			return fmt.Errorf("%s: %s", path, inFile(err, n, starts))
 		}
 		if b := bytes.TrimSpace(raw.Raw); len(b) == 0 || string(b) == "null" {
 			continue
 		}
-		if err := decodeObject(raw.Raw, out); err != nil {
-			return fmt.Errorf("%s: document %d: %v", path, n, err)
+		var skipped []string
+		if err := decodeObject(raw.Raw, out, &skipped); err != nil {
+			return fmt.Errorf("%s: %s", path, inFile(err, n, starts))
+		}
+		for _, kind := range skipped {
+			log.Warningf("manifests: %s: document %d: %s ignored: only Services, EndpointSlices (discovery.k8s.io/v1), Endpoints and Nodes are served", path, n, kind)
 		}
 	}
 }
 
-func decodeObject(raw []byte, out map[string]runtime.Object) error {
+// documentStarts are the file lines (1-based) where each YAML document
+// starts, as the YAML reader splits them: at lines starting "---", empty
+// documents not counted.
+func documentStarts(data []byte) []int {
+	var starts []int
+	start, empty := 1, true
+	for i, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(line, "---") && strings.TrimSpace(strings.TrimLeft(line, "-")) == "" {
+			if !empty {
+				starts = append(starts, start)
+			}
+			start, empty = i+2, true
+			continue
+		}
+		empty = false
+	}
+	if !empty {
+		starts = append(starts, start)
+	}
+	return starts
+}
+
+var yamlLine = regexp.MustCompile(`\byaml: line ([0-9]+):`)
+
+// inFile makes an error of document n name its line in the file.
+func inFile(err error, n int, starts []int) string {
+	msg := err.Error()
+	if m := yamlLine.FindStringSubmatchIndex(msg); m != nil && n <= len(starts) {
+		line, _ := strconv.Atoi(msg[m[2]:m[3]])
+		return fmt.Sprintf("line %d (document %d): %s", starts[n-1]+line-1, n, msg[:m[0]]+"yaml:"+msg[m[1]:])
+	}
+	return fmt.Sprintf("document %d: %s", n, msg)
+}
+
+func decodeObject(raw []byte, out map[string]runtime.Object, skipped *[]string) error {
 	obj, _, err := scheme.Codecs.UniversalDeserializer().Decode(raw, nil, nil)
 	if err != nil {
 		if runtime.IsNotRegisteredError(err) {
-			return nil // a kind this plugin does not serve (Pods, StatefulSets, ...)
+			*skipped = append(*skipped, kindOf(raw))
+			return nil
 		}
 		return err
 	}
@@ -107,28 +151,40 @@ func decodeObject(raw []byte, out map[string]runtime.Object) error {
 		}
 	case *core.List:
 		for _, item := range o.Items {
-			if err := decodeObject(item.Raw, out); err != nil {
+			if err := decodeObject(item.Raw, out, skipped); err != nil {
 				return err
 			}
 		}
 	default:
-		if meta.IsListType(obj) {
-			items, err := meta.ExtractList(obj)
+		if !meta.IsListType(obj) {
+			*skipped = append(*skipped, kindOf(raw))
+			return nil
+		}
+		items, err := meta.ExtractList(obj)
+		if err != nil {
+			return err
+		}
+		for _, item := range items {
+			b, err := runtime.Encode(scheme.Codecs.LegacyCodec(core.SchemeGroupVersion, discovery.SchemeGroupVersion), item)
 			if err != nil {
 				return err
 			}
-			for _, item := range items {
-				b, err := runtime.Encode(scheme.Codecs.LegacyCodec(core.SchemeGroupVersion, discovery.SchemeGroupVersion), item)
-				if err != nil {
-					return err
-				}
-				if err := decodeObject(b, out); err != nil {
-					return err
-				}
+			if err := decodeObject(b, out, skipped); err != nil {
+				return err
 			}
 		}
 	}
 	return nil
+}
+
+// kindOf names an object's apiVersion, kind and name from its JSON.
+func kindOf(raw []byte) string {
+	var o struct {
+		metav1.TypeMeta `json:",inline"`
+		Metadata        struct{ Name, Namespace string } `json:"metadata"`
+	}
+	_ = json.Unmarshal(raw, &o)
+	return fmt.Sprintf("%s %s %q", o.APIVersion, o.Kind, o.Metadata.Name)
 }
 
 func add(out map[string]runtime.Object, resource string, o metav1.Object) {

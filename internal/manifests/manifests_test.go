@@ -1,6 +1,8 @@
 package manifests
 
 import (
+	"bytes"
+	golog "log"
 	"os"
 	"path/filepath"
 	"sort"
@@ -73,5 +75,68 @@ subsets:
 	if s.Service != "b" || s.Labels[object.LabelManagedBy] != mirrorManager || len(s.Endpoints) != 2 ||
 		!s.Endpoints[0].Ready || s.Endpoints[1].Ready || s.Ports[0].Name != "http" {
 		t.Fatalf("mirrored slice %+v", s)
+	}
+}
+
+// A YAML error names its line in the file, not in its document.
+func TestLoadManifestsErrorLine(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "m.yaml")
+	body := `apiVersion: v1
+kind: Service
+metadata:
+  name: a
+  namespace: ns
+spec:
+  clusterIP: None
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: b
+spec:
+  ports: [
+`
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load([]string{p})
+	if err == nil || !strings.Contains(err.Error(), "m.yaml: line 14 (document 2): error converting YAML to JSON: yaml:") {
+		t.Fatalf("error %v, want one naming line 14 of the file", err)
+	}
+}
+
+// A kind the loader does not serve, or an apiVersion it does not take, is
+// warned about by name, with its file and document.
+func TestLoadManifestsUnknownKinds(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "m.yaml")
+	body := `apiVersion: v1
+kind: Pod
+metadata: {name: p}
+---
+apiVersion: discovery.k8s.io/v1beta1
+kind: EndpointSlice
+metadata: {name: old}
+addressType: IPv4
+endpoints: []
+---
+apiVersion: v1
+kind: Service
+metadata: {name: s}
+spec: {clusterIP: None}
+`
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	golog.SetOutput(&buf)
+	defer golog.SetOutput(os.Stderr)
+	objs, err := Load([]string{p})
+	if err != nil || len(objs) != 1 {
+		t.Fatalf("%v, %d objects", err, len(objs))
+	}
+	for _, want := range []string{`document 1: v1 Pod "p" ignored`, `document 2: discovery.k8s.io/v1beta1 EndpointSlice "old" ignored`} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("no warning %q in:\n%s", want, buf.String())
+		}
 	}
 }
