@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/miekg/dns"
@@ -65,8 +66,9 @@ func explainQPS(res *result, kubeconfig, ours string) {
 		order := append([]*server(nil), all...)
 		rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
 		for _, sv := range order {
-			for _, q := range []struct{ key, file string }{{"qps_explain_pos", pos}, {"qps_explain_neg", negf}} {
-				qps, _ := dnsperfLost(sv.Port, q.file, "-e")
+			for _, q := range []struct{ key, file, rcode string }{{"qps_explain_pos", pos, "NOERROR"}, {"qps_explain_neg", negf, "NXDOMAIN"}} {
+				m := qpsRe.FindStringSubmatch(dnsperfExpect(sv.Port, q.file, q.rcode, "-e"))
+				qps, _ := strconv.ParseFloat(m[1], 64)
 				res.add(q.key+"/"+sv.name, qps)
 				t.Logf("%s %s (port %d) run %d: %.0f qps", q.key, sv.name, sv.Port, run+1, qps)
 			}

@@ -40,13 +40,18 @@ func dnsperfArgs(port int, file string, extra ...string) float64 {
 // dnsperfOutput runs dnsperf against the port for -seconds and returns its
 // report; it fails the run when no query was answered NOERROR.
 func dnsperfOutput(port int, file string, extra ...string) string {
+	return dnsperfExpect(port, file, "NOERROR", extra...)
+}
+
+// dnsperfExpect is dnsperfOutput for queries answered with rcode want.
+func dnsperfExpect(port int, file, want string, extra ...string) string {
 	args := append([]string{"-s", "127.0.0.1", "-p", strconv.Itoa(port), "-d", file, "-l", strconv.Itoa(*seconds), "-c", "4", "-q", "256", "-S", "0"}, extra...)
 	b, err := exec.Command("dnsperf", args...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("dnsperf: %v\n%s", err, b)
 	}
-	if !qpsRe.Match(b) || !strings.Contains(string(b), "NOERROR") {
-		t.Fatalf("dnsperf: no qps or no NOERROR answers:\n%s", b)
+	if !qpsRe.Match(b) || !strings.Contains(string(b), want) {
+		t.Fatalf("dnsperf: no qps or no %s answers:\n%s", want, b)
 	}
 	return string(b)
 }
