@@ -3,6 +3,7 @@ package headless
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net"
 	"net/http"
 	"slices"
@@ -197,5 +198,28 @@ func TestExplainHTTP(t *testing.T) {
 	if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 		c.Close()
 		t.Error("the explain listener is left open after shutdown")
+	}
+}
+
+// While a watch has been failing past the freshness threshold, replies
+// carry Stale Answer (3), NXDOMAIN ones Stale NXDOMAIN Answer (19) beside
+// their reason; once the watch is back, nothing.
+func TestExplainStale(t *testing.T) {
+	h, _ := start(t, config{explain: true}, explainCluster()...)
+	hd := cached(h)
+	w := h.watch.watches[0]
+	w.health.result(w.spec, errors.New("connection refused"))
+	w.health.check(w.spec, time.Now().Add(staleAfter))
+	if _, texts := edeOf(t, hd, "web-0.hdls.testns.svc.cluster.local.", dns.TypeA); len(texts) != 1 ||
+		!strings.HasPrefix(texts[0], "Stale Answer|headless: watch of "+w.spec.name()+" failing since ") {
+		t.Errorf("positive answer while stale: EDE %q", texts)
+	}
+	if _, texts := edeOf(t, hd, "nosuch.testns.svc.cluster.local.", dns.TypeA); len(texts) != 2 ||
+		!strings.HasPrefix(texts[0], "Other|headless: nosuch.testns: ") || !strings.HasPrefix(texts[1], "Stale NXDOMAIN Answer|") {
+		t.Errorf("NXDOMAIN while stale: EDE %q", texts)
+	}
+	w.health.result(w.spec, nil)
+	if _, texts := edeOf(t, hd, "web-0.hdls.testns.svc.cluster.local.", dns.TypeA); len(texts) != 0 {
+		t.Errorf("positive answer after the watch is back: EDE %q", texts)
 	}
 }
