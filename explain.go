@@ -10,7 +10,6 @@ import (
 	"github.com/coredns/caddy"
 	"github.com/headlessdns/headless/internal/explain"
 	"github.com/miekg/dns"
-	"golang.org/x/time/rate"
 )
 
 // The explain option: why a name is missing, in the reply (an Extended DNS
@@ -51,7 +50,6 @@ type explaining struct {
 	ex     *explain.Explainer
 	lookup *explain.Lookup
 	srv    *explain.Server
-	lim    *rate.Limiter // reasons computed a second for replies
 }
 
 // startExplain makes the explainer over src and, with an address, starts
@@ -61,7 +59,7 @@ func (h *Headless) startExplain(src source) error {
 		return nil
 	}
 	lk := explain.NewLookup(src.Service)
-	h.explain = &explaining{lookup: lk, lim: rate.NewLimiter(1000, 1000),
+	h.explain = &explaining{lookup: lk,
 		ex: explain.New(explain.Options{Index: h.index, Namespaces: h.cfg.namespaces, Labels: h.cfg.labels, Selector: h.cfg.selector,
 			PodNames: h.cfg.podNames, Lookup: lk, Stale: h.staleWatch})}
 	return h.listenExplain()
@@ -148,14 +146,11 @@ func (h *Headless) withEDE(req, m *dns.Msg, negative, stale bool) *dns.Msg {
 	var edes []dns.EDNS0
 	if negative {
 		text := "headless: " + shortName(name, h.matchZone(name)) + ": "
-		if h.explain.lim.Allow() {
-			rs := h.explain.ex.Reasons(h.explainQuery(name, q.Qtype), false, 0)
-			if len(rs) > 0 {
-				text += rs[0].Message
-				h.explain.ex.LogOnce(name+" "+dns.TypeToString[q.Qtype], rs[0])
-			}
-		} else {
-			text += "not explained (too many negative answers a second)"
+		if rs, ok := h.explain.ex.ForReply(h.explainQuery(name, q.Qtype)); !ok {
+			text += "not explained (too many new negative answers a second)"
+		} else if len(rs) > 0 {
+			text += rs[0].Message
+			h.explain.ex.LogOnce(name+" "+dns.TypeToString[q.Qtype], rs[0])
 		}
 		edes = append(edes, &dns.EDNS0_EDE{InfoCode: dns.ExtendedErrorCodeOther, ExtraText: text})
 	}

@@ -223,3 +223,25 @@ func TestExplainStale(t *testing.T) {
 		t.Errorf("positive answer after the watch is back: EDE %q", texts)
 	}
 }
+
+// A name asked again and again keeps its reason past the rate at which
+// reasons are computed (they are remembered), and a change taken in
+// replaces the remembered reason.
+func TestExplainMemo(t *testing.T) {
+	h, client := start(t, config{explain: true}, explainCluster()...)
+	hd := cached(h)
+	name := "lonely.testns.svc.cluster.local."
+	for i := 0; i < 3000; i++ {
+		if _, texts := edeOf(t, hd, name, dns.TypeA); len(texts) != 1 || !strings.Contains(texts[0], "has no selector") {
+			t.Fatalf("ask %d: EDE %q", i, texts)
+		}
+	}
+	s := slice("testns", "lonely-a", "lonely", discovery.AddressTypeIPv4, "example.com/manual", http80, ep{IP: "172.0.7.1", NotReady: true})
+	if _, err := client.DiscoveryV1().EndpointSlices("testns").Create(context.Background(), s, meta.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the new reason", func() bool {
+		_, texts := edeOf(t, hd, name, dns.TypeA)
+		return len(texts) == 1 && strings.Contains(texts[0], "endpoint 172.0.7.1 not ready")
+	})
+}

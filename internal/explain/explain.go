@@ -1,11 +1,15 @@
 package explain
 
 import (
+	"sync"
+
 	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
 	"time"
+
+	"golang.org/x/time/rate"
 
 	clog "github.com/coredns/coredns/plugin/pkg/log"
 
@@ -85,10 +89,61 @@ type Options struct {
 type Explainer struct {
 	o      Options
 	logged logged
+	lim    *rate.Limiter // reasons computed a second for replies (memo misses)
+
+	mu   sync.Mutex
+	memo map[memoKey]memoEntry // a reply's reasons, while nothing they read changed
 }
 
+type memoKey struct {
+	name  string
+	qtype uint16
+}
+
+type memoEntry struct {
+	gen, lgen uint64 // the index's and the lookup's generations they were computed at
+	reasons   []Reason
+}
+
+const memoMax = 8192
+
 // New returns an explainer.
-func New(o Options) *Explainer { return &Explainer{o: o} }
+func New(o Options) *Explainer {
+	return &Explainer{o: o, lim: rate.NewLimiter(1000, 1000), memo: map[memoKey]memoEntry{}}
+}
+
+// ForReply are the reasons of a negative reply to q, without stale (the
+// caller adds what it needs of that): remembered per name and type while
+// the index takes no change in and the lookup learns nothing, computed
+// anew at most 1,000 times a second; false when over that rate.
+func (e *Explainer) ForReply(q Query) ([]Reason, bool) {
+	k := memoKey{q.Name, q.Type}
+	gen, lgen := e.o.Index.Generation(), e.lookupGen()
+	e.mu.Lock()
+	m, ok := e.memo[k]
+	e.mu.Unlock()
+	if ok && m.gen == gen && m.lgen == lgen {
+		return m.reasons, true
+	}
+	if !e.lim.Allow() {
+		return nil, false
+	}
+	rs := e.why(q, 0)
+	e.mu.Lock()
+	if len(e.memo) >= memoMax {
+		clear(e.memo)
+	}
+	e.memo[k] = memoEntry{gen: gen, lgen: lgen, reasons: rs}
+	e.mu.Unlock()
+	return rs, true
+}
+
+func (e *Explainer) lookupGen() uint64 {
+	if e.o.Lookup == nil {
+		return 0
+	}
+	return e.o.Lookup.gen.Load()
+}
 
 // Reasons are why q got no records (answered false), plus stale when a
 // watch has been failing: empty for a name that answers from current

@@ -3,6 +3,7 @@ package explain
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -24,6 +25,8 @@ type Lookup struct {
 	ctx  context.Context
 	stop context.CancelFunc
 	wg   sync.WaitGroup
+
+	gen atomic.Uint64 // answers learnt so far
 
 	mu       sync.Mutex
 	known    map[string]fetched       // namespace/name -> the last answer
@@ -102,6 +105,7 @@ func (l *Lookup) fetch(key, namespace, name string, done chan struct{}) {
 	}
 	l.known[key] = fetched{svc: svc, err: err, at: time.Now()}
 	delete(l.inflight, key)
+	l.gen.Add(1)
 	l.mu.Unlock()
 	close(done)
 }

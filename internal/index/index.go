@@ -67,8 +67,9 @@ type Index struct {
 	nAddresses atomic.Int64
 
 	// sync state
-	pending   atomic.Bool // a change is taken in and not yet published: the next read publishes it
-	caughtUp  atomic.Bool // the initial sync is published whole
+	gen       atomic.Uint64 // changes taken in so far (Generation)
+	pending   atomic.Bool   // a change is taken in and not yet published: the next read publishes it
+	caughtUp  atomic.Bool   // the initial sync is published whole
 	isSynced  atomic.Bool
 	svcSynced atomic.Bool
 	synced    chan struct{}
@@ -159,6 +160,7 @@ func (ix *Index) markSlice(key, id string, endpoints int) {
 }
 
 func (ix *Index) kickBuilder() {
+	ix.gen.Add(1)
 	ix.pending.Store(true)
 	select {
 	case ix.kick <- struct{}{}:
@@ -376,6 +378,10 @@ func (ix *Index) WaitSynced(timeout time.Duration, stop <-chan struct{}) bool {
 	}
 	return false
 }
+
+// Generation counts the changes taken in: what the index holds taken in is
+// the same while it is (for memos of what is derived from it).
+func (ix *Index) Generation() uint64 { return ix.gen.Load() }
 
 // Options are the options the index was made with.
 func (ix *Index) Options() Options { return ix.opts }
