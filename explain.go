@@ -108,10 +108,10 @@ func (h *Headless) staleWatch() (string, time.Time, bool) {
 	return "", time.Time{}, false
 }
 
-// explainWriterFor wraps w when the reply to r may need an EDE: explain
-// is on, r has EDNS and asks one name in our zones.
+// explainWriterFor wraps w when the reply to r may need an EDE (explain is
+// on): r has EDNS and asks one name in our zones.
 func (h *Headless) explainWriterFor(w dns.ResponseWriter, r *dns.Msg) dns.ResponseWriter {
-	if h.explain == nil || len(r.Question) != 1 || r.IsEdns0() == nil {
+	if len(r.Question) != 1 || r.IsEdns0() == nil {
 		return w
 	}
 	if h.matchZone(strings.ToLower(r.Question[0].Name)) == nil {

@@ -44,11 +44,13 @@ func (f *front) Name() string { return frontName }
 // The reply is held and shaped and written here, once the plugins below
 // have returned: packing then runs on a shallow stack. (Written where it
 // arrives, deep in the chain, it grew the goroutine's stack once more per
-// query, and copying stacks cost more than the topology.Shaping itself.) CoreDNS
+// query, and copying stacks cost more than the shaping itself.) CoreDNS
 // plugins write before they return (their rcode tells the server whether
 // they did), so nothing waits on the held write.
 func (f *front) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
-	w = f.h.explainWriterFor(w, r)
+	if f.h.explain != nil { // (off: no call on the query path)
+		w = f.h.explainWriterFor(w, r)
+	}
 	key, ok := f.h.mayShape(r)
 	if !ok {
 		return plugin.NextOrFailure(f.Name(), f.next, ctx, w, r)

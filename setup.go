@@ -80,11 +80,10 @@ func parse(c *caddy.Controller) (*Headless, error) {
 		}
 		for c.NextBlock() {
 			opt := c.Val()
-			if _, seen := lines[opt]; seen && opt != "client_zones" {
-				return nil, c.Errf("option '%s' given twice", opt)
-			}
 			if _, seen := lines[opt]; !seen {
 				lines[opt] = c.Line()
+			} else if opt != "client_zones" {
+				return nil, c.Errf("option '%s' given twice", opt)
 			}
 			parseOpt, ok := options[opt]
 			if !ok {

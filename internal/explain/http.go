@@ -62,9 +62,6 @@ func Listen(addr string, src Source) (*Server, error) {
 	return s, nil
 }
 
-// Addr is the address it listens on.
-func (s *Server) Addr() net.Addr { return s.ln.Addr() }
-
 // Close stops serving and waits for the server's goroutine.
 func (s *Server) Close() {
 	s.once.Do(func() {

@@ -1,6 +1,7 @@
 package explain
 
 import (
+	"slices"
 	"strings"
 	"time"
 
@@ -67,7 +68,7 @@ func (e *Explainer) Service(namespace, name string, zone string, wait time.Durat
 				continue
 			}
 			pi := PortInfo{Name: p.Name, Protocol: strings.ToUpper(p.Protocol), Port: p.Port}
-			if !containsPort(info.Ports, pi) {
+			if !slices.Contains(info.Ports, pi) {
 				info.Ports = append(info.Ports, pi)
 			}
 		}
@@ -76,15 +77,6 @@ func (e *Explainer) Service(namespace, name string, zone string, wait time.Durat
 		}
 	}
 	return info
-}
-
-func containsPort(ps []PortInfo, p PortInfo) bool {
-	for _, q := range ps {
-		if q == p {
-			return true
-		}
-	}
-	return false
 }
 
 func (e *Explainer) endpointInfo(svc *object.Service, ep *object.Endpoint, zone string) EndpointInfo {

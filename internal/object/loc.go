@@ -12,11 +12,8 @@ type Loc struct {
 	HintZones, HintNodes string // hints.forZones (lowercase) and hints.forNodes, comma-separated
 }
 
-// NoLoc is the location of an endpoint that names none.
-var NoLoc = &Loc{}
-
-// Intern returns the one copy of l (NoLoc for the empty location).
-func Intern(l Loc) *Loc { return locs.intern(l) }
+// noLoc is the location of an endpoint that names none.
+var noLoc = &Loc{}
 
 // locInterner keeps one copy of each endpoint location: the endpoints of a
 // node share it (the watches' goroutines intern concurrently).
@@ -29,7 +26,7 @@ var locs locInterner
 
 func (li *locInterner) intern(l Loc) *Loc {
 	if l == (Loc{}) {
-		return NoLoc
+		return noLoc
 	}
 	li.mu.Lock()
 	defer li.mu.Unlock()

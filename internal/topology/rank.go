@@ -47,7 +47,7 @@ func rank(m object.TrafficMode, e *object.Loc, c ClientLoc) int {
 }
 
 // rankMemo remembers the ranks of a few endpoint locations for one reply's
-// client: locations are interned (one pointer per place, see object.Intern),
+// client: locations are interned (one pointer per place, interned when a slice is reduced),
 // so a reply's addresses share few of them (one per zone, or per node).
 type rankMemo struct {
 	locs  [8]*object.Loc
