@@ -53,18 +53,18 @@ func (f *front) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) 
 	}
 	key, ok := f.h.mayShape(r)
 	if !ok {
-		return plugin.NextOrFailure(f.Name(), f.next, ctx, w, r)
+		return plugin.NextOrFailure(f.Name(), f.next, ctx, f.h.recheckWriterFor(ctx, w, r), r)
 	}
 	cw := f.h.plan(w, r, key)
 	if cw == nil {
-		return plugin.NextOrFailure(f.Name(), f.next, ctx, w, r)
+		return plugin.NextOrFailure(f.Name(), f.next, ctx, f.h.recheckWriterFor(ctx, w, r), r)
 	}
 	cw.sc = topology.GetScratch()
 	if f.presort {
 		cw.Context = ctx
 		ctx = cw
 	}
-	rc, err := plugin.NextOrFailure(f.Name(), f.next, ctx, cw, r)
+	rc, err := plugin.NextOrFailure(f.Name(), f.next, ctx, f.h.recheckWriterFor(ctx, cw, r), r) // a replaced negative reply is shaped too
 	werr := cw.flush()
 	sc := cw.sc
 	cw.sc, cw.done, cw.pre = nil, true, presorted{} // pre.order is sc's

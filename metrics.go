@@ -44,6 +44,10 @@ var (
 		Namespace: plugin.Namespace, Subsystem: pluginName, Name: "topology_answers_total",
 		Help: "Replies put in topology order, by the best match they hold for the client: node (same node first), zone (same zone first), none (client unknown or no endpoint near it).",
 	}, []string{"match"})
+	staleNegatives = promauto.NewCounter(prometheus.CounterOpts{
+		Namespace: plugin.Namespace, Subsystem: pluginName, Name: "negative_replaced_total",
+		Help: "Negative replies (from cache or a race) replaced by the index's answer because the name now exists below a Service with a negative TTL.",
+	})
 	cappedReplies = promauto.NewCounter(prometheus.CounterOpts{
 		Namespace: plugin.Namespace, Subsystem: pluginName, Name: "capped_replies_total",
 		Help: "UDP replies from which records were left out by max_answers or headless.dns/max-answers (never truncated).",

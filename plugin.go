@@ -63,6 +63,8 @@ type config struct {
 	labels         string          // the selector as written: sent to the API server
 	selector       labels.Selector // the same, parsed once; nil selects all
 	ttl            uint32
+	negativeTTL    int32 // negative_ttl N: N+1 (the most seconds a negative answer's SOA lets it be held); 0 unset, as stock
+	hostnames      bool  // publish_not_ready hostnames
 	podNames       bool
 	zonal          bool
 	startupTimeout time.Duration

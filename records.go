@@ -26,7 +26,7 @@ type result struct {
 	out outcome
 	set *index.RRSet
 	ptr *index.PTRs
-	svc *object.Service // whose set it is (its headless.dns/ttl)
+	svc *object.Service // whose set it is, or the name is below (its headless.dns/ttl and negative-ttl)
 }
 
 // resolve finds what answers a lowercase name in zone z.
@@ -66,12 +66,16 @@ func (h *Headless) resolve(name string, z *zone) result {
 		if set := recs.Name(""); n.prefer && set != nil {
 			return result{out: answer, set: set, svc: recs.Service()}
 		}
-		return result{out: nodata} // the zone-scoped name exists, without endpoints
+		return result{out: nodata, svc: recs.Service()} // the zone-scoped name exists, without endpoints
 	}
 	if set := recs.Name(n.prefix); set != nil {
 		return result{out: answer, set: set, svc: recs.Service()}
 	}
-	return result{out: nxdomain} // no such endpoint or port, or no ready address
+	if n.prefix == "" && recs.HasNames() {
+		// no ready endpoint, but names below it (the hostnames policy)
+		return result{out: nodata, svc: recs.Service()}
+	}
+	return result{out: nxdomain, svc: recs.Service()} // no such endpoint or port, or no ready address
 }
 
 // resolveAncestor answers the names above Services: the next plugin's when
@@ -134,6 +138,6 @@ func (h *Headless) resolveReverse(name string, z *zone) result {
 // indexOptions are the index's options for the forward zones fwd: the
 // stanza's, and the metrics' hooks.
 func (cfg *config) indexOptions(fwd []string) index.Options {
-	return index.Options{Zones: fwd, TTL: cfg.ttl, PodNames: cfg.podNames, Zonal: cfg.zonal,
+	return index.Options{Zones: fwd, TTL: cfg.ttl, PodNames: cfg.podNames, Zonal: cfg.zonal, Hostnames: cfg.hostnames,
 		Selector: cfg.selector, Namespaces: cfg.namespaces, Hooks: indexHooks}
 }

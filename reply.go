@@ -5,6 +5,7 @@ import (
 	"net"
 
 	"github.com/headlessdns/headless/internal/index"
+	"github.com/headlessdns/headless/internal/object"
 	"github.com/miekg/dns"
 )
 
@@ -50,7 +51,11 @@ func (h *Headless) reply(cw *clientWriter, w dns.ResponseWriter, r *dns.Msg, z *
 		m.Rcode = dns.RcodeServerFailure
 	}
 	if len(m.Answer) == 0 {
-		m.Ns = []dns.RR{h.soa(qzone)}
+		soa := h.soa(qzone)
+		if n := h.negativeTTL(res.svc); n >= 0 && (out == nodata || out == nxdomain) {
+			soa.Hdr.Ttl, soa.Minttl = min(soa.Hdr.Ttl, uint32(n)), min(soa.Minttl, uint32(n))
+		}
+		m.Ns = []dns.RR{soa}
 	}
 	if err := w.WriteMsg(m); err != nil {
 		// The server answers SERVFAIL for this rcode; errors logs err.
@@ -178,6 +183,16 @@ func (h *Headless) soa(qzone string) *dns.SOA {
 		Mbox: index.JoinName("hostmaster", qzone), Ns: index.JoinName("ns.dns", qzone), Serial: h.index.Serial(),
 		Refresh: 7200, Retry: 1800, Expire: 86400, Minttl: ttl,
 	}
+}
+
+// negativeTTL is the most seconds a negative answer below svc (nil: not
+// below a Service) may be held: its headless.dns/negative-ttl, else the
+// Corefile's negative_ttl; -1 when neither is set.
+func (h *Headless) negativeTTL(svc *object.Service) int32 {
+	if svc != nil && svc.Policy.NegativeTTL >= 0 {
+		return svc.Policy.NegativeTTL
+	}
+	return h.cfg.negativeTTL - 1
 }
 
 // setTTL sets the TTL of copied records (a Service's headless.dns/ttl).

@@ -230,6 +230,28 @@ var options = map[string]func(c *caddy.Controller, args []string, cfg *config) e
 		cfg.ttl = uint32(t)
 		return nil
 	},
+	"negative_ttl": func(c *caddy.Controller, args []string, cfg *config) error {
+		if len(args) != 1 {
+			return c.ArgErr()
+		}
+		t, err := strconv.Atoi(args[0])
+		if err != nil || t < 0 || t > object.MaxTTL {
+			return c.Errf("negative_ttl: '%s' is not a number of seconds from 0 to %d", args[0], object.MaxTTL)
+		}
+		cfg.negativeTTL = int32(t) + 1
+		return nil
+	},
+	"publish_not_ready": func(c *caddy.Controller, args []string, cfg *config) error {
+		if len(args) != 1 {
+			return c.ArgErr()
+		}
+		m, ok := object.ParseNotReady(args[0])
+		if !ok {
+			return c.Errf("publish_not_ready: '%s' is neither none nor hostnames", args[0])
+		}
+		cfg.hostnames = m == object.NotReadyHostnames
+		return nil
+	},
 	"topology": func(c *caddy.Controller, args []string, cfg *config) error {
 		if len(args) > 1 {
 			return c.ArgErr()

@@ -94,6 +94,26 @@ func TestSetup(t *testing.T) {
 				t.Errorf("default mode %v", h.cfg.defaultMode)
 			}
 		}},
+		{input: "headless {\n publish_not_ready hostnames\n negative_ttl 0\n}", check: func(t *testing.T, h *Headless) {
+			if !h.cfg.hostnames || h.negativeTTL(nil) != 0 || !h.index.Options().Hostnames {
+				t.Errorf("config %+v, index %+v", h.cfg, h.index.Options())
+			}
+		}},
+		{input: "headless {\n publish_not_ready none\n negative_ttl 3600\n}", check: func(t *testing.T, h *Headless) {
+			if h.cfg.hostnames || h.negativeTTL(nil) != 3600 {
+				t.Errorf("config %+v", h.cfg)
+			}
+		}},
+		{input: "headless", check: func(t *testing.T, h *Headless) {
+			if h.cfg.hostnames || h.negativeTTL(nil) != -1 {
+				t.Errorf("defaults: hostnames %v, negative TTL %d", h.cfg.hostnames, h.negativeTTL(nil))
+			}
+		}},
+		{input: "headless {\n publish_not_ready all\n}", err: "Testfile:2 - Error during parsing: publish_not_ready: 'all' is neither none nor hostnames"},
+		{input: "headless {\n publish_not_ready\n}", err: "Wrong argument count"},
+		{input: "headless {\n negative_ttl 3601\n}", err: "Testfile:2 - Error during parsing: negative_ttl: '3601' is not a number of seconds from 0 to 3600"},
+		{input: "headless {\n negative_ttl -1\n}", err: "negative_ttl: '-1' is not a number of seconds"},
+		{input: "headless {\n negative_ttl 1 2\n}", err: "Wrong argument count"},
 		// errors: each names the line
 		{input: "headless {\n topology Nearby\n}", err: "Testfile:2 - Error during parsing: topology: 'Nearby' is not PreferSameZone, PreferSameNode or PreferClose"},
 		{input: "headless {\n topology a b\n}", err: "Wrong argument count"},

@@ -227,7 +227,7 @@ func (e *Explainer) forService(q Query, wait time.Duration) []Reason {
 			return r
 		}
 	}
-	return readiness(q, svc, all, "the Service's endpoints")
+	return e.readiness(q, svc, all, "the Service's endpoints")
 }
 
 // notTakenIn explains a Service name the index does not hold.
@@ -299,7 +299,7 @@ func (e *Explainer) forHost(q Query, svc *object.Service, sls []*object.Slice) [
 		}
 	}
 	if len(named) > 0 {
-		return readiness(q, svc, named, "endpoint "+q.Host)
+		return e.readiness(q, svc, named, "endpoint "+q.Host)
 	}
 	msg := fmt.Sprintf("no endpoint of Service %s has the name %s", svc.Name, q.Host)
 	if len(nameless) > 0 {
@@ -361,7 +361,7 @@ func (e *Explainer) reverse(q Query) []Reason {
 				eps = append(eps, endpoint{&h.Slice.Endpoints[i], h.Slice})
 			}
 		}
-		out = append(out, readiness(Query{Type: dns.TypePTR}, svc, eps, "address "+q.Addr.String()+" of Service "+svc.Name)...)
+		out = append(out, e.readiness(Query{Kind: Reverse, Type: dns.TypePTR}, svc, eps, "address "+q.Addr.String()+" of Service "+svc.Name)...)
 	}
 	if len(out) == 0 {
 		return one(NoService, "address %s belongs to no headless Service we serve", q.Addr)

@@ -8,30 +8,48 @@ import (
 	"github.com/miekg/dns"
 )
 
-// published reports whether an endpoint is published under svc's policy.
-func published(svc *object.Service, ep *object.Endpoint) bool {
-	return ep.Ready || (svc.Policy.PublishServing && ep.Serving)
+// published reports whether an endpoint is published under the names a
+// query of kind k asks: the Service name and its ports list only the
+// endpoints the policy fully publishes; an endpoint's own names and PTRs
+// also those of the hostnames policy.
+func (e *Explainer) published(k Kind, svc *object.Service, ep *object.Endpoint) bool {
+	switch svc.Policy.Publish(ep, e.o.Index.Options().Hostnames) {
+	case object.Published:
+		return true
+	case object.NameOnly:
+		return k == Endpoint || k == Reverse
+	}
+	return false
 }
 
 // readiness explains endpoints that exist (those of what): none published
 // (not ready, terminating), or none of the asked family.
-func readiness(q Query, svc *object.Service, eps []endpoint, what string) []Reason {
+func (e *Explainer) readiness(q Query, svc *object.Service, eps []endpoint, what string) []Reason {
 	var pub, terminating, notReady []endpoint
+	nameOnly := 0
 	for _, x := range eps {
 		switch {
-		case published(svc, x.ep):
+		case e.published(q.Kind, svc, x.ep):
 			pub = append(pub, x)
 		case x.ep.Terminating:
 			terminating = append(terminating, x)
 		default:
 			notReady = append(notReady, x)
+			if svc.Policy.Publish(x.ep, e.o.Index.Options().Hostnames) == object.NameOnly {
+				nameOnly++
+			}
 		}
 	}
 	if len(pub) == 0 {
 		var out []Reason
 		if len(notReady) > 0 {
-			out = append(out, Reason{Code: NotReady, Message: condition(notReady, "not ready"),
-				Fix: "a pod is published once ready; publishNotReadyAddresses: true on the Service publishes its pods before"})
+			fix := "a pod is published once ready; publishNotReadyAddresses: true on the Service publishes its pods before"
+			msg := condition(notReady, "not ready")
+			if nameOnly > 0 {
+				msg += "; published by the hostnames policy under its own name only (the Service name and SRV list ready endpoints)"
+				fix = "ask the endpoint's own name while it starts; the Service name lists it once ready"
+			}
+			out = append(out, Reason{Code: NotReady, Message: msg, Fix: fix})
 		}
 		if len(terminating) > 0 {
 			out = append(out, Reason{Code: Terminating, Message: condition(terminating, "terminating"),

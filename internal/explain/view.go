@@ -25,6 +25,13 @@ type ServiceInfo struct {
 	Namespace string            `json:"namespace"`
 	Name      string            `json:"name"`
 	Selector  map[string]string `json:"selector"` // null: none, or not known
+	// NotReady is what the Service publishes of endpoints that are not
+	// ready: "none" or "hostnames" (headless.dns/publish-not-ready, else
+	// the Corefile's publish_not_ready).
+	NotReady string `json:"publishNotReady"`
+	// NegativeTTL is the most seconds its negative answers may be held
+	// (headless.dns/negative-ttl); null: the Corefile's negative_ttl.
+	NegativeTTL *int32 `json:"negativeTTL"`
 	Ports     []PortInfo        `json:"ports"`
 	Endpoints []EndpointInfo    `json:"endpoints"`
 }
@@ -46,6 +53,7 @@ type EndpointInfo struct {
 	Ready          bool     `json:"ready"`
 	Serving        bool     `json:"serving"`
 	Terminating    bool     `json:"terminating"`
+	Publication    string   `json:"publication"` // "service" (every name), "own-names" (the hostnames policy), "none"
 	PublishedNames []string `json:"publishedNames"`
 }
 
@@ -56,7 +64,13 @@ func (e *Explainer) Service(namespace, name string, zone string, wait time.Durat
 	if svc == nil {
 		return nil
 	}
-	info := &ServiceInfo{Namespace: namespace, Name: name, Ports: []PortInfo{}, Endpoints: []EndpointInfo{}}
+	info := &ServiceInfo{Namespace: namespace, Name: name, Ports: []PortInfo{}, Endpoints: []EndpointInfo{}, NotReady: "none"}
+	if svc.Policy.Hostnames(e.o.Index.Options().Hostnames) {
+		info.NotReady = "hostnames"
+	}
+	if n := svc.Policy.NegativeTTL; n >= 0 {
+		info.NegativeTTL = &n
+	}
 	if svc.Selector && e.o.Lookup != nil {
 		if s, _ := e.o.Lookup.Service(namespace, name, wait); s != nil {
 			info.Selector = s.Spec.Selector
@@ -82,9 +96,17 @@ func (e *Explainer) Service(namespace, name string, zone string, wait time.Durat
 func (e *Explainer) endpointInfo(svc *object.Service, ep *object.Endpoint, zone string) EndpointInfo {
 	ei := EndpointInfo{Hostname: ep.Hostname, Pod: ep.TargetName, Node: ep.Loc.Node, Zone: ep.Loc.Zone,
 		Ready: ep.Ready, Serving: ep.Serving, Terminating: ep.Terminating, Addresses: []string{}, PublishedNames: []string{}}
+	switch svc.Policy.Publish(ep, e.o.Index.Options().Hostnames) {
+	case object.Published:
+		ei.Publication = "service"
+	case object.NameOnly:
+		ei.Publication = "own-names"
+	default:
+		ei.Publication = "none"
+	}
 	for i := range ep.Addrs {
 		ei.Addresses = append(ei.Addresses, ep.AddrString(i))
-		if published(svc, ep) {
+		if e.published(Endpoint, svc, ep) {
 			host := strings.ToLower(index.EndpointName(ep, ep.AddrString(i), e.o.PodNames))
 			ei.PublishedNames = append(ei.PublishedNames, index.JoinName(host+"."+svc.Name+"."+svc.Namespace+".svc", zone))
 		}

@@ -16,12 +16,13 @@ type item struct {
 	port        int32
 	pi          int16       // index of the port in its slice (the API allows 100)
 	servingOnly bool        // published because it is serving, not ready (headless.dns/publish: serving)
+	nameOnly    bool        // under its own names and PTR only: not ready (headless.dns/publish-not-ready: hostnames)
 	loc         *object.Loc // where the endpoint runs (interned)
 }
 
 // sameAnswer reports whether two items answer alike.
 func (it *item) sameAnswer(o *item) bool {
-	return it.host == o.host && it.addr == o.addr && it.port == o.port && it.loc.Zone == o.loc.Zone && it.servingOnly == o.servingOnly
+	return it.host == o.host && it.addr == o.addr && it.port == o.port && it.loc.Zone == o.loc.Zone && it.servingOnly == o.servingOnly && it.nameOnly == o.nameOnly
 }
 
 // ptrChange replaces the PTR contributions of one slice: those of its
@@ -43,7 +44,7 @@ type builder struct {
 // slices that changed since the last build (nil: look at every slice, as
 // for a new Service or a changed one): a change costs what it changes.
 func (b *builder) service(o *Options, key string, svc *object.Service, slicesOf map[string]*object.Slice, changed map[string]struct{}) (*Records, []ptrChange) {
-	st, ptrs, anew := b.memoryOf(key, svc)
+	st, ptrs, anew := b.memoryOf(o, key, svc)
 	if anew || changed == nil {
 		changed = sliceIDs(st.slices, slicesOf)
 	}
@@ -70,18 +71,19 @@ func (b *builder) service(o *Options, key string, svc *object.Service, slicesOf 
 // memoryOf is the builder's memory of a Service, made anew (anew true) for
 // a Service it has none of or whose publish policy changed (every slice is
 // then derived again; ptrs withdraws what the old memory contributed).
-func (b *builder) memoryOf(key string, svc *object.Service) (st *svcBuild, ptrs []ptrChange, anew bool) {
+func (b *builder) memoryOf(o *Options, key string, svc *object.Service) (st *svcBuild, ptrs []ptrChange, anew bool) {
 	if b.state == nil {
 		b.state = map[string]*svcBuild{}
 	}
 	st = b.state[key]
-	if st != nil && st.publishServing != svc.Policy.PublishServing {
+	mode := publishMode{svc.Policy.PublishServing, svc.Policy.Hostnames(o.Hostnames)}
+	if st != nil && st.mode != mode {
 		ptrs = b.drop(key)
 		st = nil
 	}
 	if st == nil {
 		st = newSvcBuild()
-		st.publishServing = svc.Policy.PublishServing
+		st.mode = mode
 		b.state[key] = st
 		anew = true
 	}
@@ -234,33 +236,39 @@ func buildWide(w wideSource) (map[string]*RRSet, map[string]*RRSet) {
 	return agg, zones
 }
 
-// readyParts returns the slices' contributions with only their ready items
-// when some are published as serving and some endpoint is ready: the Service
-// name and its ports list serving, terminating endpoints only when no
-// endpoint is ready (kube-proxy's fallback). Endpoint names keep them.
+// readyParts returns the slices' contributions as the Service name and its
+// ports list them: never the items published under their own names only
+// (not ready, the hostnames policy), and the serving, terminating ones only
+// when no endpoint is ready (kube-proxy's fallback). Endpoint names keep
+// them all.
 func readyParts(parts []*sliceBuild) []*sliceBuild {
-	serving, total := 0, 0
+	serving, nameOnly, total := 0, 0, 0
 	for _, p := range parts {
 		serving += p.servingOnly
+		nameOnly += p.nameOnly
 		total += len(p.items)
 	}
-	if serving == 0 || serving == total {
+	dropServing := serving > 0 && serving+nameOnly < total
+	if nameOnly == 0 && !dropServing {
 		return parts
 	}
 	out := make([]*sliceBuild, len(parts))
 	for i, p := range parts {
-		if p.servingOnly == 0 {
+		if p.nameOnly == 0 && (p.servingOnly == 0 || !dropServing) {
 			out[i] = p
 			continue
 		}
 		c := *p
-		c.items = make([]item, 0, len(p.items)-p.servingOnly)
+		c.items = make([]item, 0, len(p.items)-p.nameOnly)
 		for _, it := range p.items {
-			if !it.servingOnly {
+			if !it.nameOnly && !(dropServing && it.servingOnly) {
 				c.items = append(c.items, it)
 			}
 		}
-		c.servingOnly = 0
+		c.servingOnly, c.nameOnly = 0, 0
+		if !dropServing {
+			c.servingOnly = p.servingOnly
+		}
 		out[i] = &c
 	}
 	return out

@@ -20,16 +20,17 @@ type sliceBuild struct {
 	bloom       hostBloom  // of hosts
 	multi       int        // published endpoints with more than one address
 	servingOnly int        // items published because they are serving, not ready
+	nameOnly    int        // items published under their own names only (publish-not-ready: hostnames)
 }
 
-// deriveSlice computes a slice's items, names and PTR contributions: ready
-// endpoints, and with publish: serving also serving (terminating) ones.
+// deriveSlice computes a slice's items, names and PTR contributions: the
+// endpoints the Service's policy publishes (object.Policy.Publish).
 func (b *builder) deriveSlice(o *Options, key string, svc *object.Service, s *object.Slice, old *sliceBuild) *sliceBuild {
 	sb := &sliceBuild{slice: s, key: key, spans: make([]span, 0, len(s.Endpoints)+1)}
 	// exact sizes: append's doubling would leave up to half of each unused
 	addrs := 0
 	for i := range s.Endpoints {
-		if ep := &s.Endpoints[i]; ep.Ready || (svc.Policy.PublishServing && ep.Serving) {
+		if ep := &s.Endpoints[i]; svc.Policy.Publish(ep, o.Hostnames) != object.Unpublished {
 			addrs += len(ep.Addrs)
 		}
 	}
@@ -56,7 +57,8 @@ func (b *builder) deriveSlice(o *Options, key string, svc *object.Service, s *ob
 		if reuse && !same {
 			sb.rederived = append(sb.rederived, int32(i)) // also when it is no longer published: its old names change
 		}
-		if !ep.Ready && !(svc.Policy.PublishServing && ep.Serving) {
+		pub := svc.Policy.Publish(ep, o.Hostnames)
+		if pub == object.Unpublished {
 			continue
 		}
 		if len(ep.Addrs) > 1 {
@@ -74,10 +76,10 @@ func (b *builder) deriveSlice(o *Options, key string, svc *object.Service, s *ob
 				targets[zi] = JoinName(host+suffix, zone)
 			}
 			for pi, p := range s.Ports {
-				sb.items = append(sb.items, item{host: host, addr: addr, targets: targets, port: p.Port, pi: int16(pi), loc: loc, servingOnly: !ep.Ready})
-				if !ep.Ready {
-					sb.servingOnly++
-				}
+				it := item{host: host, addr: addr, targets: targets, port: p.Port, pi: int16(pi), loc: loc,
+					servingOnly: pub == object.Published && !ep.Ready, nameOnly: pub == object.NameOnly}
+				sb.items = append(sb.items, it)
+				sb.count(&it)
 			}
 			if len(s.Ports) > 0 {
 				sb.hosts = append(sb.hosts, host)
@@ -143,14 +145,22 @@ func (sb *sliceBuild) ptrRefs(dst []ptrRef) []ptrRef {
 func (sb *sliceBuild) reuse(old *sliceBuild, i int, ports bool) {
 	a, z := old.spans[i], old.spans[i+1]
 	for _, it := range old.items[a:z] {
-		if it.servingOnly {
-			sb.servingOnly++
-		}
+		sb.count(&it)
 		if ports && it.pi == 0 {
 			sb.hosts = append(sb.hosts, it.host)
 		}
 	}
 	sb.items = append(sb.items, old.items[a:z]...)
+}
+
+// count counts an item's publication.
+func (sb *sliceBuild) count(it *item) {
+	if it.servingOnly {
+		sb.servingOnly++
+	}
+	if it.nameOnly {
+		sb.nameOnly++
+	}
 }
 
 // portKeysOf returns, per slice port, the keys of every spelling that

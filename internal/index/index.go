@@ -18,6 +18,7 @@ type Options struct {
 	Zonal      bool            // zone-scoped names
 	Selector   labels.Selector // Services must match; nil selects all
 	Namespaces []string        // only these namespaces; none means all
+	Hostnames  bool            // publish_not_ready hostnames: for Services that set no headless.dns/publish-not-ready
 	Hooks      Hooks           // what the plugin's metrics are told
 }
 
@@ -62,6 +63,7 @@ type Index struct {
 	ptrTab     atomic.Pointer[ptrTable] // every published PTR address and its contributions
 	capped     atomic.Int64             // published Services whose headless.dns/max-answers sets a cap
 	ownTTL     atomic.Int64             // published Services whose headless.dns/ttl sets their TTL
+	ownNegTTL  atomic.Int64             // published Services whose headless.dns/negative-ttl sets their negative TTL
 	modified   atomic.Int64
 	nServices  atomic.Int64
 	nAddresses atomic.Int64
@@ -81,6 +83,7 @@ type publishedSet struct {
 	perNS   map[string]int      // namespace -> published Services in it
 	capKeys map[string]struct{} // published Services with a max-answers annotation cap
 	ttlKeys map[string]struct{} // published Services with a ttl annotation
+	negKeys map[string]struct{} // published Services with a negative-ttl annotation
 }
 
 // sliceOwner is where a slice is filed and which watch delivered it last:
@@ -102,7 +105,7 @@ func New(o Options) *Index {
 		dirty:    map[string]map[string]struct{}{},
 		kick:     make(chan struct{}, 1),
 		pub: publishedSet{keys: map[string]bool{}, perNS: map[string]int{},
-			capKeys: map[string]struct{}{}, ttlKeys: map[string]struct{}{}},
+			capKeys: map[string]struct{}{}, ttlKeys: map[string]struct{}{}, negKeys: map[string]struct{}{}},
 		synced:   make(chan struct{}),
 		settle:   settlePeriod,
 		urgent:   make(chan struct{}, 1),
@@ -346,6 +349,10 @@ func (ix *Index) AnyCapped() bool { return ix.capped.Load() > 0 }
 // AnyOwnTTL reports whether a published Service sets its TTL by annotation
 // (headless.dns/ttl): only then must a PTR reply look its Service up.
 func (ix *Index) AnyOwnTTL() bool { return ix.ownTTL.Load() > 0 }
+
+// AnyNegativeTTL reports whether a published Service sets its negative TTL
+// by annotation (headless.dns/negative-ttl).
+func (ix *Index) AnyNegativeTTL() bool { return ix.ownNegTTL.Load() > 0 }
 
 // TTL is the TTL of every record, and the SOA minimum.
 func (ix *Index) TTL() uint32 { return ix.opts.TTL }

@@ -184,6 +184,7 @@ func (ix *Index) notePublished(key string, recs *Records, changes map[string]*Re
 	pub := &ix.pub
 	count(pub.capKeys, &ix.capped, recs != nil && recs.svc.Policy.MaxAnswers > 0)
 	count(pub.ttlKeys, &ix.ownTTL, recs != nil && recs.svc.Policy.TTL >= 0)
+	count(pub.negKeys, &ix.ownNegTTL, recs != nil && recs.svc.Policy.NegativeTTL >= 0)
 	switch {
 	case recs != nil:
 		changes[key] = recs

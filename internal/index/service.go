@@ -149,6 +149,10 @@ func (r *Records) Name(key string) *RRSet {
 	return nil
 }
 
+// HasNames reports whether an endpoint name is published below the Service
+// (its name is then an empty non-terminal when it has no records).
+func (r *Records) HasNames() bool { return r.hosts.len() > 0 }
+
 // Zone returns the record set of the endpoints in a topology zone, or nil.
 func (r *Records) Zone(zone string) *RRSet {
 	r.wideSets()

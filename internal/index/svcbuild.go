@@ -7,12 +7,19 @@ import (
 // svcBuild is the builder's memory of one Service between flushes: what each
 // of its slices contributed, and its published endpoint names.
 type svcBuild struct {
-	slices         map[string]*sliceBuild
-	ids            []string      // the slice ids, sorted
-	parts          []*sliceBuild // the slices' contributions in ids order (published: never written to)
-	hosts          hostMap
-	nhosts         int  // the names of all slices counted per slice: hosts.len() when no name is in two slices
-	publishServing bool // the publish policy the slices were derived with
+	slices map[string]*sliceBuild
+	ids    []string      // the slice ids, sorted
+	parts  []*sliceBuild // the slices' contributions in ids order (published: never written to)
+	hosts  hostMap
+	nhosts int         // the names of all slices counted per slice: hosts.len() when no name is in two slices
+	mode   publishMode // the publish policy the slices were derived with
+}
+
+// publishMode is what of a Service's policy decides which endpoints its
+// slices publish: a change derives every slice again.
+type publishMode struct {
+	serving   bool // headless.dns/publish: serving
+	hostnames bool // not ready endpoints get their own names
 }
 
 func newSvcBuild() *svcBuild { return &svcBuild{slices: map[string]*sliceBuild{}} }

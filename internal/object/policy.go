@@ -12,6 +12,8 @@ const (
 	AnnotationTTL        = "headless.dns/ttl"
 	AnnotationMaxAnswers = "headless.dns/max-answers"
 	AnnotationPublish    = "headless.dns/publish"
+	AnnotationNotReady   = "headless.dns/publish-not-ready"
+	AnnotationNegTTL     = "headless.dns/negative-ttl"
 	MaxAnswers           = 4096 // the largest answer cap: more never fit a 64 KiB message
 	MaxTTL               = 3600 // the largest TTL a Corefile or annotation may set
 )
@@ -38,17 +40,72 @@ func ParseTraffic(v string) (TrafficMode, bool) {
 	return TrafficUnset, false
 }
 
+// NotReadyMode is what a Service publishes of its endpoints that are not
+// ready (headless.dns/publish-not-ready, the Corefile's publish_not_ready).
+type NotReadyMode uint8
+
+const (
+	NotReadyUnset     NotReadyMode = iota // the Service asks nothing: the Corefile's publish_not_ready
+	NotReadyNone                          // not ready endpoints are not published (stock)
+	NotReadyHostnames                     // their own names and PTRs are: the Service name and SRV keep the ready ones
+)
+
+// ParseNotReady reads a publish-not-ready value.
+func ParseNotReady(v string) (NotReadyMode, bool) {
+	switch v {
+	case "none":
+		return NotReadyNone, true
+	case "hostnames":
+		return NotReadyHostnames, true
+	}
+	return NotReadyUnset, false
+}
+
 // Policy is what a Service sets for its own answers. Comparable: a Service
 // revision with the same Policy and labels answers alike.
 type Policy struct {
 	Traffic        TrafficMode
-	TTL            int32 // seconds; -1: the Corefile's ttl
-	MaxAnswers     int32 // -1: the Corefile's max_answers; 0: no cap
-	PublishServing bool  // headless.dns/publish: serving (serving endpoints are published, not only ready ones)
+	TTL            int32        // seconds; -1: the Corefile's ttl
+	MaxAnswers     int32        // -1: the Corefile's max_answers; 0: no cap
+	PublishServing bool         // headless.dns/publish: serving (serving endpoints are published, not only ready ones)
+	NotReady       NotReadyMode // headless.dns/publish-not-ready
+	NegativeTTL    int32        // headless.dns/negative-ttl: seconds; -1: the Corefile's negative_ttl
 }
 
 // DefaultPolicy is the policy of a Service that sets none.
-var DefaultPolicy = Policy{TTL: -1, MaxAnswers: -1}
+var DefaultPolicy = Policy{TTL: -1, MaxAnswers: -1, NegativeTTL: -1}
+
+// Publication is how an endpoint is published under a Policy.
+type Publication uint8
+
+const (
+	Unpublished Publication = iota
+	Published               // under the Service name, its SRV, its own names and its PTRs
+	NameOnly                // under its own names and PTRs only: not ready, published by the hostnames policy
+)
+
+// Publish says how ep is published under p; hostnames is the Corefile's
+// publish_not_ready hostnames, for a Service that sets none. Ready
+// endpoints are published, and with publish: serving the serving ones
+// (terminating); with the hostnames policy, every other endpoint that is
+// not terminating gets its own names.
+func (p Policy) Publish(ep *Endpoint, hostnames bool) Publication {
+	switch {
+	case ep.Ready || (p.PublishServing && ep.Serving):
+		return Published
+	case ep.Terminating:
+		return Unpublished
+	case p.Hostnames(hostnames):
+		return NameOnly
+	}
+	return Unpublished
+}
+
+// Hostnames reports whether p publishes the names of endpoints that are not
+// ready; def is the Corefile's publish_not_ready hostnames.
+func (p Policy) Hostnames(def bool) bool {
+	return p.NotReady == NotReadyHostnames || (p.NotReady == NotReadyUnset && def)
+}
 
 // policyOf reads a Service's Policy. An invalid annotation is ignored (the
 // Corefile's value applies), logged once per Service revision and counted.
@@ -81,6 +138,20 @@ func policyOf(s *core.Service) Policy {
 			p.PublishServing = true
 		default:
 			bad(AnnotationPublish, strconv.Quote(v)+" is neither ready nor serving")
+		}
+	}
+	if v, ok := s.Annotations[AnnotationNotReady]; ok {
+		if m, ok := ParseNotReady(strings.TrimSpace(v)); ok {
+			p.NotReady = m
+		} else {
+			bad(AnnotationNotReady, strconv.Quote(v)+" is neither none nor hostnames")
+		}
+	}
+	if v, ok := s.Annotations[AnnotationNegTTL]; ok {
+		if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && n >= 0 && n <= MaxTTL {
+			p.NegativeTTL = int32(n)
+		} else {
+			bad(AnnotationNegTTL, strconv.Quote(v)+" is not a number of seconds from 0 to "+strconv.Itoa(MaxTTL))
 		}
 	}
 	return p

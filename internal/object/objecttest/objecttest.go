@@ -30,6 +30,7 @@ func ClusterIPService(ns, name, ip string) *core.Service {
 type EP struct {
 	IP, Host, Target, Zone string
 	NotReady               bool
+	Terminating            bool // terminating and still serving (not ready)
 }
 
 // PT is one port of a slice.
@@ -58,8 +59,11 @@ func Slice(ns, name, svc string, t discovery.AddressType, manager string, ports 
 		s.Ports = append(s.Ports, discovery.EndpointPort{Name: &p.Name, Protocol: &proto, Port: &p.Port})
 	}
 	for _, e := range eps {
-		ready := !e.NotReady
+		ready := !e.NotReady && !e.Terminating
 		d := discovery.Endpoint{Addresses: []string{e.IP}, Conditions: discovery.EndpointConditions{Ready: &ready}}
+		if e.Terminating {
+			d.Conditions.Serving, d.Conditions.Terminating = &e.Terminating, &e.Terminating
+		}
 		if e.Host != "" {
 			d.Hostname = &e.Host
 		}

@@ -1,0 +1,88 @@
+package headless
+
+import (
+	"context"
+	"strings"
+
+	"github.com/miekg/dns"
+)
+
+// Negative answers that do not stick (negative_ttl, headless.dns/negative-ttl).
+// The SOA of a negative answer below such a Service lets client caches hold
+// it at most N seconds (reply.go). CoreDNS's cache holds a denial at least
+// its MINTTL whatever the SOA says, so the front step, ahead of cache, looks
+// at every negative reply for a name below such a Service: when the index
+// now has the name, the reply is no longer true and the index answers
+// instead. A member created after a peer asked for it then resolves as soon
+// as its endpoint reaches us, through any cache in the block.
+
+// recheckWriterFor wraps w when a negative reply to r may have to be
+// replaced: some Service (or the Corefile) sets a negative TTL.
+func (h *Headless) recheckWriterFor(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) dns.ResponseWriter {
+	if h.cfg.negativeTTL == 0 && !h.index.AnyNegativeTTL() || len(r.Question) != 1 {
+		return w
+	}
+	return &recheckWriter{ResponseWriter: w, ctx: ctx, h: h, req: r}
+}
+
+// recheckWriter replaces a negative reply that the index contradicts.
+type recheckWriter struct {
+	dns.ResponseWriter
+	ctx context.Context
+	h   *Headless
+	req *dns.Msg
+}
+
+func (w *recheckWriter) WriteMsg(m *dns.Msg) error {
+	if m.Rcode == dns.RcodeNameError || (m.Rcode == dns.RcodeSuccess && len(m.Answer) == 0) {
+		if replaced, err := w.h.answerAnew(w.ctx, w.ResponseWriter, w.req); replaced {
+			return err
+		}
+	}
+	return w.ResponseWriter.WriteMsg(m)
+}
+
+// answerAnew writes the index's answer to r when it has records for the
+// question's name and the name is below a Service with a negative TTL:
+// replaced false when it wrote nothing (the negative reply stands).
+func (h *Headless) answerAnew(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (replaced bool, err error) {
+	q := r.Question[0]
+	name := strings.ToLower(q.Name)
+	z := h.matchZone(name)
+	if z == nil {
+		return false, nil
+	}
+	res := h.resolve(name, z)
+	if res.out != answer || !hasType(res, q.Qtype, z) {
+		return false, nil
+	}
+	svc := res.svc
+	if res.ptr != nil && svc == nil {
+		if recs := h.index.Service(res.ptr.Service()); recs != nil {
+			svc = recs.Service()
+		}
+	}
+	if h.negativeTTL(svc) < 0 {
+		return false, nil
+	}
+	staleNegatives.Inc()
+	_, err = h.reply(planOf(ctx), w, r, z, res)
+	return true, err
+}
+
+// hasType reports whether a resolved answer has records of type qtype.
+func hasType(res result, qtype uint16, z *zone) bool {
+	if res.ptr != nil {
+		return qtype == dns.TypePTR
+	}
+	switch qtype {
+	case dns.TypeA:
+		return len(res.set.A()) > 0
+	case dns.TypeAAAA:
+		return len(res.set.AAAA()) > 0
+	case dns.TypeSRV:
+		srv, _, _ := res.set.SRV(z.fwd)
+		return len(srv) > 0
+	}
+	return false
+}
