@@ -31,9 +31,9 @@ type ServiceInfo struct {
 	NotReady string `json:"publishNotReady"`
 	// NegativeTTL is the most seconds its negative answers may be held
 	// (headless.dns/negative-ttl); null: the Corefile's negative_ttl.
-	NegativeTTL *int32 `json:"negativeTTL"`
-	Ports     []PortInfo        `json:"ports"`
-	Endpoints []EndpointInfo    `json:"endpoints"`
+	NegativeTTL *int32         `json:"negativeTTL"`
+	Ports       []PortInfo     `json:"ports"`
+	Endpoints   []EndpointInfo `json:"endpoints"`
 }
 
 // PortInfo is one port of the Service's slices.
