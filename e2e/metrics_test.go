@@ -62,15 +62,15 @@ endpoints:
 			series string
 			want   float64
 		}{
-			{"coredns_headless_services" + first, 3}, {"coredns_headless_services" + other, 1},
+			{"coredns_headless_services" + first, 4}, {"coredns_headless_services" + other, 1},
 			{"coredns_headless_addresses" + other, 1}, {"coredns_headless_synced" + first, 1},
 		} {
 			if got := testbed.Metric(t, url, w.series); got != w.want {
 				return fmt.Errorf("%s = %v, want %v", w.series, got, w.want)
 			}
 		}
-		if got := testbed.Metric(t, url, "coredns_headless_services"); got != 4 {
-			return fmt.Errorf("coredns_headless_services over all series = %v, want 4 (no stale instance)", got)
+		if got := testbed.Metric(t, url, "coredns_headless_services"); got != 5 {
+			return fmt.Errorf("coredns_headless_services over all series = %v, want 5 (no stale instance)", got)
 		}
 		return nil
 	}

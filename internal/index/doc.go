@@ -27,7 +27,11 @@
 //     conditions.serving. A Service whose headless.dns/publish is serving
 //     (Policy.PublishServing) also publishes endpoints that are serving but
 //     not ready: those items are servingOnly, and the Service name lists
-//     them only when no endpoint is ready.
+//     them only when no endpoint is ready. With the hostnames policy
+//     (headless.dns/publish-not-ready, Options.Hostnames) the endpoints
+//     that are neither ready nor terminating are published too: those
+//     items are nameOnly, under their own names and PTRs, never under the
+//     Service name or its ports (object.Policy.Publish decides).
 //   - synced: every watch has delivered its initial list (MarkSynced);
 //     caught up: that sync is published whole.
 package index
