@@ -1,6 +1,8 @@
 package headless
 
 import (
+	"strings"
+
 	"github.com/headlessdns/headless/internal/index"
 	"github.com/headlessdns/headless/internal/object"
 )
@@ -103,10 +105,18 @@ func (h *Headless) resolveAncestor(n forwardName) result {
 }
 
 // resolveReverse finds the PTR of a reverse name. With no next plugin, the
-// names above a published address are empty non-terminals.
+// names above a published address are empty non-terminals, and the name
+// the apex NS points to (ns.dns.<zone>) is served as in a forward zone.
 func (h *Headless) resolveReverse(name string, z *zone) result {
-	if name == z.name && h.Next == nil {
-		return result{out: apex}
+	if h.Next == nil {
+		switch strings.TrimSuffix(name, z.name) {
+		case "":
+			return result{out: apex}
+		case "ns.dns.":
+			return result{out: nsHost}
+		case "dns.":
+			return result{out: nodata}
+		}
 	}
 	if !h.index.Synced() {
 		if !h.index.ServicesSynced() && h.fallback() {
