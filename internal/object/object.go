@@ -133,16 +133,18 @@ func TransformService(obj any) (any, error) {
 	if !ok {
 		return obj, nil // tombstones and already transformed objects pass unchanged
 	}
+	bad := &invalidParts{resource: "services", namespace: s.Namespace, name: s.Name, revision: s.ResourceVersion}
 	out := &Service{
 		ObjectMeta: meta.ObjectMeta{Name: s.Name, Namespace: s.Namespace, ResourceVersion: s.ResourceVersion, Labels: s.Labels, UID: s.UID},
 		Headless:   s.Spec.ClusterIP == core.ClusterIPNone,
 		Selector:   len(s.Spec.Selector) > 0,
-		Policy:     policyOf(s),
+		Policy:     policyOf(s, bad),
 	}
 	if problem := validServiceName(s.Name, s.Namespace); problem != "" {
-		reportInvalid("services", s.Namespace, s.Name, s.ResourceVersion, "name", problem)
+		bad.add("name", "name", problem)
 		out.Headless = false // kept as an object, never published
 	}
+	bad.report()
 	return out, nil
 }
 

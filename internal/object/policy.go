@@ -108,14 +108,15 @@ func (p Policy) Hostnames(def bool) bool {
 }
 
 // policyOf reads a Service's Policy. An invalid annotation is ignored (the
-// Corefile's value applies), logged once per Service revision and counted.
-func policyOf(s *core.Service) Policy {
+// Corefile's value applies) and filed among the Service's invalid parts
+// (logged once per Service revision, counted).
+func policyOf(s *core.Service, invalid *invalidParts) Policy {
 	p := DefaultPolicy
 	if s.Spec.TrafficDistribution != nil {
 		p.Traffic, _ = ParseTraffic(*s.Spec.TrafficDistribution)
 	}
 	bad := func(annotation, problem string) {
-		reportInvalid("services", s.Namespace, s.Name, s.ResourceVersion, "annotation", annotation+": "+problem)
+		invalid.add("annotation", "annotation "+annotation, problem)
 	}
 	if v, ok := s.Annotations[AnnotationTTL]; ok {
 		if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && n >= 0 && n <= MaxTTL {

@@ -34,7 +34,7 @@ func TestPolicyOf(t *testing.T) {
 		{svc("", map[string]string{AnnotationNotReady: "Hostnames", AnnotationNegTTL: "-1"}), DefaultPolicy},
 		{svc("", map[string]string{AnnotationNegTTL: "5s"}), DefaultPolicy},
 	} {
-		if got := policyOf(tc.svc); got != tc.want {
+		if got := policyOf(tc.svc, &invalidParts{}); got != tc.want {
 			t.Errorf("%v %v: Policy %+v, want %+v", tc.svc.Spec.TrafficDistribution, tc.svc.Annotations, got, tc.want)
 		}
 	}

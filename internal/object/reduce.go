@@ -3,6 +3,7 @@ package object
 import (
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 
 	core "k8s.io/api/core/v1"
@@ -47,13 +48,15 @@ func sliceFromRaw(r *rawSlice, wire bool) *Slice {
 		ObjectMeta: meta.ObjectMeta{Name: m.Name, Namespace: m.Namespace, ResourceVersion: m.ResourceVersion, Labels: m.Labels, UID: m.UID, Annotations: m.Annotations},
 		Service:    m.Labels[LabelServiceName],
 	}
-	red := reducer{meta: m, keep: func(s string) string { return s }}
+	red := reducer{meta: m, keep: func(s string) string { return s },
+		invalid: invalidParts{resource: "endpointslices", namespace: m.Namespace, name: m.Name, revision: m.ResourceVersion}}
+	defer red.invalid.report()
 	if wire {
 		red.keep = strings.Clone
 	}
 	if s.Service != "" {
 		if problem := validServiceName(s.Service, m.Namespace); problem != "" {
-			red.bad("service-name", problem)
+			red.invalid.add("service-name", "label "+LabelServiceName+" "+strconv.Quote(s.Service), problem)
 			s.Service = ""
 			return s
 		}
@@ -63,7 +66,7 @@ func sliceFromRaw(r *rawSlice, wire bool) *Slice {
 		return s // FQDN slices carry no addresses to publish
 	}
 	s.family = int8(red.family)
-	s.Ports = slicePorts(r.ports, red.bad)
+	s.Ports = slicePorts(r.ports, &red.invalid)
 	s.Endpoints = make([]Endpoint, 0, len(r.endpoints))
 	red.pool = make([]netip.Addr, 0, r.addressCount()) // one array for the slice's addresses
 	if wire {
@@ -76,7 +79,7 @@ func sliceFromRaw(r *rawSlice, wire bool) *Slice {
 		if e.reuse >= 0 && r.prev != nil {
 			ep, ok = red.reused(r.prev.Endpoints[e.reuse]), true
 		} else {
-			ep, ok = red.endpoint(e)
+			ep, ok = red.endpoint(i, e)
 		}
 		if wire {
 			s.sums[i] = epSum{h: e.sum, ep: -1}
@@ -106,21 +109,17 @@ func (r *rawSlice) addressCount() int {
 
 // reducer is the working state of one slice's reduction.
 type reducer struct {
-	meta   *meta.ObjectMeta
-	family int                 // 4 or 6
-	keep   func(string) string // what a kept string goes through: a copy when it views a buffer
-	pool   []netip.Addr        // the slice's addresses, one array
-	recent recentLocs          // a slice's endpoints run on few places
+	meta    *meta.ObjectMeta
+	family  int                 // 4 or 6
+	keep    func(string) string // what a kept string goes through: a copy when it views a buffer
+	pool    []netip.Addr        // the slice's addresses, one array
+	recent  recentLocs          // a slice's endpoints run on few places
+	invalid invalidParts        // what was skipped, reported once the slice is reduced
 }
 
-// bad reports a skipped part of the slice.
-func (red *reducer) bad(reason, problem string) {
-	reportInvalid("endpointslices", red.meta.Namespace, red.meta.Name, red.meta.ResourceVersion, reason, problem)
-}
-
-// endpoint reduces and validates one endpoint; false when nothing of it is
+// endpoint reduces and validates endpoint i; false when nothing of it is
 // published (an invalid hostname, no valid address).
-func (red *reducer) endpoint(e *rawEndpoint) (Endpoint, bool) {
+func (red *reducer) endpoint(i int, e *rawEndpoint) (Endpoint, bool) {
 	ep := Endpoint{
 		Ready:       condition(e.ready, true),
 		Serving:     condition(e.serving, condition(e.ready, true)),
@@ -128,12 +127,12 @@ func (red *reducer) endpoint(e *rawEndpoint) (Endpoint, bool) {
 	}
 	if e.hostname != "" {
 		if problem := validLabel(e.hostname); problem != "" {
-			red.bad("hostname", problem)
+			red.invalid.add("hostname", "endpoint "+strconv.Itoa(i)+" (hostname "+strconv.Quote(e.hostname)+")", problem)
 			return ep, false // never published under another name than the one asked for
 		}
 		ep.Hostname = red.keep(e.hostname)
 	}
-	if !red.addresses(e, &ep) {
+	if !red.addresses(i, e, &ep) {
 		return ep, false
 	}
 	if len(e.targetName) < 64 && validLabel(e.targetName) == "" {
@@ -151,14 +150,14 @@ func (red *reducer) endpoint(e *rawEndpoint) (Endpoint, bool) {
 
 // addresses validates e's addresses into ep (in the slice's pool); false
 // when none is valid.
-func (red *reducer) addresses(e *rawEndpoint, ep *Endpoint) bool {
+func (red *reducer) addresses(i int, e *rawEndpoint, ep *Endpoint) bool {
 	first := len(red.pool)
 	var raws []string
 	nonCanonical := false
 	for _, raw := range e.addresses {
 		addr, problem := validAddress(raw, red.family)
 		if problem != "" {
-			red.bad("address", problem)
+			red.invalid.add("address", "endpoint "+strconv.Itoa(i)+" address "+strconv.Quote(raw), problem)
 			continue
 		}
 		red.pool = append(red.pool, addr)
@@ -186,13 +185,14 @@ func (red *reducer) addresses(e *rawEndpoint, ep *Endpoint) bool {
 // slicePorts validates ports as the API server does (and defaults a missing
 // protocol to TCP as its defaulting does). A slice without ports gets the
 // stock plugin's sentinel port -1: addresses, but no SRV.
-func slicePorts(in []discovery.EndpointPort, bad func(reason, problem string)) []Port {
+func slicePorts(in []discovery.EndpointPort, invalid *invalidParts) []Port {
 	if len(in) == 0 {
 		return []Port{{Port: -1}}
 	}
 	out := make([]Port, 0, len(in))
-	for _, p := range in {
+	for i, p := range in {
 		port := Port{Port: -1, Protocol: "tcp"}
+		bad := func(reason, problem string) { invalid.add(reason, portPart(i, p), problem) }
 		if p.Port != nil {
 			if *p.Port < 1 || *p.Port > 65535 {
 				bad("port", "port number out of 1-65535")
@@ -226,4 +226,12 @@ func slicePorts(in []discovery.EndpointPort, bad func(reason, problem string)) [
 		return nil // every port was invalid: nothing to answer on any port
 	}
 	return out
+}
+
+// portPart names a slice's port i: by its name, else by its place.
+func portPart(i int, p discovery.EndpointPort) string {
+	if p.Name != nil && *p.Name != "" {
+		return "port " + strconv.Quote(*p.Name)
+	}
+	return "port " + strconv.Itoa(i)
 }

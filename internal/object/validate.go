@@ -2,6 +2,7 @@ package object
 
 import (
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -93,11 +94,36 @@ var invalidSeen = struct {
 // it before any watch starts).
 var CountInvalid = func(resource, reason string) {}
 
-// reportInvalid logs (once per object revision and reason) and counts data
-// that was skipped because the API server would have rejected it.
-func reportInvalid(resource, namespace, name, revision, reason, problem string) {
-	CountInvalid(resource, reason)
-	key := strings.Join([]string{resource, namespace, name, revision, reason}, "/")
+// maxInvalidParts bounds the skipped parts one log line names.
+const maxInvalidParts = 8
+
+// invalidParts collects what was skipped of one object revision because the
+// API server would have rejected it: every part is counted, and report
+// logs them in one line, once per revision, naming each (up to
+// maxInvalidParts, then how many more).
+type invalidParts struct {
+	resource, namespace, name, revision string
+	parts                               []string
+	more                                int
+}
+
+// add counts a skipped part (its metric reason) and names it: part says
+// which ("endpoint 3 (hostname \"Web_0\")", "port \"http\""), problem why.
+func (p *invalidParts) add(reason, part, problem string) {
+	CountInvalid(p.resource, reason)
+	if len(p.parts) < maxInvalidParts {
+		p.parts = append(p.parts, part+": "+problem)
+	} else {
+		p.more++
+	}
+}
+
+// report logs the skipped parts, if any, unless this revision was logged.
+func (p *invalidParts) report() {
+	if len(p.parts) == 0 {
+		return
+	}
+	key := strings.Join([]string{p.resource, p.namespace, p.name, p.revision}, "/")
 	invalidSeen.Lock()
 	_, seen := invalidSeen.m[key]
 	if !seen {
@@ -107,9 +133,19 @@ func reportInvalid(resource, namespace, name, revision, reason, problem string) 
 		invalidSeen.m[key] = struct{}{}
 	}
 	invalidSeen.Unlock()
-	if !seen {
-		log.Warningf("skipped invalid %s in %s %s/%s (revision %q): %s", reason, resource, namespace, name, revision, problem)
+	if seen {
+		return
 	}
+	what := strings.Join(p.parts, "; ")
+	if p.more > 0 {
+		what += "; and " + strconv.Itoa(p.more) + " more"
+	}
+	n := len(p.parts) + p.more
+	noun := "part"
+	if n > 1 {
+		noun = "parts"
+	}
+	log.Warningf("skipped %d invalid %s of %s %s/%s (revision %q): %s", n, noun, p.resource, p.namespace, p.name, p.revision, what)
 }
 
 var log = clog.NewWithPlugin("headless")
