@@ -78,7 +78,8 @@ func stsRows(f map[string]float64, row func(figure, target, unit string, ours, s
 	b.WriteString(row(fmt.Sprintf("QPS, its Service name over TCP (%d records, 64 KiB cap)", *stsPods), "> stock", "", f["sts_qps_svc_tcp/ours"], f["sts_qps_svc_tcp/stock"], "Go client, 4 persistent connections (dnsperf cannot read 64 KiB replies)"))
 	b.WriteString(row(fmt.Sprintf("RSS after sync, %d-pod Service", *stsPods), "≤ stock", "MiB", f["sts_rss_mib/ours"], f["sts_rss_mib/stock"], fmt.Sprintf("after the flips: ours %.0f MiB, stock %.0f MiB", f["sts_rss_after_mib/ours"], f["sts_rss_after_mib/stock"])))
 	b.WriteString(row(fmt.Sprintf("false negatives for always-ready pods while the %d-pod Service churns", *stsPods), "0 (ours)", "", f["sts_churn_false_negatives/ours"], f["sts_churn_false_negatives/stock"],
-		fmt.Sprintf("%.0f queries a server over %.0f s: flips, delete-recreates, 10 %% scale-down and up", f["sts_churn_queries"], f["sts_churn_s"])))
+		fmt.Sprintf("%.0f queries a server over %.0f s: flips, delete-recreates, 10 %% scale-down and up; failed exchanges (timeouts) ours %.0f, stock %.0f", f["sts_churn_queries"], f["sts_churn_s"],
+			f["sts_churn_failed_exchanges/ours"], f["sts_churn_failed_exchanges/stock"])))
 	b.WriteString(row(fmt.Sprintf("CoreDNS CPU, %d readiness flips/s for %d s on it", *flipRate, *flipSeconds), "≤ stock", "s", f["sts_flip_cpu_s/ours"], f["sts_flip_cpu_s/stock"], fmt.Sprintf("%.0f flips/s achieved; %.0f EndpointSlice events reached ours", f["sts_flips_per_s"], f["sts_flip_slice_events"])))
 	if _, ok := f["sts_flipq_cpu_s/ours"]; ok {
 		b.WriteString(row(fmt.Sprintf("CoreDNS CPU, the same flips for another %d s while each server is asked %d pod names/s", *flipSeconds, *flipQPS), "", "s", f["sts_flipq_cpu_s/ours"], f["sts_flipq_cpu_s/stock"], fmt.Sprintf("%.0f flips/s achieved; %.0f EndpointSlice events reached ours; %.1f answers/s a server", f["sts_flipqs_per_s"], f["sts_flipq_slice_events"], f["sts_flipq_qps"])))

@@ -221,10 +221,11 @@ func bigStatefulSet(res *result, c *testbed.Cluster, ours, stock string) {
 		Servers: map[string]string{"ours": o.Addr, "stock": s.Addr}, Workers: 4, Seed: 1,
 	})
 	t.Logf("churn on the %d-pod Service: %s", n, ch)
-	res.set("sts_churn_queries", float64(ch.Queries))
+	res.set("sts_churn_queries", float64(ch.Queries["ours"]))
 	res.set("sts_churn_s", ch.Took.Seconds())
 	for name, bad := range ch.Bad {
 		res.set("sts_churn_false_negatives/"+name, float64(bad))
+		res.set("sts_churn_failed_exchanges/"+name, float64(ch.Timeouts[name]))
 	}
 	for _, sv := range servers {
 		sv.Stop()

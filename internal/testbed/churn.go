@@ -15,7 +15,8 @@ import (
 // ChurnSpec is a churn of a headless Service of pods 0..Pods-1 (made by
 // Pod) whose first Stable pods stay ready throughout: while the churn runs,
 // their names are queried on every server and each answer that is not
-// NOERROR with exactly the pod's address counts as a false negative.
+// NOERROR with exactly the pod's address counts as a false negative; each
+// exchange that fails (a timeout) counts as a failure too.
 type ChurnSpec struct {
 	Namespace string
 	Pods      int
@@ -31,33 +32,31 @@ type ChurnSpec struct {
 	Seed      int64
 }
 
-// ChurnResult is what the churn found.
+// ChurnResult is what the churn found, per server.
 type ChurnResult struct {
-	Queries int64            // answered queries per server (the first one's)
-	Bad     map[string]int64 // false negatives per server
-	Took    time.Duration
+	Queries  map[string]int64 // queries asked
+	Bad      map[string]int64 // false negatives
+	Timeouts map[string]int64 // exchanges that failed (no reply within 2 s)
+	Took     time.Duration
 }
+
+// Failed is a server's false negatives and failed exchanges.
+func (r ChurnResult) Failed(server string) int64 { return r.Bad[server] + r.Timeouts[server] }
 
 // Churn runs s on the cluster: pods of the unstable part flip readiness and
 // are deleted and created again (the endpointslice controller moves them
 // between slices), then the highest ScaleDown pods go and come back.
 func (c *Cluster) Churn(t TB, s ChurnSpec) ChurnResult {
 	t.Helper()
-	res := ChurnResult{Bad: map[string]int64{}}
-	bad := map[string]*atomic.Int64{}
+	type counts struct{ queries, bad, timeouts atomic.Int64 }
+	per := map[string]*counts{}
 	for name := range s.Servers {
-		bad[name] = &atomic.Int64{}
+		per[name] = &counts{}
 	}
-	var total atomic.Int64
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	first := ""
-	for name := range s.Servers {
-		if first == "" || name < first {
-			first = name
-		}
-	}
 	for name, addr := range s.Servers {
+		n := per[name]
 		for w := 0; w < max(s.Workers, 1); w++ {
 			wg.Add(1)
 			go func() {
@@ -68,16 +67,17 @@ func (c *Cluster) Churn(t TB, s ChurnSpec) ChurnResult {
 						return
 					default:
 					}
+					n.queries.Add(1)
 					r, err := Exchange(addr, s.Name(i), dns.TypeA, false)
 					if err != nil {
-						continue // a lost UDP packet says nothing of the answer
-					}
-					if name == first {
-						total.Add(1)
+						if n.timeouts.Add(1) <= 5 {
+							t.Logf("%s: %s: %v", name, s.Name(i), err)
+						}
+						continue
 					}
 					want := s.Pod(i).IPs[0]
-					if r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 || r.Answer[0].(*dns.A).A.String() != want {
-						if bad[name].Add(1) <= 5 {
+					if r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 || !isA(r.Answer[0], want) {
+						if n.bad.Add(1) <= 5 {
 							t.Logf("%s: false negative for %s: %s %v", name, s.Name(i), dns.RcodeToString[r.Rcode], r.Answer)
 						}
 					}
@@ -85,47 +85,74 @@ func (c *Cluster) Churn(t TB, s ChurnSpec) ChurnResult {
 			}()
 		}
 	}
-	rng := rand.New(rand.NewSource(s.Seed))
+	finish := func() ChurnResult {
+		close(stop)
+		wg.Wait()
+		res := ChurnResult{Queries: map[string]int64{}, Bad: map[string]int64{}, Timeouts: map[string]int64{}}
+		for name, n := range per {
+			res.Queries[name], res.Bad[name], res.Timeouts[name] = n.queries.Load(), n.bad.Load(), n.timeouts.Load()
+		}
+		return res
+	}
 	start := time.Now()
+	err := c.churn(s)
+	time.Sleep(3 * time.Second) // keep querying while the controller settles
+	res := finish()
+	res.Took = time.Since(start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+func isA(rr dns.RR, want string) bool {
+	a, ok := rr.(*dns.A)
+	return ok && a.A.String() == want
+}
+
+// churn makes the changes of s; the first error stops it.
+func (c *Cluster) churn(s ChurnSpec) error {
+	rng := rand.New(rand.NewSource(s.Seed))
 	for round := 0; round < s.Rounds; round++ {
 		for k := 0; k < s.Flips; k++ {
 			i := s.Stable + rng.Intn(s.Pods-s.Stable)
 			p := s.Pod(i)
-			c.SetPodStatus(t, s.Namespace, p.Name, p.IPs, rng.Intn(2) == 0)
+			if err := c.setPodStatus(s.Namespace, p.Name, p.IPs, rng.Intn(2) == 0); err != nil {
+				return err
+			}
 		}
 		for k := 0; k < s.Recreates; k++ {
-			c.recreate(t, s.Namespace, s.Pod(s.Stable+rng.Intn(s.Pods-s.Stable-s.ScaleDown)))
+			if err := c.recreate(s.Namespace, s.Pod(s.Stable+rng.Intn(s.Pods-s.Stable-s.ScaleDown))); err != nil {
+				return err
+			}
 		}
 	}
 	high := make([]int, 0, s.ScaleDown)
 	for i := s.Pods - s.ScaleDown; i < s.Pods; i++ {
 		high = append(high, i)
 	}
-	Parallel(len(high), 8, func(k int) { c.deleteNow(s.Namespace, s.Pod(high[k]).Name) })
-	time.Sleep(2 * time.Second)
-	Parallel(len(high), 8, func(k int) {
-		p := s.Pod(high[k])
-		c.waitGone(t, s.Namespace, p.Name)
-		c.Pod(t, p)
-	})
-	time.Sleep(3 * time.Second) // keep querying while the controller settles
-	close(stop)
-	wg.Wait()
-	res.Took = time.Since(start)
-	res.Queries = total.Load()
-	for name, n := range bad {
-		res.Bad[name] = n.Load()
+	if err := Parallel(len(high), 8, func(k int) error { return c.deleteNow(s.Namespace, s.Pod(high[k]).Name) }); err != nil {
+		return err
 	}
-	return res
+	time.Sleep(2 * time.Second)
+	return Parallel(len(high), 8, func(k int) error {
+		p := s.Pod(high[k])
+		if err := c.waitGone(s.Namespace, p.Name); err != nil {
+			return err
+		}
+		return c.CreatePod(p)
+	})
 }
 
 // recreate deletes a pod and creates it again once it is gone.
-func (c *Cluster) recreate(t TB, ns string, p PodSpec) {
+func (c *Cluster) recreate(ns string, p PodSpec) error {
 	if err := c.deleteNow(ns, p.Name); err != nil {
-		return
+		return nil // gone already
 	}
-	c.waitGone(t, ns, p.Name)
-	c.Pod(t, p)
+	if err := c.waitGone(ns, p.Name); err != nil {
+		return err
+	}
+	return c.CreatePod(p)
 }
 
 func (c *Cluster) deleteNow(ns, name string) error {
@@ -133,29 +160,35 @@ func (c *Cluster) deleteNow(ns, name string) error {
 	return c.Client.CoreV1().Pods(ns).Delete(context.Background(), name, meta.DeleteOptions{GracePeriodSeconds: &zero})
 }
 
-func (c *Cluster) waitGone(t TB, ns, name string) {
+func (c *Cluster) waitGone(ns, name string) error {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		if _, err := c.Client.CoreV1().Pods(ns).Get(context.Background(), name, meta.GetOptions{}); err != nil {
-			return
+			return nil
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("pod %s/%s still there after 30 s", ns, name)
+			return fmt.Errorf("pod %s/%s still there after 30 s", ns, name)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 }
 
-// Parallel runs f(0..n-1) on workers goroutines.
-func Parallel(n, workers int, f func(i int)) {
+// Parallel runs f(0..n-1) on workers goroutines and returns the first
+// error (the test fails on its own goroutine: t.Fatal must not be called
+// from these).
+func Parallel(n, workers int, f func(i int) error) error {
 	var wg sync.WaitGroup
+	var once sync.Once
+	var first error
 	next := make(chan int)
 	for w := 0; w < workers; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				f(i)
+				if err := f(i); err != nil {
+					once.Do(func() { first = err })
+				}
 			}
 		}()
 	}
@@ -164,9 +197,10 @@ func Parallel(n, workers int, f func(i int)) {
 	}
 	close(next)
 	wg.Wait()
+	return first
 }
 
 // String is a one-line summary of a churn result.
 func (r ChurnResult) String() string {
-	return fmt.Sprintf("%d queries per server in %s; false negatives %v", r.Queries, r.Took.Round(time.Second), r.Bad)
+	return fmt.Sprintf("in %s: queries %v, false negatives %v, failed exchanges %v", r.Took.Round(time.Second), r.Queries, r.Bad, r.Timeouts)
 }

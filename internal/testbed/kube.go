@@ -2,6 +2,7 @@ package testbed
 
 import (
 	"context"
+	"fmt"
 
 	core "k8s.io/api/core/v1"
 	meta "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -60,6 +61,14 @@ type PodSpec struct {
 // Pod creates a pod bound to its node, then sets its status (IPs, Ready).
 func (c *Cluster) Pod(t TB, p PodSpec) {
 	t.Helper()
+	if err := c.CreatePod(p); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// CreatePod is Pod for other goroutines than the test's: it returns the
+// error instead of failing the test.
+func (c *Cluster) CreatePod(p PodSpec) error {
 	pod := &core.Pod{
 		ObjectMeta: meta.ObjectMeta{Namespace: p.Namespace, Name: p.Name, Labels: p.Labels},
 		Spec: core.PodSpec{
@@ -68,18 +77,24 @@ func (c *Cluster) Pod(t TB, p PodSpec) {
 		},
 	}
 	if _, err := c.Client.CoreV1().Pods(p.Namespace).Create(context.Background(), pod, meta.CreateOptions{}); err != nil {
-		t.Fatal(err)
+		return fmt.Errorf("create pod %s/%s: %w", p.Namespace, p.Name, err)
 	}
-	c.SetPodStatus(t, p.Namespace, p.Name, p.IPs, p.Ready)
+	return c.setPodStatus(p.Namespace, p.Name, p.IPs, p.Ready)
 }
 
 // SetPodStatus sets a pod Running with the given IPs and Ready condition.
 func (c *Cluster) SetPodStatus(t TB, ns, name string, ips []string, ready bool) {
 	t.Helper()
+	if err := c.setPodStatus(ns, name, ips, ready); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (c *Cluster) setPodStatus(ns, name string, ips []string, ready bool) error {
 	ctx := context.Background()
 	pod, err := c.Client.CoreV1().Pods(ns).Get(ctx, name, meta.GetOptions{})
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	st := core.ConditionFalse
 	if ready {
@@ -93,8 +108,9 @@ func (c *Cluster) SetPodStatus(t TB, ns, name string, ips []string, ready bool) 
 	}
 	pod.Status.Conditions = []core.PodCondition{{Type: core.PodReady, Status: st}}
 	if _, err := c.Client.CoreV1().Pods(ns).UpdateStatus(ctx, pod, meta.UpdateOptions{}); err != nil {
-		t.Fatal(err)
+		return fmt.Errorf("status of pod %s/%s: %w", ns, name, err)
 	}
+	return nil
 }
 
 // DeletePod deletes a pod with grace period 0.
