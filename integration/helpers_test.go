@@ -113,17 +113,20 @@ func expect(t testing.TB, addr, name string, qtype uint16, want string) time.Dur
 	return d
 }
 
-// sameAsStock waits until ours and stock give the same answer for each
-// query, and that answer is not an error.
+// sameAsStock waits until ours and stock give the same whole reply for each
+// query (fullReply: rcode, AA, TC and every section, as TestParity
+// compares them) over plain UDP, UDP with EDNS and TCP, and ours' answer
+// starts with want.
 func sameAsStock(t testing.TB, ours, stock string, qs ...q) {
 	t.Helper()
 	for _, x := range qs {
-		eventually(t, 30*time.Second, "same as stock: "+x.name, func() error {
-			a, b := answer(t, ours, x.name, x.qtype, false), answer(t, stock, x.name, x.qtype, false)
-			if a != b {
-				return fmt.Errorf("ours %q, stock %q", a, b)
+		eventually(t, 30*time.Second, "same as stock: "+x.name+" "+dns.TypeToString[x.qtype], func() error {
+			for _, tr := range []transport{udp512, udpEDNS, tcp} {
+				if a, b := fullReply(ours, x.name, x.qtype, tr), fullReply(stock, x.name, x.qtype, tr); a != b {
+					return fmt.Errorf("over %s: ours\n%s\nstock\n%s", tr, a, b)
+				}
 			}
-			if x.want != "" && !strings.HasPrefix(a, x.want) {
+			if a := answer(t, ours, x.name, x.qtype, true); x.want != "" && !strings.HasPrefix(a, x.want) {
 				return fmt.Errorf("both %q, want prefix %q", a, x.want)
 			}
 			return nil
