@@ -63,8 +63,9 @@ func parse(c *caddy.Controller) (*Headless, error) {
 	cfg := config{ttl: defaultTTL, startupTimeout: defaultStartupTimeout}
 	var zones []string
 	lines := map[string]int{} // option -> the line it was given on
-	for i := 0; c.Next(); i++ {
-		if i > 0 {
+	stanzas := 0
+	for ; c.Next(); stanzas++ {
+		if stanzas > 0 {
 			return nil, c.Err("this plugin can only be used once per Server Block")
 		}
 		args := c.RemainingArgs()
@@ -72,6 +73,9 @@ func parse(c *caddy.Controller) (*Headless, error) {
 			return nil, err
 		}
 		zones = plugin.OriginsFromArgsOrServerBlock(args, c.ServerBlockKeys)
+		if len(zones) == 0 {
+			return nil, c.Errf("no zone: %q names none", args) // e.g. 'headless :'
+		}
 		if err := checkZones(c, zones); err != nil {
 			return nil, err
 		}
@@ -93,6 +97,9 @@ func parse(c *caddy.Controller) (*Headless, error) {
 				return nil, err
 			}
 		}
+	}
+	if stanzas == 0 { // (setup is only called for a headless directive)
+		return nil, c.Err("no headless stanza")
 	}
 	// combinations: the error names the line of the option that cannot be
 	atLine := func(opt, msg string) error {

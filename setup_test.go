@@ -114,6 +114,7 @@ func TestSetup(t *testing.T) {
 		{input: "headless {\n negative_ttl 3601\n}", err: "Testfile:2 - Error during parsing: negative_ttl: '3601' is not a number of seconds from 0 to 3600"},
 		{input: "headless {\n negative_ttl -1\n}", err: "negative_ttl: '-1' is not a number of seconds"},
 		{input: "headless {\n negative_ttl 1 2\n}", err: "Wrong argument count"},
+		{input: "headless :", err: "Testfile:1 - Error during parsing: no zone"},
 		// errors: each names the line
 		{input: "headless {\n topology Nearby\n}", err: "Testfile:2 - Error during parsing: topology: 'Nearby' is not PreferSameZone, PreferSameNode or PreferClose"},
 		{input: "headless {\n topology a b\n}", err: "Wrong argument count"},
@@ -226,6 +227,7 @@ func TestSetupRegisters(t *testing.T) {
 		t.Errorf("last: %T, want *Headless", p[1](nil))
 	}
 	c = caddy.NewTestController("dns", "headless {\n ttl x\n}")
+	c.ServerBlockKeys = []string{"cluster.local."}
 	if err := setup(c); err == nil || !strings.Contains(err.Error(), "plugin/headless: Testfile:2") {
 		t.Fatalf("want plugin-named error, got %v", err)
 	}

@@ -3,7 +3,10 @@ package object
 import (
 	"bytes"
 	"fmt"
+	"io"
+	golog "log"
 	"math/rand"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -265,12 +268,28 @@ func TestSliceDecoder(t *testing.T) {
 // FuzzDecodeSlice: whatever the bytes, the reader does not crash, and what
 // it reads of bytes the generated decoder accepts is what that decoder and
 // SliceFromAPI make of them.
+//
+// Why the engine used to stall at 0 execs/s: every new interesting input is
+// minimized, for up to -fuzzminimizetime (60 s) per worker, and no exec is
+// reported meanwhile. Under the engine an exec cost about 1.3 ms (776/s;
+// 15,000/s uninstrumented): the binary links k8s.io/api and apimachinery,
+// 233,101 coverage counters, all instrumented, and the seeds were 2.5 KB
+// slices of up to 40 endpoints with managed fields, so minimizing one took
+// the whole minute, and with every worker minimizing nothing moved. The
+// seeds are now small (at most 3 endpoints, no managed fields: the
+// mutations grow them) and the invalid-object log, a line per mutated
+// revision, is discarded.
 func FuzzDecodeSlice(f *testing.F) {
 	r := rand.New(rand.NewSource(2))
 	for i := 0; i < 20; i++ {
-		f.Add(objecttest.Protobuf(f, randomSlice(r)))
+		es := randomSlice(r)
+		es.ManagedFields = nil
+		es.Endpoints = es.Endpoints[:min(len(es.Endpoints), 3)]
+		f.Add(objecttest.Protobuf(f, es))
 	}
 	typed := typedDecoder()
+	golog.SetOutput(io.Discard)
+	f.Cleanup(func() { golog.SetOutput(os.Stderr) })
 	f.Fuzz(func(t *testing.T, data []byte) {
 		got := decodeSlice(bytes.Clone(data), nil)
 		obj, _, err := typed.Decode(data, nil, nil)
