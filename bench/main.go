@@ -45,6 +45,7 @@ var (
 	flipQPS       = flag.Int("flip-qps", 20, "sts: a second flip window in which each server is asked this many pod names a second (0: skip)")
 	flipIdle      = flag.Int("flip-idle", 0, "sts: seconds of CoreDNS CPU measured with no change before the flips (0: skip)")
 	flipProfile   = flag.Bool("flip-profile", false, "sts: CPU profiles of both servers during the flips, in -out")
+	perfRecord    = flag.Bool("perf", false, "sts: perf record (cpu-clock, 2 kHz, call graphs) of both servers through the flip window, reports in -out (needs perf: Debian linux-perf)")
 	only          = flag.String("only", "", "run one part only: shaping (topology order and answer caps), explain (the explain option on against off), sts (the large StatefulSet) or scale (start to Ready and relist peak at -scale-eps)")
 )
 

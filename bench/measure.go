@@ -57,7 +57,8 @@ func dnsperfExpect(port int, file, want string, extra ...string) string {
 }
 
 // paced sends A queries at a fixed rate for d and returns latency p50 and
-// p99 in milliseconds and the number of queries lost.
+// p99 in milliseconds and the number of queries lost. A lost query counts
+// as an infinite latency: with more than 1 % lost, p99 is +Inf.
 func paced(addr, name string, rate float64, d time.Duration) (p50, p99, lost float64) {
 	conn, err := net.Dial("udp", addr)
 	if err != nil {
@@ -108,11 +109,15 @@ func paced(addr, name string, rate float64, d time.Duration) (p50, p99, lost flo
 		conn.Write(wire)
 	}
 	<-done
-	sort.Float64s(lat)
 	if len(lat) == 0 {
 		t.Fatalf("no replies from %s", addr)
 	}
-	return percentile(lat, 50), percentile(lat, 99), float64(total - len(lat))
+	answered := len(lat)
+	for len(lat) < total {
+		lat = append(lat, math.Inf(1))
+	}
+	sort.Float64s(lat)
+	return percentile(lat, 50), percentile(lat, 99), float64(total - answered)
 }
 
 func percentile(sorted []float64, p float64) float64 {

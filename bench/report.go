@@ -23,8 +23,11 @@ func report(r *result) {
 	}
 	f := r.Figures
 	row := func(figure, target, unit string, ours, stock float64, better string) string {
-		ratio := ours / stock
-		return fmt.Sprintf("| %s | %s | %.4g %s | %.4g %s | %.2f× | %s |\n", figure, target, ours, unit, stock, unit, ratio, better)
+		ratio := fmt.Sprintf("%.2f×", ours/stock)
+		if math.IsInf(ours, 0) || math.IsInf(stock, 0) || ours == 0 || stock == 0 {
+			ratio = "—" // no ratio of an infinite or zero figure: both are given
+		}
+		return fmt.Sprintf("| %s | %s | %s | %s | %s | %s |\n", figure, target, value(ours, unit), value(stock, unit), ratio, better)
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "Machine: %s. Run took %s.\n\n", r.Machine, r.Duration)
@@ -52,9 +55,9 @@ func report(r *result) {
 	b.WriteString(row("QPS, headless A, 2 endpoints", "≥ 1.2× stock, ≥ 0.9× whoami", "", f["qps_a2/ours"], f["qps_a2/stock"], fmt.Sprintf("whoami %.0f qps; ours/whoami %.2f×", f["qps_whoami"], f["qps_a2/ours"]/f["qps_whoami"])))
 	b.WriteString(row("QPS, A on 100-endpoint Service (EDNS 4096)", "≥ 2× stock", "", f["qps_a100/ours"], f["qps_a100/stock"], ""))
 	b.WriteString(row("QPS, SRV on 100-endpoint Service (EDNS 4096)", "≥ 2× stock", "", f["qps_srv100/ours"], f["qps_srv100/stock"], ""))
-	b.WriteString(row(fmt.Sprintf("p99 latency at %.0f qps (80%% of stock max)", f["lat_rate_qps"]), "≤ stock", "ms", f["lat_p99_ms/ours"], f["lat_p99_ms/stock"], fmt.Sprintf("p50 ours %.3f ms, stock %.3f ms; lost ours %.0f stock %.0f", f["lat_p50_ms/ours"], f["lat_p50_ms/stock"], f["lat_lost/ours"], f["lat_lost/stock"])))
+	b.WriteString(row(fmt.Sprintf("p99 latency at %.0f qps (80%% of stock max)", f["lat_rate_qps"]), "≤ stock", "ms", f["lat_p99_ms/ours"], f["lat_p99_ms/stock"], fmt.Sprintf("a lost query counts as infinite (∞: more than 1 %% lost); lost ours %.0f stock %.0f; p50 ours %s, stock %s", f["lat_lost/ours"], f["lat_lost/stock"], value(f["lat_p50_ms/ours"], "ms"), value(f["lat_p50_ms/stock"], "ms"))))
 	b.WriteString(row("RSS after sync", "≤ stock", "MiB", f["rss_mib/ours"], f["rss_mib/stock"], ""))
-	b.WriteString(row(fmt.Sprintf("CPU during %d ClusterIP slice updates", *updates), "≥ 10× less", "s", f["churn_cpu_s/ours"], f["churn_cpu_s/stock"], fmt.Sprintf("stock/ours %.1f×; %.0f updates/s", f["churn_cpu_s/stock"]/math.Max(f["churn_cpu_s/ours"], 0.01), f["churn_updates_per_s"])))
+	b.WriteString(row(fmt.Sprintf("CPU during %d ClusterIP slice updates", *updates), "≥ 10× less", "s", f["churn_cpu_s/ours"], f["churn_cpu_s/stock"], fmt.Sprintf("%s vs %s; %.0f updates/s", value(f["churn_cpu_s/ours"], "s"), value(f["churn_cpu_s/stock"], "s"), f["churn_updates_per_s"])))
 	b.WriteString(row("slice write → answer, p50", "≤ 10 ms", "ms", f["fresh_p50_ms/ours"], f["fresh_p50_ms/stock"], fmt.Sprintf("%d writes", *freshN)))
 	b.WriteString(row("slice write → answer, p99", "≤ 50 ms", "ms", f["fresh_p99_ms/ours"], f["fresh_p99_ms/stock"], ""))
 	b.WriteString(scaleRows(f, row))
@@ -85,4 +88,12 @@ func stsRows(f map[string]float64, row func(figure, target, unit string, ours, s
 		b.WriteString(row(fmt.Sprintf("CoreDNS CPU, the same flips for another %d s while each server is asked %d pod names/s", *flipSeconds, *flipQPS), "", "s", f["sts_flipq_cpu_s/ours"], f["sts_flipq_cpu_s/stock"], fmt.Sprintf("%.0f flips/s achieved; %.0f EndpointSlice events reached ours; %.1f answers/s a server", f["sts_flipqs_per_s"], f["sts_flipq_slice_events"], f["sts_flipq_qps"])))
 	}
 	return b.String()
+}
+
+// value is a figure with its unit; an infinite one is ∞.
+func value(v float64, unit string) string {
+	if math.IsInf(v, 0) {
+		return "∞"
+	}
+	return strings.TrimSpace(fmt.Sprintf("%.4g %s", v, unit))
 }

@@ -6,7 +6,9 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -127,6 +129,15 @@ func bigStatefulSet(res *result, c *testbed.Cluster, ours, stock string) {
 			cpu0[sv.name] = cpuSeconds(sv.Cmd.Process.Pid)
 		}
 		var profiles sync.WaitGroup
+		if *perfRecord && qps == 0 {
+			for _, sv := range servers {
+				profiles.Add(1)
+				go func() {
+					defer profiles.Done()
+					perfProfile(sv.Cmd.Process.Pid, *flipSeconds, filepath.Join(*out, "perf-flip-"+sv.name))
+				}()
+			}
+		}
 		if *flipProfile && qps == 0 {
 			for name, port := range map[string]int{"ours": pprofOurs, "stock": pprofStock} {
 				profiles.Add(1)
@@ -294,4 +305,29 @@ func tcpQPS(addr, name string, d time.Duration, workers int) float64 {
 	}
 	wg.Wait()
 	return float64(done.Load()) / d.Seconds()
+}
+
+// perfProfile records pid with perf for seconds (cpu-clock at 2 kHz, call
+// graphs: the command the earlier breakdowns in BENCHMARKS.md used) into
+// base.data, and writes its report by symbol to base.txt and the sample
+// total to the log.
+func perfProfile(pid, seconds int, base string) {
+	rec := exec.Command("perf", "record", "-e", "cpu-clock", "-F", "2000", "-g", "-p", strconv.Itoa(pid), "-o", base+".data", "--", "sleep", strconv.Itoa(seconds))
+	if out, err := rec.CombinedOutput(); err != nil {
+		t.Logf("perf record %d: %v\n%s", pid, err, out)
+		return
+	}
+	rep, err := exec.Command("perf", "report", "-i", base+".data", "--stdio", "--no-children", "--sort", "symbol", "--percent-limit", "0.5").Output()
+	if err != nil {
+		t.Logf("perf report %s: %v", base, err)
+		return
+	}
+	if err := os.WriteFile(base+".txt", rep, 0o644); err != nil {
+		t.Logf("perf report %s: %v", base, err)
+	}
+	for _, line := range strings.Split(string(rep), "\n") {
+		if strings.HasPrefix(line, "# Samples:") || strings.HasPrefix(line, "# Event count") {
+			t.Logf("perf %s: %s (at 2 kHz: samples / 2 = CPU ms)", filepath.Base(base), strings.TrimPrefix(line, "# "))
+		}
+	}
 }
