@@ -88,7 +88,7 @@ var (
 	descServices = prometheus.NewDesc(plugin.Namespace+"_"+pluginName+"_services",
 		"Headless Services with published records.", []string{"server", "zone"}, nil)
 	descAddresses = prometheus.NewDesc(plugin.Namespace+"_"+pluginName+"_addresses",
-		"Distinct ready endpoint addresses published (with a PTR).", []string{"server", "zone"}, nil)
+		"Distinct endpoint addresses published with a PTR.", []string{"server", "zone"}, nil)
 	descFallback = prometheus.NewDesc(plugin.Namespace+"_"+pluginName+"_sync_fallback",
 		"1 while Service names pass to the next plugin because the Service watch did not sync within startup_timeout.", []string{"server", "zone"}, nil)
 	descSynced = prometheus.NewDesc(plugin.Namespace+"_"+pluginName+"_synced",

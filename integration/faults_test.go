@@ -112,6 +112,67 @@ func TestFaults(t *testing.T) {
 		t.Logf("CATCH-UP after API reachable again: a change made during the outage served in %s", d.Round(time.Millisecond))
 	})
 
+	t.Run("DeletionsWhileUnreachable", func(t *testing.T) {
+		// a Service, a slice and a pod deleted while CoreDNS cannot reach the
+		// API server, which then restarts (its new watch cache answers the
+		// re-watch with 410 Gone: a relist). Nothing of them may be left.
+		c.Service(t, "app", "gone", core.ClusterIPNone, map[string]string{"app": "gone"}, false, testbed.ServicePort("http", 80))
+		c.Pod(t, testbed.PodSpec{Namespace: "app", Name: "gone-0", Node: "node-a", Labels: map[string]string{"app": "gone"},
+			Hostname: "gone-0", Subdomain: "gone", IPs: []string{"10.244.3.10"}, Ready: true})
+		c.Service(t, "app", "ext2", core.ClusterIPNone, nil, false, testbed.ServicePort("pg", 5432))
+		port, pname, proto := int32(5432), "pg", core.ProtocolTCP
+		if _, err := c.Client.DiscoveryV1().EndpointSlices("app").Create(bg, &discovery.EndpointSlice{
+			ObjectMeta: meta.ObjectMeta{Namespace: "app", Name: "ext2-manual", Labels: map[string]string{
+				discovery.LabelServiceName: "ext2", discovery.LabelManagedBy: "test.example.com"}},
+			AddressType: discovery.AddressTypeIPv4, Ports: []discovery.EndpointPort{{Name: &pname, Port: &port, Protocol: &proto}},
+			Endpoints:   []discovery.Endpoint{{Addresses: []string{"192.0.2.30"}}}}, meta.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		names := map[string]string{ // name -> its answer before
+			"gone-0.gone.app" + zone: "NOERROR A 10.244.3.10", "10.3.244.10.in-addr.arpa.": "NOERROR PTR gone-0.gone.app" + zone,
+			"ext2.app" + zone: "NOERROR A 192.0.2.30", "30.2.0.192.in-addr.arpa.": "NOERROR PTR 192-0-2-30.ext2.app" + zone,
+			"web-1.web.app" + zone: "NOERROR A 10.244.1.11", "11.1.244.10.in-addr.arpa.": "NOERROR PTR web-1.web.app" + zone,
+		}
+		for n, want := range names {
+			qt := dns.TypeA
+			if strings.HasSuffix(n, ".arpa.") {
+				qt = dns.TypePTR
+			}
+			expect(t, ours.Addr, n, qt, want)
+		}
+		svcs, addrs := metric(t, ours.metrics, "coredns_headless_services"), metric(t, ours.metrics, "coredns_headless_addresses")
+		proxy.Down()
+		if err := c.Client.CoreV1().Services("app").Delete(bg, "gone", meta.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Client.DiscoveryV1().EndpointSlices("app").Delete(bg, "ext2-manual", meta.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		c.DeletePod(t, "app", "web-1")
+		time.Sleep(2 * time.Second)
+		c.APIServer.Stop()
+		c.StartAPIServer()
+		if err := proxy.Up(); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		for n := range names {
+			qt := dns.TypeA
+			if strings.HasSuffix(n, ".arpa.") {
+				qt = dns.TypePTR
+			}
+			expect(t, ours.Addr, n, qt, "NXDOMAIN")
+		}
+		t.Logf("CATCH-UP after deletions while unreachable and a relist: every deleted name gone %s after the API was back", time.Since(start).Round(time.Millisecond))
+		eventually(t, 30*time.Second, "gauges decremented", func() error {
+			s, a := metric(t, ours.metrics, "coredns_headless_services"), metric(t, ours.metrics, "coredns_headless_addresses")
+			if s != svcs-1 || a != addrs-3 {
+				return fmt.Errorf("services %v (was %v, want one fewer), addresses %v (was %v, want 3 fewer)", s, svcs, a, addrs)
+			}
+			return nil
+		})
+	})
+
 	t.Run("EtcdRestart", func(t *testing.T) {
 		qr := startQuerier(t, ours.Addr, lastKnown())
 		c.Etcd.Stop()
