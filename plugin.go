@@ -19,6 +19,7 @@ import (
 	"github.com/coredns/coredns/plugin"
 	clog "github.com/coredns/coredns/plugin/pkg/log"
 	"github.com/headlessdns/headless/internal/index"
+	"github.com/headlessdns/headless/internal/manifests"
 	"github.com/headlessdns/headless/internal/object"
 	"github.com/headlessdns/headless/internal/topology"
 	"k8s.io/apimachinery/pkg/labels"
@@ -59,6 +60,7 @@ type config struct {
 	endpoint       string
 	compression    bool // ask the API server for gzip-compressed lists and watches
 	manifests      []string
+	loaded         *manifests.Loaded // what parse read of them (handed to the source once)
 	namespaces     []string
 	labels         string          // the selector as written: sent to the API server
 	selector       labels.Selector // the same, parsed once; nil selects all

@@ -196,10 +196,11 @@ var options = map[string]func(c *caddy.Controller, args []string, cfg *config) e
 		if len(args) == 0 {
 			return c.ArgErr()
 		}
-		if _, err := manifests.Load(args); err != nil {
+		loaded, err := manifests.Load(args)
+		if err != nil {
 			return c.Errf("manifests: %v", err)
 		}
-		cfg.manifests = args
+		cfg.manifests, cfg.loaded = args, loaded // decoded once: the source starts from it
 		return nil
 	},
 	"namespaces": func(c *caddy.Controller, args []string, cfg *config) error {

@@ -184,7 +184,7 @@ func typedLW[L kruntime.Object](c typedClient[L], opts func(*meta.ListOptions)) 
 // overriding its server), an endpoint URL, or the in-cluster config.
 func sourceFor(cfg config) (source, error) {
 	if len(cfg.manifests) > 0 {
-		m, err := manifests.NewSource(cfg.manifests)
+		m, err := manifests.NewSource(cfg.manifests, cfg.loaded)
 		if err != nil {
 			return nil, err
 		}

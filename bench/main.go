@@ -46,7 +46,7 @@ var (
 	flipIdle      = flag.Int("flip-idle", 0, "sts: seconds of CoreDNS CPU measured with no change before the flips (0: skip)")
 	flipProfile   = flag.Bool("flip-profile", false, "sts: CPU profiles of both servers during the flips, in -out")
 	perfRecord    = flag.Bool("perf", false, "sts: perf record (cpu-clock, 2 kHz, call graphs) of both servers through the flip window, reports in -out (needs perf: Debian linux-perf)")
-	only          = flag.String("only", "", "run one part only: shaping (topology order and answer caps), explain (the explain option on against off), sts (the large StatefulSet) or scale (start to Ready and relist peak at -scale-eps)")
+	only          = flag.String("only", "", "run one part only: shaping (topology order and answer caps), explain (the explain option on against off), sts (the large StatefulSet), manifests (RSS and idle CPU per manifest size, no control plane) or scale (start to Ready and relist peak at -scale-eps)")
 )
 
 // runner drives the test bed outside `go test`.
@@ -202,6 +202,11 @@ func run() *result {
 	res := &result{Figures: map[string]float64{}, Samples: map[string][]float64{}, Started: time.Now()}
 	res.Machine = machine()
 	ours, stock := testbed.OurCoreDNS(t), testbed.StockCoreDNS(t)
+	if *only == "manifests" { // no control plane: the files alone
+		manifestMemory(res, ours)
+		res.Duration = time.Since(res.Started).Round(time.Second).String()
+		return res
+	}
 	t.Logf("starting control plane")
 	c := testbed.StartCluster(t)
 	cs, err := kubernetes.NewForConfig(c.RestConfig(testbed.UserAdmin))

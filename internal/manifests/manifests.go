@@ -7,12 +7,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	clog "github.com/coredns/coredns/plugin/pkg/log"
@@ -33,42 +36,96 @@ var log = clog.NewWithPlugin("headless")
 // manifestPoll is how often the manifests are checked for changes.
 var manifestPoll = time.Second
 
-const mirrorManager = "endpointslicemirroring-controller.k8s.io"
+const (
+	mirrorManager = "endpointslicemirroring-controller.k8s.io"
+	lastApplied   = "kubectl.kubernetes.io/last-applied-configuration"
+)
+
+// Loaded is what Load read: the objects, and what the files were when read
+// (so that a Source started from it neither reads nor decodes them again).
+type Loaded struct {
+	mu    sync.Mutex
+	objs  map[string]runtime.Object // nil once taken
+	files []fileStat
+	sum   [32]byte
+}
+
+// Objects are the objects read, keyed by resource and namespace/name.
+func (l *Loaded) Objects() map[string]runtime.Object {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.objs
+}
+
+// take hands the objects over (to a Source) and forgets them, so that a
+// configuration that keeps the Loaded does not keep them alive too.
+func (l *Loaded) take() map[string]runtime.Object {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	o := l.objs
+	l.objs = nil
+	return o
+}
+
+// fileStat is what tells a changed file without reading it.
+type fileStat struct {
+	size  int64
+	mtime time.Time
+	ino   uint64
+}
+
+func statOf(fi os.FileInfo) fileStat {
+	st := fileStat{size: fi.Size(), mtime: fi.ModTime()}
+	if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
+		st.ino = sys.Ino
+	}
+	return st
+}
 
 // Load reads Services, EndpointSlices and Endpoints from YAML or JSON
 // files (multi-document, List kinds included). Hand-written Endpoints become
 // EndpointSlices as the mirroring controller would write them. Other kinds are
-// skipped. The result is keyed by resource and namespace/name.
-func Load(paths []string) (map[string]runtime.Object, error) {
-	out := map[string]runtime.Object{}
+// skipped. The objects are keyed by resource and namespace/name.
+func Load(paths []string) (*Loaded, error) {
+	l := &Loaded{objs: map[string]runtime.Object{}}
+	h := sha256.New()
 	for _, p := range paths {
-		data, err := readManifest(p)
+		data, st, err := readManifest(p)
 		if err != nil {
 			return nil, err
 		}
-		if err := decodeAll(p, data, out); err != nil {
+		h.Write(data)
+		l.files = append(l.files, st)
+		if err := decodeAll(p, data, l.objs); err != nil {
 			return nil, err
 		}
 	}
-	return out, nil
+	copy(l.sum[:], h.Sum(nil))
+	return l, nil
 }
+
+// reads and decodes count file reads and documents decoded (tests).
+var reads, decodes atomic.Int64
 
 // maxManifestBytes bounds one manifest file.
 const maxManifestBytes = 64 << 20
 
-// readManifest reads one regular file of at most maxManifestBytes.
-func readManifest(path string) ([]byte, error) {
+// readManifest reads one regular file of at most maxManifestBytes, and
+// what it was when read.
+func readManifest(path string) ([]byte, fileStat, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
-		return nil, err
+		return nil, fileStat{}, err
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", path)
+		return nil, fileStat{}, fmt.Errorf("%s is not a regular file", path)
 	}
 	if fi.Size() > maxManifestBytes {
-		return nil, fmt.Errorf("%s is larger than %d bytes", path, maxManifestBytes)
+		return nil, fileStat{}, fmt.Errorf("%s is larger than %d bytes", path, maxManifestBytes)
 	}
-	return os.ReadFile(path)
+	reads.Add(1)
+	b, err := os.ReadFile(path)
+	return b, statOf(fi), err
 }
 
 func decodeAll(path string, data []byte, out map[string]runtime.Object) error {
@@ -130,6 +187,7 @@ func inFile(err error, n int, starts []int) string {
 }
 
 func decodeObject(raw []byte, out map[string]runtime.Object, skipped *[]string) error {
+	decodes.Add(1)
 	obj, _, err := scheme.Codecs.UniversalDeserializer().Decode(raw, nil, nil)
 	if err != nil {
 		if runtime.IsNotRegisteredError(err) {
@@ -192,6 +250,13 @@ func add(out map[string]runtime.Object, resource string, o metav1.Object) {
 		o.SetNamespace(metav1.NamespaceDefault)
 	}
 	o.SetResourceVersion("")
+	// what no answer needs and dumps are full of (kubectl get -o yaml)
+	o.SetManagedFields(nil)
+	if _, ok := o.GetAnnotations()[lastApplied]; ok {
+		a := maps.Clone(o.GetAnnotations())
+		delete(a, lastApplied)
+		o.SetAnnotations(a)
+	}
 	key := resource + "/" + o.GetNamespace() + "/" + o.GetName()
 	if _, dup := out[key]; dup {
 		log.Warningf("manifests: %s given more than once; the last one is served", key)
@@ -255,23 +320,36 @@ func mirror(e *core.Endpoints) []*discovery.EndpointSlice {
 // Source is an in-memory cluster holding the manifests' objects, with
 // resource versions and watches, so the plugin watches it through the same
 // reflectors as a real API server. A change to a file is applied as creates,
-// updates and deletes.
+// updates and deletes. The store holds the only copy of each object; the
+// files are read again only when their size, mtime or inode changed.
 type Source struct {
-	paths   []string
-	store   *memStore
-	applied map[string]runtime.Object
-	sum     [32]byte
-	stop    chan struct{}
-	done    sync.WaitGroup
-	once    sync.Once
+	paths []string
+	store *memStore
+	files []fileStat
+	sum   [32]byte
+	stop  chan struct{}
+	done  sync.WaitGroup
+	once  sync.Once
 }
 
-// NewSource loads the files and starts watching them for changes.
-func NewSource(paths []string) (*Source, error) {
-	m := &Source{paths: paths, store: newMemStore(), applied: map[string]runtime.Object{}, stop: make(chan struct{})}
-	if err := m.reload(); err != nil {
-		return nil, err
+// NewSource serves the files and starts watching them for changes. With
+// loaded (what the Corefile's parse read), they are not read again.
+func NewSource(paths []string, loaded *Loaded) (*Source, error) {
+	m := &Source{paths: paths, store: newMemStore(), stop: make(chan struct{})}
+	var objs map[string]runtime.Object
+	if loaded != nil {
+		objs = loaded.take()
 	}
+	if objs == nil {
+		l, err := Load(paths)
+		if err != nil {
+			return nil, err
+		}
+		loaded, objs = l, l.take()
+	}
+	m.apply(objs)
+	m.files, m.sum = loaded.files, loaded.sum
+	log.Infof("manifests loaded: %d objects from %d files", len(objs), len(paths))
 	m.done.Add(1)
 	go m.poll()
 	return m, nil
@@ -308,43 +386,75 @@ func (m *Source) poll() {
 	}
 }
 
-// reload reads the files and, if their content changed, applies the difference.
+// unchanged reports whether every file has the size, mtime and inode it had
+// when last read.
+func (m *Source) unchanged() bool {
+	if len(m.files) != len(m.paths) {
+		return false
+	}
+	for i, p := range m.paths {
+		fi, err := os.Stat(p)
+		if err != nil || statOf(fi) != m.files[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// reload reads the files when one changed and, if their content changed,
+// applies the difference.
 func (m *Source) reload() error {
+	if m.unchanged() {
+		return nil
+	}
 	h := sha256.New()
+	var files []fileStat
 	for _, p := range m.paths {
-		b, err := readManifest(p)
+		b, st, err := readManifest(p)
 		if err != nil {
 			return err
 		}
 		h.Write(b)
+		files = append(files, st)
 	}
 	var sum [32]byte
 	copy(sum[:], h.Sum(nil))
 	if sum == m.sum {
+		m.files = files // touched, not changed
 		return nil
 	}
-	want, err := Load(m.paths)
+	l, err := Load(m.paths)
 	if err != nil {
 		return err
 	}
-	keys := make([]string, 0, len(m.applied))
-	for k := range m.applied {
+	want := l.take()
+	m.apply(want)
+	m.files, m.sum = l.files, l.sum
+	log.Infof("manifests loaded: %d objects from %d files", len(want), len(m.paths))
+	return nil
+}
+
+// apply makes the store hold want: deletes what is gone, creates and
+// updates what is new or different (compared without resource versions).
+func (m *Source) apply(want map[string]runtime.Object) {
+	for _, k := range m.store.keys() {
+		if _, ok := want[k]; !ok {
+			m.store.apply(k, nil)
+		}
+	}
+	keys := make([]string, 0, len(want))
+	for k := range want {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		if _, ok := want[k]; !ok {
-			m.store.apply(k, nil)
-			delete(m.applied, k)
+		o := want[k]
+		if old := m.store.raw(k); old != nil {
+			o.(metav1.Object).SetResourceVersion(old.(metav1.Object).GetResourceVersion())
+			if equality.Semantic.DeepEqual(old, o) {
+				continue
+			}
 		}
+		m.store.apply(k, o) // the store's own: nothing else keeps it
 	}
-	for k, o := range want {
-		if old, ok := m.applied[k]; !ok || !equality.Semantic.DeepEqual(old, o) {
-			m.store.apply(k, o.DeepCopyObject())
-		}
-		m.applied[k] = o
-	}
-	m.sum = sum
-	log.Infof("manifests loaded: %d objects from %d files", len(want), len(m.paths))
-	return nil
 }

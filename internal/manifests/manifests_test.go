@@ -2,15 +2,19 @@ package manifests
 
 import (
 	"bytes"
+	"fmt"
 	golog "log"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/headlessdns/headless/internal/object"
+	core "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 )
 
 func TestLoadManifestsForms(t *testing.T) {
@@ -57,10 +61,11 @@ subsets:
   ports: [{name: http, port: 80, protocol: TCP}]
 `)
 	js := write("c.json", `{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "c", "namespace": "ns2"}, "spec": {"clusterIP": "None"}}`)
-	objs, err := Load([]string{list, mixed, js})
+	l, err := Load([]string{list, mixed, js})
 	if err != nil {
 		t.Fatal(err)
 	}
+	objs := l.Objects()
 	var keys []string
 	for k := range objs {
 		keys = append(keys, k)
@@ -130,7 +135,11 @@ spec: {clusterIP: None}
 	var buf bytes.Buffer
 	golog.SetOutput(&buf)
 	defer golog.SetOutput(os.Stderr)
-	objs, err := Load([]string{p})
+	l, err := Load([]string{p})
+	objs := map[string]runtime.Object{}
+	if l != nil {
+		objs = l.Objects()
+	}
 	if err != nil || len(objs) != 1 {
 		t.Fatalf("%v, %d objects", err, len(objs))
 	}
@@ -138,5 +147,87 @@ spec: {clusterIP: None}
 		if !strings.Contains(buf.String(), want) {
 			t.Errorf("no warning %q in:\n%s", want, buf.String())
 		}
+	}
+}
+
+// A manifest is decoded once (parse's Load hands its objects to the
+// source), read again only when its size, mtime or inode changed, and
+// applied only when its content did; what no answer needs is dropped.
+func TestSourceReadsOnlyChanges(t *testing.T) {
+	defer func(d time.Duration) { manifestPoll = d }(manifestPoll)
+	manifestPoll = 10 * time.Millisecond
+	p := filepath.Join(t.TempDir(), "m.yaml")
+	svc := func(port int) string {
+		return fmt.Sprintf(`apiVersion: v1
+kind: Service
+metadata:
+  name: a
+  namespace: ns
+  annotations:
+    kubectl.kubernetes.io/last-applied-configuration: '{"big": "blob"}'
+    keep: me
+  managedFields:
+  - {manager: kubectl, operation: Apply, apiVersion: v1, fieldsType: FieldsV1, fieldsV1: {"f:spec": {}}}
+spec:
+  clusterIP: None
+  ports: [{name: http, port: %d}]
+`, port)
+	}
+	if err := os.WriteFile(p, []byte(svc(80)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r0, d0 := reads.Load(), decodes.Load()
+	l, err := Load([]string{p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := NewSource([]string{p}, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	if r, d := reads.Load()-r0, decodes.Load()-d0; r != 1 || d != 1 {
+		t.Errorf("start: %d reads and %d decodes, want 1 and 1", r, d)
+	}
+	if l.Objects() != nil {
+		t.Error("the Loaded still holds the objects after the source took them")
+	}
+	s := src.Object("services", "ns", "a").(*core.Service)
+	if len(s.ManagedFields) != 0 || s.Annotations[lastApplied] != "" || s.Annotations["keep"] != "me" {
+		t.Errorf("kept %v managed fields, annotations %v", len(s.ManagedFields), s.Annotations)
+	}
+	rv := s.ResourceVersion
+	time.Sleep(100 * time.Millisecond) // ten polls
+	if r := reads.Load() - r0; r != 1 {
+		t.Errorf("unchanged file read %d times in ten polls, want 0", r-1)
+	}
+	// touched, same content: read once, nothing applied
+	later := time.Now().Add(time.Second)
+	if err := os.Chtimes(p, later, later); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, func() bool { return reads.Load()-r0 == 2 })
+	time.Sleep(50 * time.Millisecond)
+	if d := decodes.Load() - d0; d != 1 || src.Object("services", "ns", "a").(*core.Service).ResourceVersion != rv {
+		t.Errorf("a touched file: %d decodes, resource version %s -> %s", d, rv, src.Object("services", "ns", "a").(*core.Service).ResourceVersion)
+	}
+	// changed: applied
+	if err := os.WriteFile(p, []byte(svc(81)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, func() bool {
+		s := src.Object("services", "ns", "a").(*core.Service)
+		return len(s.Spec.Ports) == 1 && s.Spec.Ports[0].Port == 81
+	})
+}
+
+func waitUntil(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out")
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

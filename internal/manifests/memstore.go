@@ -1,6 +1,7 @@
 package manifests
 
 import (
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -59,6 +60,25 @@ func (s *memStore) apply(key string, o runtime.Object) {
 }
 
 // get returns a copy of the object at key, or nil.
+// raw is the stored object itself (not to be written to), or nil.
+func (s *memStore) raw(key string) runtime.Object {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.objs[key]
+}
+
+// keys are the stored objects' keys, sorted.
+func (s *memStore) keys() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]string, 0, len(s.objs))
+	for k := range s.objs {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
 func (s *memStore) get(key string) runtime.Object {
 	s.mu.Lock()
 	defer s.mu.Unlock()
