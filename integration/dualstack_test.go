@@ -29,7 +29,9 @@ func TestDualStack(t *testing.T) {
 	if _, err := c.Client.CoreV1().Services("ds").Create(bg, s, meta.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	ips := func(i int) []string { return []string{fmt.Sprintf("10.244.1.%d", 10+i), fmt.Sprintf("fd00:10::%d", 10+i)} }
+	ips := func(i int) []string {
+		return []string{fmt.Sprintf("10.244.1.%d", 10+i), fmt.Sprintf("fd00:10::%d", 10+i)}
+	}
 	for i := 0; i < 3; i++ {
 		c.Pod(t, testbed.PodSpec{Namespace: "ds", Name: fmt.Sprintf("web-%d", i), Node: "node-a", Labels: map[string]string{"app": "web"},
 			Hostname: fmt.Sprintf("web-%d", i), Subdomain: "web", IPs: ips(i), Ready: true})

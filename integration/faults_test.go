@@ -125,7 +125,7 @@ func TestFaults(t *testing.T) {
 			ObjectMeta: meta.ObjectMeta{Namespace: "app", Name: "ext2-manual", Labels: map[string]string{
 				discovery.LabelServiceName: "ext2", discovery.LabelManagedBy: "test.example.com"}},
 			AddressType: discovery.AddressTypeIPv4, Ports: []discovery.EndpointPort{{Name: &pname, Port: &port, Protocol: &proto}},
-			Endpoints:   []discovery.Endpoint{{Addresses: []string{"192.0.2.30"}}}}, meta.CreateOptions{}); err != nil {
+			Endpoints: []discovery.Endpoint{{Addresses: []string{"192.0.2.30"}}}}, meta.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		names := map[string]string{ // name -> its answer before
