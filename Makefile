@@ -8,7 +8,9 @@
 #   make fuzz   each fuzz target for FUZZTIME (default 5m), new inputs minimized
 #               for at most 2 s (the default minute stalls the engine: see
 #               FuzzDecodeSlice).
-.PHONY: run test bench build fuzz
+#   make image  the OCI image without a container engine: dist/coredns-headless.tar
+#               (docker-archive) and dist/oci (OCI layout), reproducible.
+.PHONY: run test bench build fuzz image
 
 FUZZTIME ?= 5m
 
@@ -29,3 +31,6 @@ fuzz:
 	go test -run XXX -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s .
 	go test -run XXX -fuzz '^FuzzDecodeSlice$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./internal/object
 	go test -run XXX -fuzz '^FuzzExplainName$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./internal/explain
+
+image:
+	go run ./hack/image -out dist

@@ -1,0 +1,187 @@
+package e2e
+
+import (
+	"archive/tar"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/headlessdns/headless/internal/testbed"
+	"github.com/miekg/dns"
+	"golang.org/x/sys/unix"
+)
+
+// TestImage builds the image as `make image` does (hack/image, no container
+// engine) twice, and reads it without an engine: the same digest both
+// times, the docker-archive and the OCI layout agree, the config runs
+// /coredns as 65532:65532 with ports 53/udp and 53/tcp and the labels, and
+// the layer's /coredns carries cap_net_bind_service=+ep. Extracted with its
+// extended attribute, the entrypoint is run exactly as deploy/deployment.yaml
+// runs it (uid 65532, no_new_privs, only NET_BIND_SERVICE) and serves :53 on
+// loopback.
+func TestImage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the image (about a minute)")
+	}
+	var digests []string // the OCI manifest's: what a registry stores
+	var dist string
+	var img v1.Image
+	for i := 0; i < 2; i++ {
+		dist = filepath.Join(t.TempDir(), "dist")
+		cmd := exec.Command("go", "run", "./hack/image", "-out", dist)
+		cmd.Dir = testbed.ModuleRoot()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("hack/image: %v\n%s", err, out)
+		}
+		p, err := layout.FromPath(filepath.Join(dist, "oci"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		idx, err := p.ImageIndex()
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := idx.IndexManifest()
+		if err != nil || len(m.Manifests) != 1 {
+			t.Fatalf("OCI layout: %v %+v", err, m)
+		}
+		digests = append(digests, m.Manifests[0].Digest.String())
+		oci, err := idx.Image(m.Manifests[0].Digest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// the docker-archive holds the same config and layer
+		img, err = tarball.ImageFromPath(filepath.Join(dist, "coredns-headless.tar"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err1 := img.ConfigName()
+		b, err2 := oci.ConfigName()
+		if err1 != nil || err2 != nil || a != b {
+			t.Fatalf("docker-archive config %s, OCI layout config %s (%v %v)", a, b, err1, err2)
+		}
+	}
+	if digests[0] != digests[1] {
+		t.Errorf("not reproducible: %s then %s", digests[0], digests[1])
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := cf.Config
+	if c.User != "65532:65532" || strings.Join(c.Entrypoint, " ") != "/coredns" || len(c.Cmd) != 0 || cf.OS != "linux" || cf.Architecture != "amd64" {
+		t.Errorf("config: user %q entrypoint %v cmd %v os %s/%s", c.User, c.Entrypoint, c.Cmd, cf.OS, cf.Architecture)
+	}
+	if _, u := c.ExposedPorts["53/udp"]; !u || len(c.ExposedPorts) != 2 {
+		t.Errorf("ports %v", c.ExposedPorts)
+	}
+	for _, l := range []string{"org.opencontainers.image.version", "org.opencontainers.image.source", "org.opencontainers.image.revision"} {
+		if c.Labels[l] == "" {
+			t.Errorf("label %s missing: %v", l, c.Labels)
+		}
+	}
+	// extract the entrypoint with its extended attribute, as an engine does
+	dir, err := os.MkdirTemp("", "headless-image-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "coredns")
+	extract(t, img, bin)
+	cap := make([]byte, 64)
+	n, err := unix.Getxattr(bin, "security.capability", cap)
+	if err != nil || n != 20 {
+		t.Fatalf("extracted /coredns: security.capability %x, %v", cap[:max(n, 0)], err)
+	}
+	if out, err := exec.Command("file", bin).CombinedOutput(); err == nil && !strings.Contains(string(out), "statically linked") {
+		t.Errorf("not a static binary: %s", out)
+	}
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("CI runs as root; running the entrypoint as uid 65532 needs root")
+		}
+		t.Skip("needs root to switch to uid 65532")
+	}
+	copyFile(t, filepath.Join(testbed.ModuleRoot(), "sample", "cluster.yaml"), filepath.Join(dir, "cluster.yaml"), 0o644)
+	addr := fmt.Sprintf("127.54.%d.%d", os.Getpid()%250+1, time.Now().Nanosecond()%250+1)
+	writeFile(t, filepath.Join(dir, "Corefile"), fmt.Sprintf(".:53 {\n    bind %s\n    headless cluster.local {\n        manifests %s\n    }\n}\n", addr, filepath.Join(dir, "cluster.yaml")))
+	proc := testbed.Start(t, "setpriv", dir, "--reuid=65532", "--regid=65532", "--clear-groups", "--no-new-privs",
+		"--bounding-set=-all,+net_bind_service", bin, "-conf", filepath.Join(dir, "Corefile"))
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		r, err := testbed.Exchange(addr+":53", "web-0.web.default.svc.cluster.local.", dns.TypeA, false)
+		if err == nil {
+			if rcode, rrs := testbed.Answers(r); rcode != "NOERROR" || strings.Join(rrs, " ") != "A 10.244.1.10" {
+				t.Fatalf("answer %s %v", rcode, rrs)
+			}
+			break
+		}
+		if proc.Exited() || time.Now().After(deadline) {
+			t.Fatalf("the image's entrypoint did not serve on %s:53: %v\n%s", addr, err, proc.Log())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("image %s: entrypoint serves on %s:53 as uid 65532 with only NET_BIND_SERVICE", digests[1], addr)
+}
+
+// extract writes the image's /coredns to path, with its mode and the
+// extended attributes of its PAX header.
+func extract(t *testing.T, img v1.Image, path string) {
+	t.Helper()
+	layers, err := img.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range layers {
+		rc, err := l.Uncompressed()
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr := tar.NewReader(rc)
+		for {
+			h, err := tr.Next()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.TrimPrefix(h.Name, "/") != "coredns" {
+				continue
+			}
+			f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, os.FileMode(h.Mode)&0o777)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := io.Copy(f, tr); err != nil {
+				t.Fatal(err)
+			}
+			if err := f.Close(); err != nil {
+				t.Fatal(err)
+			}
+			for k, v := range h.PAXRecords {
+				if x, ok := strings.CutPrefix(k, "SCHILY.xattr."); ok {
+					if err := unix.Setxattr(path, x, []byte(v), 0); err != nil {
+						t.Fatalf("setxattr %s: %v", x, err)
+					}
+				}
+			}
+			rc.Close()
+			return
+		}
+		rc.Close()
+	}
+	t.Fatal("no /coredns in the image's layers")
+}
