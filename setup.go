@@ -227,28 +227,8 @@ var options = map[string]func(c *caddy.Controller, args []string, cfg *config) e
 		cfg.labels, cfg.selector = expr, sel
 		return nil
 	},
-	"ttl": func(c *caddy.Controller, args []string, cfg *config) error {
-		if len(args) != 1 {
-			return c.ArgErr()
-		}
-		t, err := strconv.Atoi(args[0])
-		if err != nil || t < 0 || t > object.MaxTTL {
-			return c.Errf("ttl: '%s' is not a number of seconds from 0 to %d", args[0], object.MaxTTL)
-		}
-		cfg.ttl = uint32(t)
-		return nil
-	},
-	"negative_ttl": func(c *caddy.Controller, args []string, cfg *config) error {
-		if len(args) != 1 {
-			return c.ArgErr()
-		}
-		t, err := strconv.Atoi(args[0])
-		if err != nil || t < 0 || t > object.MaxTTL {
-			return c.Errf("negative_ttl: '%s' is not a number of seconds from 0 to %d", args[0], object.MaxTTL)
-		}
-		cfg.negativeTTL = int32(t) + 1
-		return nil
-	},
+	"ttl":          seconds("ttl", func(cfg *config, n int) { cfg.ttl = uint32(n) }),
+	"negative_ttl": seconds("negative_ttl", func(cfg *config, n int) { cfg.negativeTTL = int32(n) + 1 }),
 	"publish_not_ready": func(c *caddy.Controller, args []string, cfg *config) error {
 		if len(args) != 1 {
 			return c.ArgErr()
@@ -328,6 +308,21 @@ func parseClientZones(c *caddy.Controller, args []string, cfg *config) error {
 		}
 	}
 	return nil
+}
+
+// seconds is an option of one number of seconds from 0 to object.MaxTTL.
+func seconds(opt string, set func(*config, int)) func(*caddy.Controller, []string, *config) error {
+	return func(c *caddy.Controller, args []string, cfg *config) error {
+		if len(args) != 1 {
+			return c.ArgErr()
+		}
+		n, err := strconv.Atoi(args[0])
+		if err != nil || n < 0 || n > object.MaxTTL {
+			return c.Errf("%s: '%s' is not a number of seconds from 0 to %d", opt, args[0], object.MaxTTL)
+		}
+		set(cfg, n)
+		return nil
+	}
 }
 
 // flag is an option without arguments.
