@@ -185,7 +185,15 @@ func TestFaults(t *testing.T) {
 			return err
 		})
 		pod(5, true)
-		expect(t, ours.Addr, "web-5.web.app"+zone, dns.TypeA, "NOERROR A 10.244.1.15")
+		// the slice waits for kube-controller-manager's own reconnect, whose
+		// client-go backoff reaches ~30 s after the outages before: a bound
+		// for the controller, not for us
+		eventually(t, 90*time.Second, "web-5 served", func() error {
+			if got := answer(t, ours.Addr, "web-5.web.app"+zone, dns.TypeA, false); got != "NOERROR A 10.244.1.15" {
+				return fmt.Errorf("%q", got)
+			}
+			return nil
+		})
 		t.Logf("CATCH-UP after etcd restart: API usable and new pod served in %s", time.Since(start).Round(time.Millisecond))
 	})
 
