@@ -7,11 +7,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/headlessdns/headless/internal/testbed"
 	"github.com/miekg/dns"
 	apps "k8s.io/api/apps/v1"
 	core "k8s.io/api/core/v1"
+	discovery "k8s.io/api/discovery/v1"
+	meta "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 )
 
@@ -103,6 +106,22 @@ func TestHelmValues(t *testing.T) {
 	c.Service(t, "app", "db", core.ClusterIPNone, map[string]string{"app": "db"}, false, testbed.ServicePort("pg", 5432))
 	c.Pod(t, testbed.PodSpec{Namespace: "app", Name: "db-0", Node: "node-a", Labels: map[string]string{"app": "db"},
 		Hostname: "db-0", Subdomain: "db", IPs: []string{"10.244.1.10"}, Ready: true})
+	// the member in its slice before CoreDNS starts: the chart's cache 30
+	// would keep an NXDOMAIN asked before it (the SOA's MINIMUM is ttl 30)
+	eventually(t, 60*time.Second, "db-0 in its EndpointSlice", func() error {
+		l, err := c.Client.DiscoveryV1().EndpointSlices("app").List(bg, meta.ListOptions{LabelSelector: discovery.LabelServiceName + "=db"})
+		if err != nil {
+			return err
+		}
+		for _, sl := range l.Items {
+			for _, e := range sl.Endpoints {
+				if len(e.Addresses) == 1 && e.Addresses[0] == "10.244.1.10" && (e.Conditions.Ready == nil || *e.Conditions.Ready) {
+					return nil
+				}
+			}
+		}
+		return fmt.Errorf("not yet")
+	})
 	// loopback only, and the kubeconfig an in-cluster pod would not need
 	hp, rp, mp := testbed.FreePort(t), testbed.FreePort(t), testbed.FreePort(t)
 	cf := strings.NewReplacer(
