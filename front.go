@@ -51,11 +51,10 @@ func (f *front) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) 
 	if f.h.explain != nil { // (off: no call on the query path)
 		w = f.h.explainWriterFor(w, r)
 	}
-	key, ok := f.h.mayShape(r)
-	if !ok {
-		return plugin.NextOrFailure(f.Name(), f.next, ctx, f.h.recheckWriterFor(ctx, w, r), r)
+	var cw *clientWriter
+	if key, ok := f.h.mayShape(r); ok {
+		cw = f.h.plan(w, r, key)
 	}
-	cw := f.h.plan(w, r, key)
 	if cw == nil {
 		return plugin.NextOrFailure(f.Name(), f.next, ctx, f.h.recheckWriterFor(ctx, w, r), r)
 	}

@@ -182,12 +182,19 @@ func startServer(name, bin, corefile string, kubeconfig string) (*server, time.D
 	start := time.Now()
 	c := testbed.StartCoreDNSWith(t, []string{"taskset", "-c", "1"}, bin, cf)
 	s := &server{CoreDNS: c, name: name, ready: fmt.Sprintf("http://127.0.0.1:%d/ready", rp), metrics: fmt.Sprintf("http://127.0.0.1:%d/metrics", mp)}
+	waitReady(name, s.ready, start)
+	return s, time.Since(start)
+}
+
+// waitReady polls a /ready URL until it answers 200, failing 5 minutes
+// after start.
+func waitReady(name, url string, start time.Time) {
 	for {
-		resp, err := http.Get(s.ready)
+		resp, err := http.Get(url)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				break
+				return
 			}
 		}
 		if time.Since(start) > 5*time.Minute {
@@ -195,7 +202,6 @@ func startServer(name, bin, corefile string, kubeconfig string) (*server, time.D
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	return s, time.Since(start)
 }
 
 func run() *result {

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"flag"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -61,19 +60,7 @@ func manifestMemory(res *result, ours string) {
 				cf := fmt.Sprintf(".:{PORT} {\n    bind 127.0.0.1\n    ready 127.0.0.1:%d\n    headless cluster.local in-addr.arpa {\n        manifests %s\n        startup_timeout 120s\n    }\n}\n", rp, path)
 				start := time.Now()
 				c := testbed.StartCoreDNSWith(t, []string{"taskset", "-c", "1"}, bin, cf)
-				for {
-					resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/ready", rp))
-					if err == nil {
-						resp.Body.Close()
-						if resp.StatusCode == 200 {
-							break
-						}
-					}
-					if time.Since(start) > 5*time.Minute {
-						t.Fatalf("%s not ready on %d MB", name, mb)
-					}
-					time.Sleep(20 * time.Millisecond)
-				}
+				waitReady(fmt.Sprintf("%s on %d MB", name, mb), fmt.Sprintf("http://127.0.0.1:%d/ready", rp), start)
 				ready := time.Since(start)
 				pid := c.Cmd.Process.Pid
 				rssReady, cpu0 := rssMiB(pid), cpuSeconds(pid)

@@ -52,8 +52,7 @@ func TestBindPort53AsNonRoot(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	asPod := []string{"setpriv", "--reuid=65532", "--regid=65532", "--clear-groups", "--no-new-privs",
-		"--bounding-set=-all,+net_bind_service", bin, "-conf", filepath.Join(dir, "Corefile")}
+	asPod := asPodArgs(bin, filepath.Join(dir, "Corefile"))
 
 	// without the file capability: bind: permission denied
 	p := testbed.Start(t, asPod[0], dir, asPod[1:]...)
@@ -71,21 +70,35 @@ func TestBindPort53AsNonRoot(t *testing.T) {
 	}
 	p = testbed.Start(t, asPod[0], dir, asPod[1:]...)
 	target := addr + ":53"
+	servesSample(t, p, target, deadline.Add(20*time.Second), "with the file capability it")
+	if out, err := exec.Command("ps", "-o", "uid=", "-p", fmt.Sprint(p.Cmd.Process.Pid)).Output(); err == nil {
+		t.Logf("serving on %s as uid %s", target, strings.TrimSpace(string(out)))
+	}
+}
+
+// asPodArgs runs bin as deploy/deployment.yaml runs it: uid and gid 65532,
+// no groups, no_new_privs, only NET_BIND_SERVICE in the bounding set.
+func asPodArgs(bin, corefile string) []string {
+	return []string{"setpriv", "--reuid=65532", "--regid=65532", "--clear-groups", "--no-new-privs",
+		"--bounding-set=-all,+net_bind_service", bin, "-conf", corefile}
+}
+
+// servesSample waits until p answers the sample cluster's web-0 on target,
+// failing at deadline or when p exits; who names the server in the failure.
+func servesSample(t *testing.T, p *testbed.Proc, target string, deadline time.Time, who string) {
+	t.Helper()
 	for {
 		r, err := testbed.Exchange(target, "web-0.web.default.svc.cluster.local.", dns.TypeA, false)
 		if err == nil {
 			if rcode, rrs := testbed.Answers(r); rcode != "NOERROR" || strings.Join(rrs, " ") != "A 10.244.1.10" {
 				t.Fatalf("answer %s %v", rcode, rrs)
 			}
-			break
+			return
 		}
-		if p.Exited() || time.Now().After(deadline.Add(20*time.Second)) {
-			t.Fatalf("with the file capability it did not serve on %s: %v\n%s", target, err, p.Log())
+		if p.Exited() || time.Now().After(deadline) {
+			t.Fatalf("%s did not serve on %s: %v\n%s", who, target, err, p.Log())
 		}
 		time.Sleep(50 * time.Millisecond)
-	}
-	if out, err := exec.Command("ps", "-o", "uid=", "-p", fmt.Sprint(p.Cmd.Process.Pid)).Output(); err == nil {
-		t.Logf("serving on %s as uid %s", target, strings.TrimSpace(string(out)))
 	}
 }
 

@@ -16,7 +16,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/headlessdns/headless/internal/testbed"
-	"github.com/miekg/dns"
 	"golang.org/x/sys/unix"
 )
 
@@ -117,22 +116,9 @@ func TestImage(t *testing.T) {
 	copyFile(t, filepath.Join(testbed.ModuleRoot(), "sample", "cluster.yaml"), filepath.Join(dir, "cluster.yaml"), 0o644)
 	addr := fmt.Sprintf("127.54.%d.%d", os.Getpid()%250+1, time.Now().Nanosecond()%250+1)
 	writeFile(t, filepath.Join(dir, "Corefile"), fmt.Sprintf(".:53 {\n    bind %s\n    headless cluster.local {\n        manifests %s\n    }\n}\n", addr, filepath.Join(dir, "cluster.yaml")))
-	proc := testbed.Start(t, "setpriv", dir, "--reuid=65532", "--regid=65532", "--clear-groups", "--no-new-privs",
-		"--bounding-set=-all,+net_bind_service", bin, "-conf", filepath.Join(dir, "Corefile"))
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		r, err := testbed.Exchange(addr+":53", "web-0.web.default.svc.cluster.local.", dns.TypeA, false)
-		if err == nil {
-			if rcode, rrs := testbed.Answers(r); rcode != "NOERROR" || strings.Join(rrs, " ") != "A 10.244.1.10" {
-				t.Fatalf("answer %s %v", rcode, rrs)
-			}
-			break
-		}
-		if proc.Exited() || time.Now().After(deadline) {
-			t.Fatalf("the image's entrypoint did not serve on %s:53: %v\n%s", addr, err, proc.Log())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	asPod := asPodArgs(bin, filepath.Join(dir, "Corefile"))
+	proc := testbed.Start(t, asPod[0], dir, asPod[1:]...)
+	servesSample(t, proc, addr+":53", time.Now().Add(30*time.Second), "the image's entrypoint")
 	t.Logf("image %s: entrypoint serves on %s:53 as uid 65532 with only NET_BIND_SERVICE", digests[1], addr)
 }
 

@@ -12,14 +12,14 @@ import (
 // query of kind k asks: the Service name and its ports list only the
 // endpoints the policy fully publishes; an endpoint's own names and PTRs
 // also those of the hostnames policy.
-func (e *Explainer) published(k Kind, svc *object.Service, ep *object.Endpoint) bool {
-	switch svc.Policy.Publish(ep, e.o.Index.Options().Hostnames) {
-	case object.Published:
-		return true
-	case object.NameOnly:
-		return k == Endpoint || k == Reverse
-	}
-	return false
+func published(k Kind, pub object.Publication) bool {
+	return pub == object.Published || (pub == object.NameOnly && (k == Endpoint || k == Reverse))
+}
+
+// publication is how svc's policy publishes ep (the Corefile's
+// publish_not_ready as the default).
+func (e *Explainer) publication(svc *object.Service, ep *object.Endpoint) object.Publication {
+	return svc.Policy.Publish(ep, e.o.Index.Options().Hostnames)
 }
 
 // readiness explains endpoints that exist (those of what): none published
@@ -28,14 +28,15 @@ func (e *Explainer) readiness(q Query, svc *object.Service, eps []endpoint, what
 	var pub, terminating, notReady []endpoint
 	nameOnly := 0
 	for _, x := range eps {
+		p := e.publication(svc, x.ep)
 		switch {
-		case e.published(q.Kind, svc, x.ep):
+		case published(q.Kind, p):
 			pub = append(pub, x)
 		case x.ep.Terminating:
 			terminating = append(terminating, x)
 		default:
 			notReady = append(notReady, x)
-			if svc.Policy.Publish(x.ep, e.o.Index.Options().Hostnames) == object.NameOnly {
+			if p == object.NameOnly {
 				nameOnly++
 			}
 		}

@@ -96,7 +96,8 @@ func (e *Explainer) Service(namespace, name string, zone string, wait time.Durat
 func (e *Explainer) endpointInfo(svc *object.Service, ep *object.Endpoint, zone string) EndpointInfo {
 	ei := EndpointInfo{Hostname: ep.Hostname, Pod: ep.TargetName, Node: ep.Loc.Node, Zone: ep.Loc.Zone,
 		Ready: ep.Ready, Serving: ep.Serving, Terminating: ep.Terminating, Addresses: []string{}, PublishedNames: []string{}}
-	switch svc.Policy.Publish(ep, e.o.Index.Options().Hostnames) {
+	pub := e.publication(svc, ep)
+	switch pub {
 	case object.Published:
 		ei.Publication = "service"
 	case object.NameOnly:
@@ -106,7 +107,7 @@ func (e *Explainer) endpointInfo(svc *object.Service, ep *object.Endpoint, zone 
 	}
 	for i := range ep.Addrs {
 		ei.Addresses = append(ei.Addresses, ep.AddrString(i))
-		if e.published(Endpoint, svc, ep) {
+		if published(Endpoint, pub) {
 			host := strings.ToLower(index.EndpointName(ep, ep.AddrString(i), e.o.PodNames))
 			ei.PublishedNames = append(ei.PublishedNames, index.JoinName(host+"."+svc.Name+"."+svc.Namespace+".svc", zone))
 		}
