@@ -1,19 +1,24 @@
 package headless
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	golog "log"
 	"net"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/cache"
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
+	clog "github.com/coredns/coredns/plugin/pkg/log"
 	"github.com/coredns/coredns/plugin/test"
 	"github.com/headlessdns/headless/internal/explain"
 	"github.com/miekg/dns"
@@ -244,4 +249,79 @@ func TestExplainMemo(t *testing.T) {
 		_, texts := edeOf(t, hd, name, dns.TypeA)
 		return len(texts) == 1 && strings.Contains(texts[0], "endpoint 172.0.7.1 not ready")
 	})
+}
+
+// A terminating endpoint is explained as terminating, with the serving
+// policy as the fix; with the debug plugin's flag set each name's reason
+// is logged once per change of that reason, not once per query.
+func TestExplainTerminatingDebugLog(t *testing.T) {
+	objs := append(explainCluster(),
+		headlessSvc("testns", "drain", nil),
+		slice("testns", "drain-a", "drain", discovery.AddressTypeIPv4, "", http80,
+			ep{IP: "172.0.5.1", Host: "drain-0", Terminating: true}, ep{IP: "172.0.5.2", Host: "drain-1", Terminating: true}))
+	h, client := start(t, config{explain: true}, objs...)
+	hd := cached(h)
+
+	var buf syncBuffer
+	golog.SetOutput(&buf)
+	clog.D.Set()
+	t.Cleanup(func() { clog.D.Clear(); golog.SetOutput(os.Stderr) })
+
+	cases := []struct{ name, text string }{
+		{"drain.testns.svc.cluster.local.", "headless: drain.testns: 2 endpoints terminating: 172.0.5.1, 172.0.5.2"},
+		{"drain-0.drain.testns.svc.cluster.local.", "headless: drain-0.drain.testns: endpoint 172.0.5.1 terminating"},
+	}
+	for _, tc := range cases {
+		for i := 0; i < 3; i++ { // from the plugin, then from cache
+			if _, texts := edeOf(t, hd, tc.name, dns.TypeA); len(texts) != 1 || texts[0] != "Other|"+tc.text {
+				t.Errorf("%s: EDE %q, want %q", tc.name, texts, tc.text)
+			}
+		}
+	}
+	rs := h.explain.ex.Reasons(h.explainQuery("drain.testns.svc.cluster.local.", dns.TypeA), false, 0)
+	if len(rs) != 1 || rs[0].Code != explain.Terminating || !strings.Contains(rs[0].Fix, "headless.dns/publish: serving") {
+		t.Errorf("drain reasons %+v, want one %s whose fix names the serving policy", rs, explain.Terminating)
+	}
+	// asked again past the cache: still one line per name
+	uncached := &front{h: h, next: h}
+	for i := 0; i < 3; i++ {
+		edeOf(t, uncached, "drain.testns.svc.cluster.local.", dns.TypeA)
+	}
+	want := "[DEBUG] plugin/headless: drain.testns.svc.cluster.local. A: terminating: 2 endpoints terminating"
+	if n := strings.Count(buf.String(), want); n != 1 {
+		t.Errorf("%d debug lines %q, want 1; log:\n%s", n, want, buf.String())
+	}
+	if n := strings.Count(buf.String(), "drain-0.drain.testns.svc.cluster.local. A: terminating: endpoint 172.0.5.1"); n != 1 {
+		t.Errorf("%d debug lines for drain-0, want 1; log:\n%s", n, buf.String())
+	}
+
+	// the reason changes (the slice is gone): a new line for the new reason
+	if err := client.DiscoveryV1().EndpointSlices("testns").Delete(context.Background(), "drain-a", meta.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "drain without endpoints", func() bool {
+		_, texts := edeOf(t, uncached, "drain.testns.svc.cluster.local.", dns.TypeA)
+		return len(texts) == 1 && strings.Contains(texts[0], "no Endpoints or EndpointSlices were written for it")
+	})
+	if !strings.Contains(buf.String(), "drain.testns.svc.cluster.local. A: no-endpoints: ") {
+		t.Errorf("no debug line for the changed reason; log:\n%s", buf.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the log's writer and the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

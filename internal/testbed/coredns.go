@@ -60,7 +60,13 @@ func OurCoreDNS(t TB) string { return Build(t, "./cmd/coredns") }
 // StockCoreDNS is CoreDNS v1.15.0 as released, built from the same module versions.
 func StockCoreDNS(t TB) string { return Build(t, "github.com/coredns/coredns") }
 
-// FreePort returns a loopback port free for both TCP and UDP.
+// handedOut holds every port FreePort returned in this process: a port freed
+// for a while (an API server restarting on its port, a proxy's) is never
+// handed to another listener.
+var handedOut sync.Map
+
+// FreePort returns a loopback port free for both TCP and UDP, and never the
+// same port twice in one process.
 func FreePort(t TB) int {
 	t.Helper()
 	for i := 0; i < 50; i++ {
@@ -71,8 +77,11 @@ func FreePort(t TB) int {
 		port := l.Addr().(*net.TCPAddr).Port
 		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
 		l.Close()
-		if err == nil {
-			u.Close()
+		if err != nil {
+			continue
+		}
+		u.Close()
+		if _, seen := handedOut.LoadOrStore(port, true); !seen {
 			return port
 		}
 	}

@@ -8,13 +8,15 @@ import (
 )
 
 // Proxy forwards a loopback TCP port to a target; Down cuts every connection
-// and refuses new ones (the API server unreachable from CoreDNS's side), Up
-// serves again on the same port.
+// and resets new ones (the API server unreachable from CoreDNS's side), Up
+// forwards again. The port stays bound while down, so no other listener in
+// the run (a CoreDNS picking a free port, say) can take it before Up.
 type Proxy struct {
 	Addr   string
 	target string
 	mu     sync.Mutex
 	ln     net.Listener
+	down   bool
 	conns  map[net.Conn]struct{}
 	wg     sync.WaitGroup
 }
@@ -23,44 +25,69 @@ type Proxy struct {
 func StartProxy(t TB, target string) *Proxy {
 	t.Helper()
 	p := &Proxy{Addr: fmt.Sprintf("127.0.0.1:%d", FreePort(t)), target: target, conns: map[net.Conn]struct{}{}}
-	if err := p.Up(); err != nil {
+	ln, err := net.Listen("tcp", p.Addr)
+	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { p.Down(); p.wg.Wait() })
+	p.ln = ln
+	p.wg.Add(1)
+	go p.accept()
+	t.Cleanup(p.close)
 	return p
 }
 
-// Up starts accepting connections.
-func (p *Proxy) Up() error {
-	ln, err := net.Listen("tcp", p.Addr)
-	if err != nil {
-		return err
-	}
-	p.mu.Lock()
-	p.ln = ln
-	p.mu.Unlock()
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			p.wg.Add(1)
-			go func() { defer p.wg.Done(); p.pipe(c) }()
+func (p *Proxy) accept() {
+	defer p.wg.Done()
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
 		}
-	}()
+		p.mu.Lock()
+		down := p.down
+		p.mu.Unlock()
+		if down {
+			reset(c)
+			continue
+		}
+		p.wg.Add(1)
+		go func() { defer p.wg.Done(); p.pipe(c) }()
+	}
+}
+
+// reset closes c with an RST, which a client sees as it sees a refusal: at
+// once, with nothing read.
+func reset(c net.Conn) {
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	}
+	c.Close()
+}
+
+// Up forwards new connections again.
+func (p *Proxy) Up() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ln == nil {
+		return fmt.Errorf("proxy %s is closed", p.Addr)
+	}
+	p.down = false
 	return nil
 }
 
 func (p *Proxy) pipe(c net.Conn) {
 	u, err := net.Dial("tcp", p.target)
 	if err != nil {
-		c.Close()
+		reset(c)
 		return
 	}
 	p.mu.Lock()
+	if p.down {
+		p.mu.Unlock()
+		reset(c)
+		u.Close()
+		return
+	}
 	p.conns[c], p.conns[u] = struct{}{}, struct{}{}
 	p.mu.Unlock()
 	done := make(chan struct{}, 2)
@@ -76,15 +103,24 @@ func (p *Proxy) pipe(c net.Conn) {
 	p.mu.Unlock()
 }
 
-// Down closes the listener and every open connection.
+// Down cuts every open connection and resets new ones until Up.
 func (p *Proxy) Down() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.down = true
+	for c := range p.conns {
+		reset(c)
+	}
+}
+
+// close stops listening and waits for every forwarding goroutine.
+func (p *Proxy) close() {
+	p.Down()
+	p.mu.Lock()
 	if p.ln != nil {
 		p.ln.Close()
 		p.ln = nil
 	}
-	for c := range p.conns {
-		c.Close()
-	}
+	p.mu.Unlock()
+	p.wg.Wait()
 }
