@@ -31,7 +31,9 @@ func report(r *result) {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "Machine: %s. Run took %s.\n\n", r.Machine, r.Duration)
-	b.WriteString("| figure | target | ours | stock | ours/stock | note |\n|---|---|---|---|---|---|\n")
+	if *only != "replicas" { // (it has a table of its own)
+		b.WriteString("| figure | target | ours | stock | ours/stock | note |\n|---|---|---|---|---|---|\n")
+	}
 	if *only == "" || *only == "shaping" {
 		b.WriteString(shapingRows(f))
 	}
@@ -44,6 +46,8 @@ func report(r *result) {
 			b.WriteString(stsRows(f, row))
 		case "scale":
 			b.WriteString(scaleRows(f, row))
+		case "replicas":
+			b.WriteString(replicaRows(f))
 		}
 		fmt.Print(b.String())
 		os.MkdirAll(*out, 0o755)
