@@ -26,7 +26,7 @@ import (
 // the layer's /coredns carries cap_net_bind_service=+ep. Extracted with its
 // extended attribute, the entrypoint is run exactly as deploy/deployment.yaml
 // runs it (uid 65532, no_new_privs, only NET_BIND_SERVICE) and serves :53 on
-// loopback.
+// loopback. deploy/Dockerfile is read against it (checkDockerfile).
 func TestImage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the image (about a minute)")
@@ -99,6 +99,7 @@ func TestImage(t *testing.T) {
 	}
 	bin := filepath.Join(dir, "coredns")
 	extract(t, img, bin)
+	checkDockerfile(t, cf, bin)
 	cap := make([]byte, 64)
 	n, err := unix.Getxattr(bin, "security.capability", cap)
 	if err != nil || n != 20 {
