@@ -6,6 +6,7 @@ package testbed
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"golang.org/x/sys/unix"
 )
 
 // ModuleRoot is the directory of this module's go.mod.
@@ -62,11 +64,12 @@ func StockCoreDNS(t TB) string { return Build(t, "github.com/coredns/coredns") }
 
 // handedOut holds every port FreePort returned in this process: a port freed
 // for a while (an API server restarting on its port, a proxy's) is never
-// handed to another listener.
+// handed to another listener. claim does the same across the test
+// processes of one run (go test runs packages side by side).
 var handedOut sync.Map
 
 // FreePort returns a loopback port free for both TCP and UDP, and never the
-// same port twice in one process.
+// same port twice in one process, nor one another test process claimed.
 func FreePort(t TB) int {
 	t.Helper()
 	for i := 0; i < 50; i++ {
@@ -81,12 +84,50 @@ func FreePort(t TB) int {
 			continue
 		}
 		u.Close()
-		if _, seen := handedOut.LoadOrStore(port, true); !seen {
+		if _, seen := handedOut.LoadOrStore(port, true); !seen && claim(port) {
 			return port
 		}
 	}
 	t.Fatal("no free port")
 	return 0
+}
+
+// claim records port in a file every test process of the machine shares,
+// under an exclusive lock, and reports whether no process had claimed it in
+// the last hour. (Without the file, it claims nothing and allows all.)
+func claim(port int) bool {
+	f, err := os.OpenFile(filepath.Join(os.TempDir(), "headless-testbed-ports"), os.O_RDWR|os.O_CREATE, 0o666)
+	if err != nil {
+		return true
+	}
+	defer f.Close()
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		return true
+	}
+	defer unix.Flock(int(f.Fd()), unix.LOCK_UN)
+	b, err := io.ReadAll(f)
+	if err != nil {
+		return true
+	}
+	now := time.Now().Unix()
+	var keep []string
+	free := true
+	for _, line := range strings.Split(string(b), "\n") {
+		var p int
+		var at int64
+		if _, err := fmt.Sscanf(line, "%d %d", &p, &at); err != nil || now-at > 3600 {
+			continue
+		}
+		keep = append(keep, line)
+		free = free && p != port
+	}
+	if free {
+		keep = append(keep, fmt.Sprintf("%d %d", port, now))
+	}
+	if err := f.Truncate(0); err == nil {
+		_, _ = f.WriteAt([]byte(strings.Join(keep, "\n")+"\n"), 0)
+	}
+	return free
 }
 
 // Proc is a process started by a test; it is stopped at cleanup.
