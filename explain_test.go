@@ -1,7 +1,6 @@
 package headless
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,7 +10,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +19,7 @@ import (
 	clog "github.com/coredns/coredns/plugin/pkg/log"
 	"github.com/coredns/coredns/plugin/test"
 	"github.com/headlessdns/headless/internal/explain"
+	"github.com/headlessdns/headless/internal/testbed"
 	"github.com/miekg/dns"
 	discovery "k8s.io/api/discovery/v1"
 	meta "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -262,7 +261,7 @@ func TestExplainTerminatingDebugLog(t *testing.T) {
 	h, client := start(t, config{explain: true}, objs...)
 	hd := cached(h)
 
-	var buf syncBuffer
+	var buf testbed.SyncBuffer
 	golog.SetOutput(&buf)
 	clog.D.Set()
 	t.Cleanup(func() { clog.D.Clear(); golog.SetOutput(os.Stderr) })
@@ -306,22 +305,4 @@ func TestExplainTerminatingDebugLog(t *testing.T) {
 	if !strings.Contains(buf.String(), "drain.testns.svc.cluster.local. A: no-endpoints: ") {
 		t.Errorf("no debug line for the changed reason; log:\n%s", buf.String())
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the log's writer and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -134,22 +134,24 @@ func claim(port int) bool {
 type Proc struct {
 	Name string
 	Cmd  *exec.Cmd
-	log  *syncBuffer
+	log  *SyncBuffer
 	done chan struct{}
 }
 
-type syncBuffer struct {
+// SyncBuffer is a bytes.Buffer that a writer (a process, a log) and the
+// test may use at once.
+type SyncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
+func (s *SyncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
 
-func (s *syncBuffer) String() string {
+func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
@@ -158,7 +160,7 @@ func (s *syncBuffer) String() string {
 // Start runs a command; its output is kept and shown if the test fails.
 func Start(t TB, name string, dir string, args ...string) *Proc {
 	t.Helper()
-	p := &Proc{Name: filepath.Base(name), log: &syncBuffer{}, done: make(chan struct{})}
+	p := &Proc{Name: filepath.Base(name), log: &SyncBuffer{}, done: make(chan struct{})}
 	p.Cmd = exec.Command(name, args...)
 	p.Cmd.Dir = dir
 	p.Cmd.Stdout, p.Cmd.Stderr = p.log, p.log
