@@ -101,12 +101,12 @@ func replicaGroup(res *result, c *testbed.Cluster, cs *kubernetes.Clientset, fx 
 		group = append(group, sv)
 	}
 	time.Sleep(5 * time.Second) // settled
-	rss := []float64{0}
-	if n > 0 {
-		rss = rss[:0]
-	}
+	var rss []float64
 	for _, sv := range group {
 		rss = append(rss, rssMiB(sv.Cmd.Process.Pid))
+	}
+	if len(rss) == 0 {
+		rss = []float64{0} // (the group of none)
 	}
 	ev0, by0 := apiWatchStats(cs)
 	cpu0 := cpuSeconds(c.APIServer.Cmd.Process.Pid)
@@ -139,8 +139,10 @@ func replicaGroup(res *result, c *testbed.Cluster, cs *kubernetes.Clientset, fx 
 }
 
 // replicaRows is the replicas table: per count, ours against stock, with
-// the API server's figures less those of the group of none.
-func replicaRows(f map[string]float64) string {
+// the API server's figures less those of the group of none; and the API
+// server's CPU paired within each round (its groups ran one after another).
+func replicaRows(r *result) string {
+	f := r.Figures
 	var b strings.Builder
 	base := func(k string) float64 { return f[k+"/none"] }
 	fmt.Fprintf(&b, "\nThe API server alone (no CoreDNS replica) through %d updates: CPU %.1f s, %.0f watch events, %.1f MiB.\n\n", *updates,
@@ -168,5 +170,24 @@ func replicaRows(f map[string]float64) string {
 			fmt.Fprintf(&b, "| %d | %s | %s | %s | %s |\n", n, r.figure, value(o, r.unit), value(s, r.unit), ratio)
 		}
 	}
+	b.WriteString("\nThe API server's CPU paired within each round: median (range) over the rounds.\n\n| replicas | stock less ours | stock less none | ours less none |\n|---|---|---|---|\n")
+	cpu := func(key string) []float64 { return r.Samples["replicas_api_cpu_s/"+key] }
+	for _, n := range replicaCounts() {
+		ours, stock := cpu(fmt.Sprintf("ours/%d", n)), cpu(fmt.Sprintf("stock/%d", n))
+		fmt.Fprintf(&b, "| %d | %s | %s | %s |\n", n, paired(stock, ours), paired(stock, cpu("none")), paired(ours, cpu("none")))
+	}
 	return b.String()
+}
+
+// paired is the median and range of a[i]-b[i], in seconds.
+func paired(a, b []float64) string {
+	var d []float64
+	for i := 0; i < len(a) && i < len(b); i++ {
+		d = append(d, a[i]-b[i])
+	}
+	if len(d) == 0 {
+		return "—"
+	}
+	sort.Float64s(d)
+	return fmt.Sprintf("%.1f s (%.1f to %.1f)", median(d), d[0], d[len(d)-1])
 }

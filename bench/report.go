@@ -47,7 +47,7 @@ func report(r *result) {
 		case "scale":
 			b.WriteString(scaleRows(f, row))
 		case "replicas":
-			b.WriteString(replicaRows(f))
+			b.WriteString(replicaRows(r))
 		}
 		fmt.Print(b.String())
 		os.MkdirAll(*out, 0o755)
