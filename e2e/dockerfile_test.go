@@ -16,7 +16,7 @@ import (
 	"github.com/headlessdns/headless/internal/testbed"
 )
 
-// dockerfile is what checkDockerfile reads of deploy/Dockerfile: per
+// stage is what checkDockerfile reads of deploy/Dockerfile: per
 // stage, its base and its instructions (continued lines joined, comments
 // dropped).
 type stage struct {
@@ -136,10 +136,11 @@ func checkDockerfile(t *testing.T, cf *v1.ConfigFile, bin string) {
 	}
 	want := map[string]string{}
 	var flags []string
+	goAt := slices.Index(goBuild, "go") // env assignments before it, flags after "go build"
 	for i, w := range goBuild {
-		if k, v, ok := strings.Cut(w, "="); ok && !strings.HasPrefix(w, "-") && i < slices.Index(goBuild, "go") {
+		if k, v, ok := strings.Cut(w, "="); ok && i < goAt {
 			want[k] = v // CGO_ENABLED=0 GOOS=linux GOARCH=amd64
-		} else if i > slices.Index(goBuild, "build") {
+		} else if i > goAt+1 {
 			flags = append(flags, w)
 		}
 	}
