@@ -31,7 +31,10 @@ func (h *Headless) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Ms
 		return h.pass(ctx, w, r, z)
 	}
 	res := h.resolve(name, z)
-	if res.out == pass {
+	if res.out == pass || res.out == nxdomain && h.fallsThrough(name) {
+		if h.serialMerge && name == z.name {
+			w = &serialWriter{ResponseWriter: w, h: h}
+		}
 		return h.pass(ctx, w, r, z)
 	}
 	var cw *clientWriter

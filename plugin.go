@@ -13,11 +13,14 @@
 package headless
 
 import (
+	"net"
 	"sync/atomic"
 	"time"
 
 	"github.com/coredns/coredns/plugin"
+	"github.com/coredns/coredns/plugin/pkg/fall"
 	clog "github.com/coredns/coredns/plugin/pkg/log"
+	"github.com/coredns/coredns/plugin/transfer"
 	"github.com/headlessdns/headless/internal/index"
 	"github.com/headlessdns/headless/internal/manifests"
 	"github.com/headlessdns/headless/internal/object"
@@ -45,6 +48,11 @@ type Headless struct {
 	watch     *watcher
 
 	explain *explaining // the explain option's running state; nil when off
+
+	// zone transfers (transfer.go), found at start-up
+	nextXfr     []transfer.Transferer // the handlers behind us that transfer zones
+	serialMerge bool                  // transfer is on and a transferer is behind us: the apex SOA serial is merged
+	boundIPs    []net.IP              // the NS host's addresses in our own zone's transfer
 
 	server    string // the server block, for metric labels
 	startedAt time.Time
@@ -79,6 +87,13 @@ type config struct {
 
 	explain     bool   // explain: reasons of missing names in replies
 	explainAddr string // explain ADDRESS: the HTTP endpoint; "" none
+
+	// stock's options (stockopts.go)
+	fall       fall.F          // fallthrough [ZONES...]: NXDOMAIN below a Service passes on
+	nsLabels   string          // namespace_labels as written: sent to the API server
+	nsSelector labels.Selector // the same, parsed; nil: every namespace
+	client     clientLimits    // tls and the apiserver_ limits
+	singlePTR  bool            // single_ptr: one PTR per address
 }
 
 // Name implements plugin.Handler.

@@ -127,6 +127,9 @@ func (h *Headless) resolveReverse(name string, z *zone) result {
 	p, ok := parseReverse(name)
 	if ok && p.IsSingleIP() {
 		if ptr := h.index.PTR(p.Addr()); ptr != nil {
+			if h.cfg.singlePTR {
+				ptr = ptr.Single()
+			}
 			res := result{out: answer, ptr: ptr}
 			if h.index.AnyOwnTTL() { // only then may its Service set the TTL
 				if recs := h.index.Service(ptr.Service()); recs != nil {
@@ -149,5 +152,5 @@ func (h *Headless) resolveReverse(name string, z *zone) result {
 // stanza's, and the metrics' hooks.
 func (cfg *config) indexOptions(fwd []string) index.Options {
 	return index.Options{Zones: fwd, TTL: cfg.ttl, PodNames: cfg.podNames, Zonal: cfg.zonal, Hostnames: cfg.hostnames,
-		Selector: cfg.selector, Namespaces: cfg.namespaces, Hooks: indexHooks}
+		Selector: cfg.selector, Namespaces: cfg.namespaces, Scoped: cfg.nsSelector != nil, Hooks: indexHooks}
 }

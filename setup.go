@@ -39,7 +39,9 @@ func setup(c *caddy.Controller) error {
 		host = conf.ListenHosts[0]
 	}
 	h.server = conf.Transport + "://" + net.JoinHostPort(host, conf.Port)
+	h.boundIPs = boundIPsOf(conf.ListenHosts)
 	c.OnStartup(h.OnStartup)
+	c.OnStartup(func() error { h.findTransferers(conf); return nil })
 	c.OnShutdown(h.OnShutdown)
 	c.OnRestart(h.closeExplainServer)  // its address is the new instance's
 	c.OnRestartFailed(h.listenExplain) // the old instance serves on
@@ -112,6 +114,9 @@ func parse(c *caddy.Controller) (*Headless, error) {
 	}
 	if cfg.clientZones.Len() > 0 && !cfg.topology {
 		return nil, atLine("client_zones", "client_zones locates clients for topology order: add 'topology' to the stanza")
+	}
+	if err := checkStockOptions(&cfg, atLine); err != nil {
+		return nil, err
 	}
 	return newHeadless(zones, cfg), nil
 }
@@ -324,7 +329,11 @@ func (h *Headless) OnStartup() error {
 		return plugin.Error(pluginName, fmt.Errorf("kubernetes client: %w", err))
 	}
 	h.src = src
-	h.watch = newWatcher(src, watchSpecs(h.cfg.namespaces, h.cfg.labels, src.Filtered(), h.cfg.topology), targets{index: h.index, nodes: h.nodes})
+	specs := watchSpecs(h.cfg.namespaces, h.cfg.labels, src.Filtered(), h.cfg.topology)
+	if h.cfg.nsSelector != nil {
+		specs = append(specs, watchSpec{resource: "namespaces", label: h.cfg.nsLabels})
+	}
+	h.watch = newWatcher(src, specs, targets{index: h.index, nodes: h.nodes, nsSelector: h.cfg.nsSelector})
 	h.startedAt = h.clock()
 	h.started.Store(true)
 	running.add(h)

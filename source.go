@@ -47,7 +47,7 @@ type source interface {
 
 // watchSpec is one watch: a resource, a namespace and selectors.
 type watchSpec struct {
-	resource  string // "services", "endpointslices" or "nodes"
+	resource  string // "services", "endpointslices", "nodes" or "namespaces"
 	namespace string // "" for all
 	label     string
 	field     string
@@ -149,6 +149,8 @@ func (s *apiSource) ListerWatcher(w watchSpec) cache.ListerWatcher {
 		lw = typedLW(s.client.CoreV1().Services(w.namespace), opts)
 	case w.resource == "nodes":
 		lw = typedLW(s.client.CoreV1().Nodes(), opts)
+	case w.resource == "namespaces":
+		lw = typedLW(s.client.CoreV1().Namespaces(), opts)
 	case s.slices != nil:
 		lw = typedLW(s.slices.EndpointSlices(w.namespace), opts)
 	default:
@@ -208,6 +210,7 @@ func sourceFor(cfg config) (source, error) {
 	if err != nil {
 		return nil, err
 	}
+	cfg.client.apply(rc)
 	rc.ContentType = "application/vnd.kubernetes.protobuf"
 	// Inflating a gzip watch stream was half of decoding an EndpointSlice
 	// event (and the API server spends as much compressing it); a DNS

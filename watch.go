@@ -9,6 +9,7 @@ import (
 	"github.com/headlessdns/headless/internal/object"
 	"github.com/headlessdns/headless/internal/topology"
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/labels"
 	kwatch "k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/cache"
 )
@@ -33,8 +34,9 @@ type watchStore struct {
 // targets are where a watch delivers reduced objects: Services and slices
 // to the index, Nodes to the store that locates clients.
 type targets struct {
-	index *index.Index
-	nodes *topology.Nodes
+	index      *index.Index
+	nodes      *topology.Nodes
+	nsSelector labels.Selector // namespace_labels: Namespaces in scope (a source that cannot filter sends them all)
 }
 
 func newWatch(id int, s watchSpec, to targets) *watchStore {
@@ -45,6 +47,8 @@ func newWatch(id int, s watchSpec, to targets) *watchStore {
 		w.transform = object.TransformService
 	case "nodes":
 		w.transform = object.TransformNode
+	case "namespaces":
+		w.transform = object.TransformNamespace
 	}
 	return w
 }
@@ -136,6 +140,8 @@ func (w *watchStore) deliver(o any, deleted, streamed bool) {
 		if w.to.nodes != nil {
 			w.to.nodes.Update(v, deleted)
 		}
+	case *object.Namespace:
+		w.to.index.SetNamespace(v.Name, !deleted && w.to.nsSelector != nil && w.to.nsSelector.Matches(labels.Set(v.Labels)))
 	case *object.Slice:
 		var trigger time.Time
 		if streamed {

@@ -54,6 +54,8 @@ func newWatcher(src source, specs []watchSpec, to targets) *watcher {
 			obj = &core.Service{}
 		case "nodes":
 			obj = &core.Node{}
+		case "namespaces":
+			obj = &core.Namespace{}
 		}
 		lw := &observedLW{inner: src.ListerWatcher(s), watch: wt}
 		r := cache.NewReflectorWithOptions(lw, obj, wt, cache.ReflectorOptions{
@@ -91,7 +93,7 @@ func (w *watcher) waitSync() {
 			}
 			synced := wt.synced.Load()
 			all = all && synced
-			if wt.spec.resource == "services" {
+			if wt.spec.resource == "services" || wt.spec.resource == "namespaces" { // which Services are served
 				svcs = svcs && synced
 			}
 		}

@@ -133,9 +133,12 @@ func (sb *sliceBuild) ptrRefs(dst []ptrRef) []ptrRef {
 	if sb == nil {
 		return dst
 	}
-	for i := range sb.items {
-		if it := &sb.items[i]; it.pi == 0 && len(it.targets) > 0 {
-			dst = append(dst, ptrRef{addr: it.addr, svc: sb.key, target: it.targets[0], loc: it.loc})
+	for e := range len(sb.spans) - 1 {
+		named := sb.slice.Endpoints[e].Hostname != ""
+		for i := sb.spans[e]; i < sb.spans[e+1]; i++ {
+			if it := &sb.items[i]; it.pi == 0 && len(it.targets) > 0 {
+				dst = append(dst, ptrRef{addr: it.addr, svc: sb.key, target: it.targets[0], loc: it.loc, named: named})
+			}
 		}
 	}
 	return dst

@@ -18,6 +18,7 @@ type Options struct {
 	Zonal      bool            // zone-scoped names
 	Selector   labels.Selector // Services must match; nil selects all
 	Namespaces []string        // only these namespaces; none means all
+	Scoped     bool            // namespace_labels: only the namespaces SetNamespace puts in scope are published
 	Hostnames  bool            // publish_not_ready hostnames: for Services that set no headless.dns/publish-not-ready
 	Hooks      Hooks           // what the plugin's metrics are told
 }
@@ -39,6 +40,7 @@ type Hooks struct {
 type Index struct {
 	opts    Options
 	nsAllow map[string]bool // nil allows all
+	scope   map[string]bool // with Scoped, the namespaces in scope (under mu); nil: all are
 
 	// taken in: under mu
 	mu       sync.Mutex
@@ -117,6 +119,9 @@ func New(o Options) *Index {
 			ix.nsAllow[n] = true
 		}
 	}
+	if o.Scoped {
+		ix.scope = map[string]bool{}
+	}
 	ix.svcs.init()
 	ix.namespaces.Store(&map[string]struct{}{})
 	ix.ptrTab.Store(&ptrTable{})
@@ -172,6 +177,31 @@ func (ix *Index) kickBuilder() {
 }
 
 func (ix *Index) allowed(ns string) bool { return ix.nsAllow == nil || ix.nsAllow[ns] }
+
+// inScope reports whether a namespace's Services are published (under mu).
+func (ix *Index) inScope(ns string) bool { return ix.scope == nil || ix.scope[ns] }
+
+// SetNamespace puts a namespace in scope or takes it out (namespace_labels):
+// its Services are published or withdrawn at the next publish. What the
+// watches delivered of it is kept either way, so a namespace relabelled
+// into scope is served at once, without a relist.
+func (ix *Index) SetNamespace(ns string, in bool) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if ix.scope == nil || ix.scope[ns] == in {
+		return
+	}
+	if in {
+		ix.scope[ns] = true
+	} else {
+		delete(ix.scope, ns)
+	}
+	for key, svc := range ix.services {
+		if svc.Namespace == ns {
+			ix.markDirty(key)
+		}
+	}
+}
 
 // UpdateService records a Service add, update or delete. A revision that
 // changes nothing an answer depends on (a relist) costs no rebuild.

@@ -17,6 +17,7 @@ type ptrRef struct {
 	svc    string
 	target string
 	loc    *object.Loc // where the endpoint runs: locates clients that are endpoints
+	named  bool        // the endpoint has a hostname (its pod's subdomain names the Service)
 }
 
 // PTRs are the PTRs contributed for one address; nearly always one, kept
@@ -166,7 +167,17 @@ func cmpRef(x, y ptrRef) int {
 	if c := strings.Compare(x.target, y.target); c != 0 {
 		return c
 	}
+	if x.named != y.named {
+		return cmp.Compare(b2i(x.named), b2i(y.named))
+	}
 	return cmp.Compare(uintptr(unsafe.Pointer(x.loc)), uintptr(unsafe.Pointer(y.loc)))
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func (b *ptrBook) file(r ptrRef) {
@@ -233,4 +244,58 @@ func (p *PTRs) Records(name string, ttl uint32) []dns.RR {
 		}
 	}
 	return out
+}
+
+// Single is the one contribution single_ptr answers with, as PTRs of its
+// own: the endpoint that has a hostname (the Service its pod's subdomain
+// names), else the first Service by namespace, then name; p itself when it
+// has one contribution.
+func (p *PTRs) Single() *PTRs {
+	more := p.others()
+	if len(more) == 0 {
+		return p
+	}
+	best := p.first
+	for _, r := range more {
+		if r.named != best.named {
+			if r.named {
+				best = r
+			}
+			continue
+		}
+		if c := cmpServiceKeys(r.svc, best.svc); c < 0 || c == 0 && r.target < best.target {
+			best = r
+		}
+	}
+	return &PTRs{first: best}
+}
+
+// Contributions are the Service keys that contribute a PTR for the address,
+// the first one's first, each once.
+func (p *PTRs) Contributions() []string {
+	out := []string{p.first.svc}
+	for _, r := range p.others() {
+		if !slices.Contains(out, r.svc) {
+			out = append(out, r.svc)
+		}
+	}
+	return out
+}
+
+// cmpServiceKeys orders Service keys (name.namespace) by namespace, then
+// name.
+func cmpServiceKeys(a, b string) int {
+	an, ans := splitServiceKey(a)
+	bn, bns := splitServiceKey(b)
+	if c := strings.Compare(ans, bns); c != 0 {
+		return c
+	}
+	return strings.Compare(an, bn)
+}
+
+// splitServiceKey splits a Service key into name and namespace (a Service
+// name has no dot; a namespace has none either).
+func splitServiceKey(k string) (name, namespace string) {
+	name, namespace, _ = strings.Cut(k, ".")
+	return name, namespace
 }

@@ -118,7 +118,7 @@ func (ix *Index) publish(keys []string) bool {
 			delete(ix.dirty, key)
 			var recs *Records
 			var ptrs []ptrChange
-			if svc := ix.services[key]; svc != nil {
+			if svc := ix.services[key]; svc != nil && ix.inScope(svc.Namespace) {
 				recs, ptrs = ix.build.service(&ix.opts, key, svc, ix.slices[key], changed)
 			} else {
 				ptrs = ix.build.drop(key)

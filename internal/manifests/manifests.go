@@ -144,7 +144,7 @@ func decodeAll(path string, data []byte, out map[string]runtime.Object) error {
 			return fmt.Errorf("%s: %s", path, inFile(err, n, starts))
 		}
 		for _, kind := range skipped {
-			log.Warningf("manifests: %s: document %d: %s ignored: only Services, EndpointSlices (discovery.k8s.io/v1), Endpoints and Nodes are served", path, n, kind)
+			log.Warningf("manifests: %s: document %d: %s ignored: only Services, EndpointSlices (discovery.k8s.io/v1), Endpoints, Nodes and Namespaces are served", path, n, kind)
 		}
 	}
 }
@@ -200,6 +200,8 @@ func decodeObject(raw []byte, out map[string]runtime.Object, skipped *[]string) 
 		add(out, "endpointslices", o)
 	case *core.Node:
 		add(out, "nodes", o)
+	case *core.Namespace:
+		add(out, "namespaces", o)
 	case *core.Endpoints:
 		for _, s := range mirror(o) {
 			add(out, "endpointslices", s)
@@ -243,7 +245,7 @@ func kindOf(raw []byte) string {
 }
 
 func add(out map[string]runtime.Object, resource string, o metav1.Object) {
-	if o.GetNamespace() == "" && resource != "nodes" {
+	if o.GetNamespace() == "" && resource != "nodes" && resource != "namespaces" {
 		o.SetNamespace(metav1.NamespaceDefault)
 	}
 	o.SetResourceVersion("")

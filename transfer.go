@@ -1,0 +1,292 @@
+package headless
+
+import (
+	"errors"
+	"net"
+	"strings"
+
+	"github.com/coredns/coredns/core/dnsserver"
+	"github.com/coredns/coredns/plugin"
+	"github.com/coredns/coredns/plugin/transfer"
+	"github.com/headlessdns/headless/internal/index"
+	"github.com/miekg/dns"
+)
+
+// Zone transfers (CoreDNS's transfer plugin). For a forward zone the
+// transfer holds every headless record we publish. When a plugin behind us
+// transfers the zone too (kubernetes with noendpoints), the two are merged:
+// its records, ours added in its order of Services (and its records of
+// Services we serve replaced by ours), one SOA at each end whose serial is
+// the newer of its and ours. With nothing behind us that transfers the
+// zone, the zone is our own: SOA, NS, the NS host's addresses, our records.
+
+var errNotSynced = errors.New("headless: not synced with the Kubernetes API: no transfer of a partial zone")
+
+// Transfer implements transfer.Transferer.
+func (h *Headless) Transfer(zoneName string, serial uint32) (<-chan []dns.RR, error) {
+	z := h.exactZone(strings.ToLower(dns.Fqdn(zoneName)))
+	if z == nil || z.reverse {
+		return nil, transfer.ErrNotAuthoritative
+	}
+	if !h.index.Synced() {
+		return nil, errNotSynced
+	}
+	next, nextCh, err := h.nextTransfer(zoneName, serial)
+	if err != nil {
+		return nil, err
+	}
+	ch := make(chan []dns.RR)
+	if nextCh == nil {
+		go h.transferOwn(ch, z, dns.Fqdn(zoneName), serial)
+	} else {
+		go h.transferMerged(ch, z, zoneName, serial, next, nextCh)
+	}
+	return ch, nil
+}
+
+// exactZone is our zone named name (lowercase FQDN), or nil.
+func (h *Headless) exactZone(name string) *zone {
+	for i := range h.zones {
+		if h.zones[i].name == name {
+			return &h.zones[i]
+		}
+	}
+	return nil
+}
+
+// nextTransfer asks the transferers behind us, in chain order, for the zone:
+// the first that is authoritative and its channel; none: nil.
+func (h *Headless) nextTransfer(zoneName string, serial uint32) (transfer.Transferer, <-chan []dns.RR, error) {
+	for _, t := range h.nextXfr {
+		ch, err := t.Transfer(zoneName, serial)
+		if errors.Is(err, transfer.ErrNotAuthoritative) {
+			continue
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		return t, ch, nil
+	}
+	return nil, nil, nil
+}
+
+// findTransferers notes the handlers behind us in the server block that
+// transfer zones (at start-up, once the chain is built).
+func (h *Headless) findTransferers(conf *dnsserver.Config) {
+	h.nextXfr = nil
+	behind := false
+	for _, p := range conf.Handlers() {
+		if p == plugin.Handler(h) {
+			behind = true
+			continue
+		}
+		if t, ok := p.(transfer.Transferer); ok && behind {
+			h.nextXfr = append(h.nextXfr, t)
+		}
+	}
+	h.serialMerge = len(h.nextXfr) > 0 && conf.Handler("transfer") != nil
+}
+
+// transferOwn writes our own zone: SOA, NS and the NS host's addresses (the
+// addresses the server is bound to, as stock writes them outside a
+// cluster), every published record, SOA. A request with the current serial
+// gets the SOA alone.
+func (h *Headless) transferOwn(ch chan<- []dns.RR, z *zone, qzone string, serial uint32) {
+	defer close(ch)
+	soa := []dns.RR{h.soa(qzone)}
+	if serial != 0 && soa[0].(*dns.SOA).Serial == serial {
+		ch <- soa
+		return
+	}
+	ch <- soa
+	host := index.JoinName("ns.dns", qzone)
+	ch <- []dns.RR{&dns.NS{Hdr: h.hdr(dns.TypeNS, qzone), Ns: host}}
+	var addrs []dns.RR
+	for _, ip := range h.boundIPs {
+		if ip4 := ip.To4(); ip4 != nil {
+			addrs = append(addrs, &dns.A{Hdr: dns.RR_Header{Name: host, Rrtype: dns.TypeA, Class: dns.ClassINET}, A: ip4})
+		} else {
+			addrs = append(addrs, &dns.AAAA{Hdr: dns.RR_Header{Name: host, Rrtype: dns.TypeAAAA, Class: dns.ClassINET}, AAAA: ip})
+		}
+	}
+	if len(addrs) > 0 {
+		ch <- addrs
+	}
+	for _, key := range h.index.ServiceKeys() {
+		h.transferService(ch, z, key)
+	}
+	ch <- soa
+}
+
+// transferService writes one published Service's records.
+func (h *Headless) transferService(ch chan<- []dns.RR, z *zone, key string) {
+	recs := h.index.Service(key)
+	if recs == nil {
+		return // gone since the keys were taken
+	}
+	ttl := h.index.TTL()
+	if t := recs.Service().Policy.TTL; t >= 0 {
+		ttl = uint32(t)
+	}
+	recs.Transfer(z.fwd, ttl, func(rrs []dns.RR) { ch <- rrs })
+}
+
+// transferMerged writes the next plugin's transfer with ours merged in.
+func (h *Headless) transferMerged(ch chan<- []dns.RR, z *zone, zoneName string, serial uint32, next transfer.Transferer, nextCh <-chan []dns.RR) {
+	defer close(ch)
+	first, ok := <-nextCh
+	if !ok || len(first) == 0 {
+		return
+	}
+	soa, isSOA := dns.Copy(first[0]).(*dns.SOA)
+	if !isSOA {
+		drain(nextCh)
+		return
+	}
+	soa.Serial = max(soa.Serial, h.index.Serial())
+	if serial != 0 && soa.Serial == serial {
+		ch <- []dns.RR{soa}
+		drain(nextCh)
+		return
+	}
+	batch, ok := <-nextCh
+	if !ok {
+		// the next plugin's zone is unchanged for that serial, ours is not:
+		// a full transfer of its zone
+		c, err := next.Transfer(zoneName, 0)
+		if err != nil {
+			return
+		}
+		nextCh = c
+		<-nextCh // its SOA (ours is written)
+		batch, ok = <-nextCh
+	}
+	ch <- []dns.RR{soa}
+	m := merger{h: h, z: z, ch: ch, ours: h.index.ServiceKeys()}
+	for ; ok; batch, ok = <-nextCh {
+		if m.pass(batch) {
+			break // the next plugin's closing SOA
+		}
+	}
+	drain(nextCh)
+	m.rest()
+	ch <- []dns.RR{soa}
+}
+
+// merger interleaves our Services into the next plugin's stream.
+type merger struct {
+	h    *Headless
+	z    *zone
+	ch   chan<- []dns.RR
+	ours []string // our Service keys not written yet, in transfer order
+	keep []dns.RR
+}
+
+// pass writes one batch of the next plugin's records: before a record of a
+// Service, ours that come before that Service; records of Services we
+// serve are ours to write and dropped. It reports whether the batch ended
+// with the closing SOA.
+func (m *merger) pass(batch []dns.RR) (closed bool) {
+	m.keep = m.keep[:0]
+	for _, rr := range batch {
+		if rr.Header().Rrtype == dns.TypeSOA {
+			closed = true
+			break
+		}
+		name := strings.ToLower(rr.Header().Name)
+		n := parseForward(name, len(m.z.name), false)
+		if n.kind != nameService {
+			m.keep = append(m.keep, rr)
+			continue
+		}
+		if m.h.index.Service(n.service) != nil {
+			continue // ours: written from the index
+		}
+		m.flushBefore(n.service)
+		m.keep = append(m.keep, rr)
+	}
+	if len(m.keep) > 0 {
+		m.ch <- append([]dns.RR(nil), m.keep...)
+	}
+	return closed
+}
+
+// flushBefore writes what is kept, then our Services ordered before key.
+func (m *merger) flushBefore(key string) {
+	i := 0
+	for i < len(m.ours) && index.CompareForTransfer(m.ours[i], key) < 0 {
+		i++
+	}
+	if i == 0 {
+		return
+	}
+	if len(m.keep) > 0 {
+		m.ch <- append([]dns.RR(nil), m.keep...)
+		m.keep = m.keep[:0]
+	}
+	for _, k := range m.ours[:i] {
+		m.h.transferService(m.ch, m.z, k)
+	}
+	m.ours = m.ours[i:]
+}
+
+// rest writes our Services not written yet.
+func (m *merger) rest() {
+	for _, k := range m.ours {
+		m.h.transferService(m.ch, m.z, k)
+	}
+	m.ours = nil
+}
+
+// drain reads a channel to its end in the background, so that the plugin
+// writing it is not left blocked.
+func drain(ch <-chan []dns.RR) {
+	go func() {
+		for range ch {
+		}
+	}()
+}
+
+// serialWriter writes the next plugin's reply to a zone apex question with
+// the newer of its SOA serial and ours, so that a secondary polling the
+// apex sees our changes (transfer on, with a transferer behind us).
+type serialWriter struct {
+	dns.ResponseWriter
+	h *Headless
+}
+
+func (w *serialWriter) WriteMsg(m *dns.Msg) error {
+	for _, sec := range [][]dns.RR{m.Answer, m.Ns} {
+		for _, rr := range sec {
+			if soa, ok := rr.(*dns.SOA); ok {
+				soa.Serial = max(soa.Serial, w.h.index.Serial())
+			}
+		}
+	}
+	return w.ResponseWriter.WriteMsg(m)
+}
+
+// boundIPsOf are the non-loopback addresses a server block listens on, or
+// every interface's when it binds none: the NS host's addresses in our own
+// zone's transfer, as stock finds them.
+func boundIPsOf(hosts []string) []net.IP {
+	if len(hosts) == 0 || hosts[0] == "" {
+		hosts = nil
+		addrs, err := net.InterfaceAddrs()
+		if err != nil {
+			return nil
+		}
+		for _, a := range addrs {
+			hosts = append(hosts, a.String())
+		}
+	}
+	var ips []net.IP
+	for _, host := range hosts {
+		ip, _, err := net.ParseCIDR(host) // as stock: a bound address alone (no CIDR) is none
+		if err != nil || ip.IsLoopback() {
+			continue
+		}
+		ips = append(ips, ip)
+	}
+	return ips
+}
