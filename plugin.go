@@ -5,7 +5,9 @@
 // This package is the plugin's own concerns: the Corefile (setup.go), the
 // handler and its zones (handler.go), what answers a name (names.go's
 // grammar, records.go's resolve and outcomes) and how it is written
-// (reply.go), the per-client front step (front.go), the watches (watcher.go,
+// (reply.go), the per-client front step (front.go), zone transfers
+// (transfer.go), stock's options (stockopts.go), explain (explain.go),
+// negative answers that do not stick (negative.go), the watches (watcher.go,
 // watch.go, source.go) and every metric (metrics.go). Below it, imports run
 // one way: internal/explain (which imports index), internal/index,
 // internal/topology and internal/manifests, which import internal/object

@@ -148,6 +148,36 @@ func TestSetup(t *testing.T) {
 		{input: "headless {\n max_answers 0\n}", err: "Testfile:2 - Error during parsing: max_answers: '0' is not a number from 1 to 4096"},
 		{input: "headless {\n max_answers many\n}", err: "max_answers: 'many' is not a number"},
 		{input: "headless {\n max_answers\n}", err: "Wrong argument count"},
+		// stock's options
+		{input: "headless {\n endpoint https://127.0.0.1:6443\n tls " + kubeconfig + " " + kubeconfig + " " + kubeconfig + "\n apiserver_qps 12.5\n apiserver_burst 30\n apiserver_max_inflight 4\n fallthrough in-addr.arpa\n namespace_labels team=dns\n single_ptr\n}",
+			check: func(t *testing.T, h *Headless) {
+				c := h.cfg
+				if c.client != (clientLimits{qps: 12.5, burst: 30, maxInflight: 4, certFile: kubeconfig, keyFile: kubeconfig, caFile: kubeconfig}) ||
+					c.nsLabels != "team=dns" || c.nsSelector == nil || !c.singlePTR || !h.index.Options().Scoped {
+					t.Errorf("config %+v", c)
+				}
+				if !c.fall.Through("1.0.10.in-addr.arpa.") || c.fall.Through("web.a.svc.cluster.local.") {
+					t.Errorf("fallthrough zones %+v", c.fall)
+				}
+			}},
+		{input: "headless {\n fallthrough\n}", check: func(t *testing.T, h *Headless) {
+			if !h.cfg.fall.Through("web.a.svc.cluster.local.") {
+				t.Error("fallthrough without zones: every zone")
+			}
+		}},
+		{input: "headless {\n endpoint https://127.0.0.1:6443\n tls /nonexistent/cert " + kubeconfig + " " + kubeconfig + "\n}", err: "Testfile:3 - Error during parsing: tls: CERT: open /nonexistent/cert: no such file or directory"},
+		{input: "headless {\n endpoint https://127.0.0.1:6443\n tls " + kubeconfig + " " + kubeconfig + "\n}", err: "Testfile:3 - Error during parsing: tls: want CERT KEY CACERT, got 2 argument(s)"},
+		{input: "headless {\n tls " + kubeconfig + " " + kubeconfig + " " + kubeconfig + "\n}", err: "Testfile:2 - Error during parsing: tls is the client certificate for the endpoint option's API server"},
+		{input: "headless {\n apiserver_qps -1\n}", err: "Testfile:2 - Error during parsing: apiserver_qps: '-1' is not a number of 0 or more"},
+		{input: "headless {\n apiserver_qps many\n}", err: "apiserver_qps: 'many' is not a number"},
+		{input: "headless {\n apiserver_burst -3\n}", err: "Testfile:2 - Error during parsing: apiserver_burst: '-3' is not a whole number of 0 or more"},
+		{input: "headless {\n apiserver_max_inflight 1.5\n}", err: "apiserver_max_inflight: '1.5' is not a whole number"},
+		{input: "headless {\n apiserver_max_inflight\n}", err: "Wrong argument count"},
+		{input: "headless {\n manifests " + manifest + "\n apiserver_burst 5\n}", err: "Testfile:3 - Error during parsing: tls and the apiserver_ options are about an API server"},
+		{input: "headless {\n namespace_labels team in (a\n}", err: "Testfile:2 - Error during parsing: namespace_labels: bad selector 'team in (a'"},
+		{input: "headless {\n namespace_labels\n}", err: "Wrong argument count"},
+		{input: "headless {\n namespaces a\n namespace_labels team=dns\n}", err: "Testfile:3 - Error during parsing: namespaces and namespace_labels cannot both be set"},
+		{input: "headless {\n single_ptr yes\n}", err: "Testfile:2 - Error during parsing: Wrong argument count"},
 		{input: "headless {\n bogus\n}", err: "Testfile:2 - Error during parsing: unknown property 'bogus'"},
 		{input: "headless {\n ttl\n}", err: "Testfile:2 - Error during parsing: Wrong argument count"},
 		{input: "headless {\n ttl 1 2\n}", err: "Testfile:2 - Error during parsing: Wrong argument count"},

@@ -127,12 +127,13 @@ func (s *stockXfr) Transfer(zone string, serial uint32) (<-chan []dns.RR, error)
 		return nil, transfer.ErrNotAuthoritative
 	}
 	s.asked = append(s.asked, serial)
+	mine := s.serial // (read here: a drained transfer's goroutine may outlive the test's next change)
 	soa, _ := dns.NewRR("cluster.local. 5 IN SOA ns.dns.cluster.local. hostmaster.cluster.local. " + uitoa(s.serial) + " 7200 1800 86400 5")
 	ch := make(chan []dns.RR)
 	go func() {
 		defer close(ch)
 		ch <- []dns.RR{soa}
-		if serial != 0 && serial == s.serial {
+		if serial != 0 && serial == mine {
 			return
 		}
 		for _, r := range stockRecords {
