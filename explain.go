@@ -3,6 +3,7 @@ package headless
 import (
 	"context"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -200,7 +201,32 @@ func (s explainSource) Explain(name string, qtype uint16) explain.Explanation {
 	if q.Service != "" {
 		ex.Service = h.explain.ex.Service(q.Namespace, q.Service, h.firstForwardZone(), explainWait)
 	}
+	if q.Kind == explain.Reverse && h.cfg.singlePTR {
+		ex.SinglePTR = h.ptrChoice(q.Addr)
+	}
 	return ex
+}
+
+// ptrChoice is single_ptr's choice for an address several Services
+// publish; nil for one Service or none.
+func (h *Headless) ptrChoice(a netip.Addr) *explain.PTRChoice {
+	ptr := h.index.PTR(a)
+	if ptr == nil {
+		return nil
+	}
+	all := ptr.Contributions()
+	if len(all) < 2 {
+		return nil
+	}
+	slash := func(key string) string { name, ns, _ := strings.Cut(key, "."); return ns + "/" + name }
+	won := ptr.Single().Service()
+	c := &explain.PTRChoice{Answered: slash(won)}
+	for _, k := range all {
+		if k != won {
+			c.LeftOut = append(c.LeftOut, slash(k))
+		}
+	}
+	return c
 }
 
 func (s explainSource) Service(namespace, name string) *explain.ServiceInfo {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -98,6 +99,20 @@ func TestSinglePTR(t *testing.T) {
 		}
 		if !slices.Equal(got1, want1) || !slices.Equal(got2, want2) || !slices.Equal(got6, want6) {
 			t.Errorf("single_ptr %v: PTRs %q, %q, %q; want %q, %q, %q", single, got1, got2, got6, want1, want2, want6)
+		}
+		// explain names the winner and those left out
+		if single {
+			c := h.ptrChoice(netip.MustParseAddr("10.0.0.1"))
+			if c == nil {
+				t.Fatal("no single_ptr choice for 10.0.0.1")
+			}
+			slices.Sort(c.LeftOut)
+			if c.Answered != "a/web" || !slices.Equal(c.LeftOut, []string{"0/zz", "a/all"}) {
+				t.Errorf("choice %+v, want a/web over 0/zz and a/all", c)
+			}
+			if h.ptrChoice(netip.MustParseAddr("10.0.0.9")) != nil {
+				t.Error("a choice for an address nobody publishes")
+			}
 		}
 		// forward names are untouched
 		if m := query(h, "10-0-0-1.zz.0.svc.cluster.local.", dns.TypeA); m == nil || len(m.Answer) != 1 {

@@ -46,7 +46,7 @@ var (
 	flipIdle      = flag.Int("flip-idle", 0, "sts: seconds of CoreDNS CPU measured with no change before the flips (0: skip)")
 	flipProfile   = flag.Bool("flip-profile", false, "sts: CPU profiles of both servers during the flips, in -out")
 	perfRecord    = flag.Bool("perf", false, "sts: perf record (cpu-clock, 2 kHz, call graphs) of both servers through the flip window, reports in -out (needs perf: Debian linux-perf)")
-	only          = flag.String("only", "", "run one part only: shaping (topology order and answer caps), explain (the explain option on against off), sts (the large StatefulSet), manifests (RSS and idle CPU per manifest size, no control plane), replicas (the API server's cost of -replicas replicas of each) or scale (start to Ready and relist peak at -scale-eps)")
+	only          = flag.String("only", "", "run one part only: shaping (topology order and answer caps), explain (the explain option on against off), sts (the large StatefulSet), manifests (RSS and idle CPU per manifest size, no control plane), replicas (the API server's cost of -replicas replicas of each) scale (start to Ready and relist peak at -scale-eps) or transfer (AXFR of -scale-eps endpoints: time, peak RSS, QPS meanwhile)")
 )
 
 // runner drives the test bed outside `go test`.
@@ -239,6 +239,10 @@ func run() *result {
 		return res
 	case "replicas":
 		replicaCost(res, c, cs, fx, ours, stock)
+		res.Duration = time.Since(res.Started).Round(time.Second).String()
+		return res
+	case "transfer":
+		zoneTransfer(res, c, fx, ours, stock)
 		res.Duration = time.Since(res.Started).Round(time.Second).String()
 		return res
 	case "scale":

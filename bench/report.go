@@ -46,6 +46,8 @@ func report(r *result) {
 			b.WriteString(stsRows(f, row))
 		case "scale":
 			b.WriteString(scaleRows(f, row))
+		case "transfer":
+			b.WriteString(transferRows(f, row))
 		case "replicas":
 			b.WriteString(replicaRows(r))
 		}

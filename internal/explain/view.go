@@ -18,6 +18,17 @@ type Explanation struct {
 	Answers int          `json:"answers"`
 	Service *ServiceInfo `json:"service"`
 	Reasons []Reason     `json:"reasons"`
+	// SinglePTR, for the reverse name of an address several headless
+	// Services publish while single_ptr is on: the Service whose PTR is
+	// answered and those left out (namespace/name).
+	SinglePTR *PTRChoice `json:"singlePTR,omitempty"`
+}
+
+// PTRChoice is single_ptr's choice among the Services that publish one
+// address.
+type PTRChoice struct {
+	Answered string   `json:"answered"`
+	LeftOut  []string `json:"leftOut"`
 }
 
 // ServiceInfo is what the index holds for a Service.

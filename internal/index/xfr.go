@@ -90,8 +90,13 @@ func (r *Records) transferPart(p *sliceBuild, listed func(*item) bool, zi int, s
 	hdr := func(name string, t uint16) dns.RR_Header {
 		return dns.RR_Header{Name: name, Rrtype: t, Class: dns.ClassINET, Ttl: ttl}
 	}
-	addr := func(name string, it *item) dns.RR {
-		ip := net.IP(it.addr.AsSlice())
+	srvNames := make([]string, len(ports)) // one owner name per port of the slice
+	for pi, pt := range ports {
+		if pt.Name != "" && pt.Port >= 0 {
+			srvNames[pi] = "_" + pt.Name + "._" + pt.Protocol + "." + svcName
+		}
+	}
+	addr := func(name string, it *item, ip net.IP) dns.RR {
 		if it.addr.Is4() {
 			return &dns.A{Hdr: hdr(name, dns.TypeA), A: ip}
 		}
@@ -104,18 +109,16 @@ func (r *Records) transferPart(p *sliceBuild, listed func(*item) bool, zi int, s
 			n++
 		}
 		inW := listed(it)
+		ip := net.IP(it.addr.AsSlice()) // shared by its records
 		if inW {
-			out = append(out, addr(svcName, it))
+			out = append(out, addr(svcName, it, ip))
 		}
 		target := it.targets[zi]
-		out = append(out, addr(target, it))
+		out = append(out, addr(target, it, ip))
 		for k := i; inW && k < i+n; k++ {
-			pt := ports[p.items[k].pi]
-			if pt.Name == "" || pt.Port < 0 {
-				continue
+			if name := srvNames[p.items[k].pi]; name != "" {
+				out = append(out, &dns.SRV{Hdr: hdr(name, dns.TypeSRV), Weight: weight, Port: uint16(ports[p.items[k].pi].Port), Target: target})
 			}
-			out = append(out, &dns.SRV{Hdr: hdr("_"+pt.Name+"._"+pt.Protocol+"."+svcName, dns.TypeSRV),
-				Weight: weight, Port: uint16(pt.Port), Target: target})
 		}
 		i += n
 	}
