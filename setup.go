@@ -170,18 +170,7 @@ var options = map[string]func(c *caddy.Controller, args []string, cfg *config) e
 		cfg.namespaces = args
 		return nil
 	},
-	"labels": func(c *caddy.Controller, args []string, cfg *config) error {
-		if len(args) == 0 {
-			return c.ArgErr()
-		}
-		expr := strings.Join(args, " ")
-		sel, err := labels.Parse(expr)
-		if err != nil {
-			return c.Errf("labels: bad selector '%s': %v", expr, err)
-		}
-		cfg.labels, cfg.selector = expr, sel
-		return nil
-	},
+	"labels":       selectorOpt("labels", func(cfg *config, expr string, sel labels.Selector) { cfg.labels, cfg.selector = expr, sel }),
 	"ttl":          seconds("ttl", func(cfg *config, n int) { cfg.ttl = uint32(n) }),
 	"negative_ttl": seconds("negative_ttl", func(cfg *config, n int) { cfg.negativeTTL = int32(n) + 1 }),
 	"publish_not_ready": func(c *caddy.Controller, args []string, cfg *config) error {
@@ -263,6 +252,22 @@ func parseClientZones(c *caddy.Controller, args []string, cfg *config) error {
 		}
 	}
 	return nil
+}
+
+// selectorOpt is an option of one label selector (its words joined).
+func selectorOpt(opt string, set func(cfg *config, expr string, sel labels.Selector)) func(*caddy.Controller, []string, *config) error {
+	return func(c *caddy.Controller, args []string, cfg *config) error {
+		if len(args) == 0 {
+			return c.ArgErr()
+		}
+		expr := strings.Join(args, " ")
+		sel, err := labels.Parse(expr)
+		if err != nil {
+			return c.Errf("%s: bad selector '%s': %v", opt, expr, err)
+		}
+		set(cfg, expr, sel)
+		return nil
+	}
 }
 
 // seconds is an option of one number of seconds from 0 to object.MaxTTL.

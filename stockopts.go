@@ -3,7 +3,6 @@ package headless
 import (
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/coredns/caddy"
 	"k8s.io/apimachinery/pkg/labels"
@@ -32,18 +31,7 @@ func init() {
 		cfg.fall.SetZonesFromArgs(args)
 		return nil
 	}
-	options["namespace_labels"] = func(c *caddy.Controller, args []string, cfg *config) error {
-		if len(args) == 0 {
-			return c.ArgErr()
-		}
-		expr := strings.Join(args, " ")
-		sel, err := labels.Parse(expr)
-		if err != nil {
-			return c.Errf("namespace_labels: bad selector '%s': %v", expr, err)
-		}
-		cfg.nsLabels, cfg.nsSelector = expr, sel
-		return nil
-	}
+	options["namespace_labels"] = selectorOpt("namespace_labels", func(cfg *config, expr string, sel labels.Selector) { cfg.nsLabels, cfg.nsSelector = expr, sel })
 	options["tls"] = func(c *caddy.Controller, args []string, cfg *config) error {
 		if len(args) != 3 {
 			return c.Errf("tls: want CERT KEY CACERT, got %d argument(s)", len(args))

@@ -14,10 +14,7 @@ import (
 // started fresh *runs times; time from process start to /ready, a
 // 100-record answer checked, and RSS once settled.
 func startToReady(res *result, c *testbed.Cluster, fx *fixture, ours, stock string) {
-	n := *scaleEps / 100
-	t.Logf("creating %d headless Services x 100 endpoints", n)
-	fx.namespace("scale")
-	fx.services("scale", "big", n, 100, true)
+	n := scaleFixture(fx)
 	for _, name := range []string{"stock", "ours"} {
 		for r := 0; r < *runs; r++ {
 			var d time.Duration
@@ -50,6 +47,16 @@ func startToReady(res *result, c *testbed.Cluster, fx *fixture, ours, stock stri
 			sv.Stop()
 		}
 	}
+}
+
+// scaleFixture creates *scaleEps headless endpoints in namespace scale, as
+// Services big-0... of 100 each, and returns how many Services.
+func scaleFixture(fx *fixture) int {
+	n := *scaleEps / 100
+	t.Logf("creating %d headless Services x 100 endpoints", n)
+	fx.namespace("scale")
+	fx.services("scale", "big", n, 100, true)
+	return n
 }
 
 // scaleRows are the report rows of startToReady and relistPeak.

@@ -21,10 +21,7 @@ import (
 // of other queries, against a run without transfers), and the peak RSS
 // sampled every 10 ms through both, against the RSS before.
 func zoneTransfer(res *result, c *testbed.Cluster, fx *fixture, ours, stock string) {
-	n := *scaleEps / 100
-	t.Logf("creating %d headless Services x 100 endpoints", n)
-	fx.namespace("scale")
-	fx.services("scale", "big", n, 100, true)
+	scaleFixture(fx)
 	withTransfer := func(cf string) string {
 		return strings.Replace(cf, "    ready 127.0.0.1:%d\n", "    ready 127.0.0.1:%d\n    transfer cluster.local {\n        to *\n    }\n", 1)
 	}

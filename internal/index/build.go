@@ -242,13 +242,7 @@ func buildWide(w wideSource) (map[string]*RRSet, map[string]*RRSet) {
 // when no endpoint is ready (kube-proxy's fallback). Endpoint names keep
 // them all.
 func readyParts(parts []*sliceBuild) []*sliceBuild {
-	serving, nameOnly, total := 0, 0, 0
-	for _, p := range parts {
-		serving += p.servingOnly
-		nameOnly += p.nameOnly
-		total += len(p.items)
-	}
-	dropServing := serving > 0 && serving+nameOnly < total
+	dropServing, nameOnly := dropsServing(parts)
 	if nameOnly == 0 && !dropServing {
 		return parts
 	}
@@ -272,6 +266,19 @@ func readyParts(parts []*sliceBuild) []*sliceBuild {
 		out[i] = &c
 	}
 	return out
+}
+
+// dropsServing reports whether the Service name leaves out the serving,
+// terminating items (some endpoint is ready), and counts the items
+// published under their own names only.
+func dropsServing(parts []*sliceBuild) (drop bool, nameOnly int) {
+	serving, total := 0, 0
+	for _, p := range parts {
+		serving += p.servingOnly
+		nameOnly += p.nameOnly
+		total += len(p.items)
+	}
+	return serving > 0 && serving+nameOnly < total, nameOnly
 }
 
 // portKeyItems lists, for every port key of the slices, the indices of the

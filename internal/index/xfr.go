@@ -64,13 +64,7 @@ func (r *Records) Transfer(zi int, ttl uint32, emit func([]dns.RR)) {
 // decides it: never one published under its own names only, and serving,
 // terminating ones only when no endpoint is ready.
 func listedBy(parts []*sliceBuild) func(*item) bool {
-	serving, nameOnly, total := 0, 0, 0
-	for _, p := range parts {
-		serving += p.servingOnly
-		nameOnly += p.nameOnly
-		total += len(p.items)
-	}
-	dropServing := serving > 0 && serving+nameOnly < total
+	dropServing, _ := dropsServing(parts)
 	return func(it *item) bool { return !it.nameOnly && !(dropServing && it.servingOnly) }
 }
 
