@@ -7,12 +7,14 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	mrand "math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -72,10 +74,10 @@ var handedOut sync.Map
 // same port twice in one process, nor one another test process claimed.
 func FreePort(t TB) int {
 	t.Helper()
-	for i := 0; i < 50; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+	for i := 0; i < 100; i++ {
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", candidatePort()))
 		if err != nil {
-			t.Fatal(err)
+			continue
 		}
 		port := l.Addr().(*net.TCPAddr).Port
 		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
@@ -90,6 +92,27 @@ func FreePort(t TB) int {
 	}
 	t.Fatal("no free port")
 	return 0
+}
+
+// candidatePort is a random port below the kernel's ephemeral range, or 0
+// (the kernel's choice) when that range starts too low. Below it, no client
+// socket's source port can take the port while its server starts, and a
+// client polling it is never connected to itself (a UDP socket whose
+// ephemeral port equals the port it asks reads its own query back).
+func candidatePort() int {
+	low := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil {
+				low = n
+			}
+		}
+	}
+	const floor = 12000
+	if low-floor < 2000 {
+		return 0
+	}
+	return floor + mrand.IntN(low-floor)
 }
 
 // claim records port in a file every test process of the machine shares,
@@ -245,7 +268,8 @@ func StartCoreDNSWith(t TB, wrap []string, bin, corefile string) *CoreDNS {
 	c.Proc = Start(t, bin, ModuleRoot(), args...)
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		if _, err := Exchange(c.Addr, "up.invalid.", dns.TypeA, false); err == nil {
+		// a reply, not our own query read back: the server listens
+		if r, err := Exchange(c.Addr, "up.invalid.", dns.TypeA, false); err == nil && r.Response {
 			return c
 		}
 		if c.Exited() || time.Now().After(deadline) {
