@@ -10,6 +10,7 @@ import (
 
 	"github.com/coredns/caddy"
 	"github.com/headlessdns/headless/internal/explain"
+	"github.com/headlessdns/headless/internal/watch"
 	"github.com/miekg/dns"
 )
 
@@ -55,7 +56,7 @@ type explaining struct {
 
 // startExplain makes the explainer over src and, with an address, starts
 // its HTTP endpoint.
-func (h *Headless) startExplain(src source) error {
+func (h *Headless) startExplain(src watch.Source) error {
 	if !h.cfg.explain {
 		return nil
 	}
@@ -98,15 +99,11 @@ func (h *Headless) stopExplain() {
 
 // staleWatch is the first watch failing past the freshness threshold.
 func (h *Headless) staleWatch() (string, time.Time, bool) {
-	if h.watch == nil || h.watch.stale.Load() == 0 {
+	if h.health == nil {
 		return "", time.Time{}, false
 	}
-	for _, w := range h.watch.watches {
-		if since, ok := w.health.staleSince(); ok {
-			return w.spec.name(), since, true
-		}
-	}
-	return "", time.Time{}, false
+	w, ok := h.health.Stale()
+	return w.Name, w.FailingSince, ok
 }
 
 // explainWriterFor wraps w when the reply to r may need an EDE (explain is
@@ -132,7 +129,7 @@ type explainWriter struct {
 
 func (w *explainWriter) WriteMsg(m *dns.Msg) error {
 	negative := m.Rcode == dns.RcodeNameError || (m.Rcode == dns.RcodeSuccess && len(m.Answer) == 0)
-	stale := w.h.watch != nil && w.h.watch.stale.Load() > 0
+	_, _, stale := w.h.staleWatch()
 	if negative || stale {
 		m = w.h.withEDE(w.req, m, negative, stale)
 	}

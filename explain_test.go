@@ -3,7 +3,6 @@ package headless
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	golog "log"
 	"net"
 	"net/http"
@@ -20,6 +19,7 @@ import (
 	"github.com/coredns/coredns/plugin/test"
 	"github.com/headlessdns/headless/internal/explain"
 	"github.com/headlessdns/headless/internal/testbed"
+	"github.com/headlessdns/headless/internal/watch"
 	"github.com/miekg/dns"
 	discovery "k8s.io/api/discovery/v1"
 	meta "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -211,18 +211,17 @@ func TestExplainHTTP(t *testing.T) {
 func TestExplainStale(t *testing.T) {
 	h, _ := start(t, config{explain: true}, explainCluster()...)
 	hd := cached(h)
-	w := h.watch.watches[0]
-	w.health.result(w.spec, errors.New("connection refused"))
-	w.health.check(w.spec, time.Now().Add(staleAfter))
+	stale := &fixedHealth{stale: watch.Health{Name: "endpointslices", Stale: true, FailingSince: time.Now().Add(-time.Minute), LastError: "connection refused"}}
+	h.health = stale
 	if _, texts := edeOf(t, hd, "web-0.hdls.testns.svc.cluster.local.", dns.TypeA); len(texts) != 1 ||
-		!strings.HasPrefix(texts[0], "Stale Answer|headless: watch of "+w.spec.name()+" failing since ") {
+		!strings.HasPrefix(texts[0], "Stale Answer|headless: watch of endpointslices failing since ") {
 		t.Errorf("positive answer while stale: EDE %q", texts)
 	}
 	if _, texts := edeOf(t, hd, "nosuch.testns.svc.cluster.local.", dns.TypeA); len(texts) != 2 ||
 		!strings.HasPrefix(texts[0], "Other|headless: nosuch.testns: ") || !strings.HasPrefix(texts[1], "Stale NXDOMAIN Answer|") {
 		t.Errorf("NXDOMAIN while stale: EDE %q", texts)
 	}
-	w.health.result(w.spec, nil)
+	stale.stale = watch.Health{}
 	if _, texts := edeOf(t, hd, "web-0.hdls.testns.svc.cluster.local.", dns.TypeA); len(texts) != 0 {
 		t.Errorf("positive answer after the watch is back: EDE %q", texts)
 	}
@@ -306,3 +305,10 @@ func TestExplainTerminatingDebugLog(t *testing.T) {
 		t.Errorf("no debug line for the changed reason; log:\n%s", buf.String())
 	}
 }
+
+// fixedHealth reports one stale watch, or none when stale is the zero Health.
+type fixedHealth struct{ stale watch.Health }
+
+func (f *fixedHealth) Health() []watch.Health { return []watch.Health{f.stale} }
+
+func (f *fixedHealth) Stale() (watch.Health, bool) { return f.stale, f.stale.Stale }

@@ -10,6 +10,7 @@ import (
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
 	"github.com/coredns/coredns/plugin/test"
 	"github.com/headlessdns/headless/internal/object/objecttest"
+	"github.com/headlessdns/headless/internal/watch"
 	"github.com/miekg/dns"
 	discovery "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -93,7 +94,7 @@ func startZones(t testing.TB, zones []string, cfg config, objs ...runtime.Object
 	cfg.startupTimeout = 10 * time.Second
 	h := newHeadless(zones, cfg)
 	// the fake clientset filters lists by label but never watches: unfiltered watches
-	h.newSource = func() (source, error) { return &apiSource{client: client}, nil }
+	h.newSource = func() (watch.Source, error) { return watch.FromClient(client), nil }
 	if err := h.OnStartup(); err != nil {
 		t.Fatal(err)
 	}

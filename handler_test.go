@@ -11,6 +11,7 @@ import (
 
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
 	"github.com/coredns/coredns/plugin/test"
+	"github.com/headlessdns/headless/internal/watch"
 	"github.com/miekg/dns"
 	dto "github.com/prometheus/client_model/go"
 	core "k8s.io/api/core/v1"
@@ -20,7 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/watch"
+	kwatch "k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/tools/cache"
 )
@@ -398,26 +399,27 @@ func TestAnswersAreCopies(t *testing.T) {
 // forbiddenSource fails the watches of some resources, as a missing RBAC
 // rule does.
 type forbiddenSource struct {
-	source
+	watch.Source
 	forbid string
 }
 
-func (s forbiddenSource) ListerWatcher(w watchSpec) cache.ListerWatcher {
-	if w.resource != s.forbid {
-		return s.source.ListerWatcher(w)
+func (s forbiddenSource) ListerWatcher(w watch.Spec) cache.ListerWatcher {
+	if w.Resource != s.forbid {
+		return s.Source.ListerWatcher(w)
 	}
-	err := apierrors.NewForbidden(schema.GroupResource{Resource: w.resource}, "", errors.New("RBAC: no rule"))
+	err := apierrors.NewForbidden(schema.GroupResource{Resource: w.Resource}, "", errors.New("RBAC: no rule"))
 	return &cache.ListWatch{
 		ListWithContextFunc:  func(context.Context, meta.ListOptions) (runtime.Object, error) { return nil, err },
-		WatchFuncWithContext: func(context.Context, meta.ListOptions) (watch.Interface, error) { return nil, err },
+		WatchFuncWithContext: func(context.Context, meta.ListOptions) (kwatch.Interface, error) { return nil, err },
 	}
 }
 
 // startForbidden starts a plugin whose watches of resource fail.
-func startForbidden(t *testing.T, resource string, timeout time.Duration) *Headless {
+func startForbidden(t *testing.T, resource string, timeout, staleAfter time.Duration) *Headless {
 	client := fake.NewClientset(fixture()...)
 	h := newHeadless([]string{"cluster.local.", "in-addr.arpa."}, config{ttl: 5, startupTimeout: timeout})
-	h.newSource = func() (source, error) { return forbiddenSource{&apiSource{client: client}, resource}, nil }
+	h.newSource = func() (watch.Source, error) { return forbiddenSource{watch.FromClient(client), resource}, nil }
+	h.watchOpts.StaleAfter = staleAfter
 	if err := h.OnStartup(); err != nil {
 		t.Fatal(err)
 	}
@@ -441,21 +443,19 @@ func rcodeOf(h *Headless, name string) int {
 // Names of other Services pass on at once; ours are SERVFAIL, never a false
 // NXDOMAIN; Ready stays false.
 func TestSliceWatchFails(t *testing.T) {
-	defer func(d time.Duration) { staleAfter = d }(staleAfter)
-	staleAfter = 100 * time.Millisecond
-	h := startForbidden(t, "endpointslices", 50*time.Millisecond)
+	h := startForbidden(t, "endpointslices", 50*time.Millisecond, 100*time.Millisecond)
 	waitFor(t, "Service watch synced", h.index.ServicesSynced)
-	// the failing watch is down and, past staleAfter, logged as serving the
+	// the failing watch is down and, past StaleAfter, logged as serving the
 	// last known state; the Service watch is up
-	for _, w := range h.watch.watches {
-		if w.spec.resource == "services" {
-			waitFor(t, "services watch up", w.health.up.Load)
+	for i, spec := range watch.Specs(nil, "", false, false) {
+		health := func() watch.Health { return h.health.Health()[i] }
+		if spec.Resource == "services" {
+			waitFor(t, "services watch up", func() bool { return health().Up })
 			continue
 		}
 		waitFor(t, "slice watch logged stale", func() bool {
-			w.health.mu.Lock()
-			defer w.health.mu.Unlock()
-			return w.health.loggedStale && !w.health.up.Load() && !w.health.failingSince.IsZero()
+			w := health()
+			return w.Stale && !w.Up && !w.FailingSince.IsZero()
 		})
 	}
 	if h.Ready() {
@@ -478,7 +478,7 @@ func TestSliceWatchFails(t *testing.T) {
 // start, then every Service name passes on (the next plugin answers, or says
 // SERVFAIL while it is not synced itself), and the fallback is shown.
 func TestServiceWatchFailsFallsBack(t *testing.T) {
-	h := startForbidden(t, "services", 200*time.Millisecond)
+	h := startForbidden(t, "services", 200*time.Millisecond, 0)
 	now := h.startedAt
 	h.clock = func() time.Time { return now }
 	if got := rcodeOf(h, "clstr.testns.svc.cluster.local."); got != dns.RcodeServerFailure {
@@ -617,7 +617,7 @@ func counter(c interface{ Write(*dto.Metric) error }) float64 {
 // startup_timeout leaves every name SERVFAIL: there is nobody to pass to,
 // and passing would answer NXDOMAIN for names that exist.
 func TestNoNextPluginNoFalseNXDOMAIN(t *testing.T) {
-	h := startForbidden(t, "services", 0)
+	h := startForbidden(t, "services", 0, 0)
 	h.Next = nil
 	for _, name := range []string{svcName, "web-0.hdls.testns.svc.cluster.local.", "1.0.0.172.in-addr.arpa."} {
 		if got := rcodeOf(h, name); got != dns.RcodeServerFailure {

@@ -9,6 +9,7 @@ import (
 	"github.com/headlessdns/headless/internal/index"
 	"github.com/headlessdns/headless/internal/object"
 	"github.com/headlessdns/headless/internal/topology"
+	"github.com/headlessdns/headless/internal/watch"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 )
@@ -99,6 +100,12 @@ var (
 		"Seconds since a watch last delivered an event, a list or a bookmark (the API server bookmarks idle watches about once a minute).", []string{"server", "zone", "watch"}, nil)
 )
 
+// watchHooks count the watches' events and failed calls.
+var watchHooks = watch.Hooks{
+	Events: func(resource string) func() { return watchEvents.WithLabelValues(resource).Inc },
+	Failed: watchFailures.Inc,
+}
+
 type instances struct {
 	mu  sync.Mutex
 	gen uint64
@@ -168,17 +175,17 @@ func (in *instances) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descAddresses, prometheus.GaugeValue, float64(addrs), h.server, z)
 		ch <- prometheus.MustNewConstMetric(descFallback, prometheus.GaugeValue, b(h.fellBack.Load()), h.server, z)
 		ch <- prometheus.MustNewConstMetric(descSynced, prometheus.GaugeValue, b(h.index.Synced()), h.server, z)
-		if h.watch == nil {
+		if h.health == nil {
 			continue
 		}
 		now := time.Now()
-		for _, w := range h.watch.watches {
+		for _, w := range h.health.Health() {
 			age := 0.0
-			if t := w.health.lastHeard.Load(); t > 0 {
-				age = now.Sub(time.Unix(0, t)).Seconds()
+			if !w.LastHeard.IsZero() {
+				age = now.Sub(w.LastHeard).Seconds()
 			}
-			ch <- prometheus.MustNewConstMetric(descWatchUp, prometheus.GaugeValue, b(w.health.up.Load()), h.server, z, w.spec.name())
-			ch <- prometheus.MustNewConstMetric(descWatchAge, prometheus.GaugeValue, age, h.server, z, w.spec.name())
+			ch <- prometheus.MustNewConstMetric(descWatchUp, prometheus.GaugeValue, b(w.Up), h.server, z, w.Name)
+			ch <- prometheus.MustNewConstMetric(descWatchAge, prometheus.GaugeValue, age, h.server, z, w.Name)
 		}
 	}
 }

@@ -7,11 +7,12 @@
 // grammar, records.go's resolve and outcomes) and how it is written
 // (reply.go), the per-client front step (front.go), zone transfers
 // (transfer.go), stock's options (stockopts.go), explain (explain.go),
-// negative answers that do not stick (negative.go), the watches (watcher.go,
-// watch.go, source.go) and every metric (metrics.go). Below it, imports run
-// one way: internal/explain (which imports index), internal/index,
-// internal/topology and internal/manifests, which import internal/object
-// alone (see README.md, "Code map").
+// negative answers that do not stick (negative.go) and every metric
+// (metrics.go). Below it, imports run one way: internal/watch (the
+// watches: it imports index, topology and manifests), internal/explain
+// (which imports index), internal/index, internal/topology and
+// internal/manifests, which import internal/object alone (see README.md,
+// "Code map").
 package headless
 
 import (
@@ -27,6 +28,7 @@ import (
 	"github.com/headlessdns/headless/internal/manifests"
 	"github.com/headlessdns/headless/internal/object"
 	"github.com/headlessdns/headless/internal/topology"
+	"github.com/headlessdns/headless/internal/watch"
 	"k8s.io/apimachinery/pkg/labels"
 )
 
@@ -45,9 +47,11 @@ type Headless struct {
 	cfg   config
 
 	// newSource returns what to watch; set by setup from the Corefile.
-	newSource func() (source, error)
-	src       source
-	watch     *watcher
+	newSource func() (watch.Source, error)
+	src       watch.Source
+	watch     *watch.Watcher
+	watchOpts watch.Options // StaleAfter, and the metrics' hooks
+	health    watchHealth   // the watches' health: watch, once started
 
 	explain *explaining // the explain option's running state; nil when off
 
@@ -63,12 +67,15 @@ type Headless struct {
 	clock     func() time.Time
 }
 
+// watchHealth is what replies and metrics read of the watches.
+type watchHealth interface {
+	Health() []watch.Health
+	Stale() (watch.Health, bool)
+}
+
 // config is the parsed Corefile stanza.
 type config struct {
-	kubeconfig     string
-	context        string
-	endpoint       string
-	compression    bool // ask the API server for gzip-compressed lists and watches
+	api            watch.Client // kubeconfig, endpoint, compression, tls, apiserver_ limits
 	manifests      []string
 	loaded         *manifests.Loaded // what parse read of them (handed to the source once)
 	namespaces     []string
@@ -94,7 +101,6 @@ type config struct {
 	fall       fall.F          // fallthrough [ZONES...]: NXDOMAIN below a Service passes on
 	nsLabels   string          // namespace_labels as written: sent to the API server
 	nsSelector labels.Selector // the same, parsed; nil: every namespace
-	client     clientLimits    // tls and the apiserver_ limits
 	singlePTR  bool            // single_ptr: one PTR per address
 }
 

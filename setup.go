@@ -2,6 +2,8 @@ package headless
 
 import (
 	"fmt"
+	"github.com/coredns/coredns/coremain"
+	"github.com/headlessdns/headless/internal/watch"
 	"net"
 	"net/netip"
 	"net/url"
@@ -106,10 +108,10 @@ func parse(c *caddy.Controller) (*Headless, error) {
 	atLine := func(opt, msg string) error {
 		return fmt.Errorf("%s:%d - Error during parsing: %s", c.File(), lines[opt], msg)
 	}
-	if len(cfg.manifests) > 0 && (cfg.kubeconfig != "" || cfg.endpoint != "") {
+	if len(cfg.manifests) > 0 && (cfg.api.Kubeconfig != "" || cfg.api.Endpoint != "") {
 		return nil, atLine("manifests", "manifests serves objects from files: it cannot be combined with kubeconfig or endpoint")
 	}
-	if cfg.compression && len(cfg.manifests) > 0 {
+	if cfg.api.Compression && len(cfg.manifests) > 0 {
 		return nil, atLine("compression", "compression is about the API server's responses: it cannot be combined with manifests")
 	}
 	if cfg.clientZones.Len() > 0 && !cfg.topology {
@@ -130,9 +132,9 @@ var options = map[string]func(c *caddy.Controller, args []string, cfg *config) e
 		if err := readable(args[0]); err != nil {
 			return c.Errf("kubeconfig: %v", err)
 		}
-		cfg.kubeconfig = args[0]
+		cfg.api.Kubeconfig = args[0]
 		if len(args) == 2 {
-			cfg.context = args[1]
+			cfg.api.Context = args[1]
 		}
 		return nil
 	},
@@ -144,7 +146,7 @@ var options = map[string]func(c *caddy.Controller, args []string, cfg *config) e
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return c.Errf("endpoint: '%s' is not an http(s) URL", args[0])
 		}
-		cfg.endpoint = args[0]
+		cfg.api.Endpoint = args[0]
 		return nil
 	},
 	"manifests": func(c *caddy.Controller, args []string, cfg *config) error {
@@ -212,7 +214,7 @@ var options = map[string]func(c *caddy.Controller, args []string, cfg *config) e
 		return nil
 	},
 	"endpoint_pod_names": flag(func(cfg *config) { cfg.podNames = true }),
-	"compression":        flag(func(cfg *config) { cfg.compression = true }),
+	"compression":        flag(func(cfg *config) { cfg.api.Compression = true }),
 	"zonal":              flag(func(cfg *config) { cfg.zonal = true }),
 	"startup_timeout": func(c *caddy.Controller, args []string, cfg *config) error {
 		if len(args) != 1 {
@@ -313,8 +315,20 @@ func newHeadless(names []string, cfg config) *Headless {
 	if cfg.topology {
 		h.nodes = topology.NewNodes()
 	}
-	h.newSource = func() (source, error) { return sourceFor(cfg) }
+	h.newSource = func() (watch.Source, error) { return sourceFor(cfg) }
+	h.watchOpts.Hooks = watchHooks
 	return h
+}
+
+// sourceFor returns what the Corefile asks to watch: the manifests'
+// in-memory cluster, or an API server.
+func sourceFor(cfg config) (watch.Source, error) {
+	if len(cfg.manifests) > 0 {
+		return watch.FromManifests(cfg.manifests, cfg.loaded)
+	}
+	api := cfg.api
+	api.Agent = coremain.CoreName + "/" + coremain.CoreVersion
+	return watch.FromAPI(api)
 }
 
 func readable(path string) error {
@@ -334,11 +348,18 @@ func (h *Headless) OnStartup() error {
 		return plugin.Error(pluginName, fmt.Errorf("kubernetes client: %w", err))
 	}
 	h.src = src
-	specs := watchSpecs(h.cfg.namespaces, h.cfg.labels, src.Filtered(), h.cfg.topology)
+	specs := watch.Specs(h.cfg.namespaces, h.cfg.labels, src.Filtered(), h.cfg.topology)
 	if h.cfg.nsSelector != nil {
-		specs = append(specs, watchSpec{resource: "namespaces", label: h.cfg.nsLabels})
+		specs = append(specs, watch.Spec{Resource: "namespaces", Label: h.cfg.nsLabels})
 	}
-	h.watch = newWatcher(src, specs, targets{index: h.index, nodes: h.nodes, nsSelector: h.cfg.nsSelector})
+	to := watch.Targets{Index: h.index, NSSelector: h.cfg.nsSelector}
+	if h.nodes != nil {
+		to.Nodes = h.nodes
+	}
+	h.watch = watch.New(src, specs, to, h.watchOpts)
+	if h.health == nil {
+		h.health = h.watch
+	}
 	h.startedAt = h.clock()
 	h.started.Store(true)
 	running.add(h)

@@ -12,6 +12,7 @@ import (
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/headlessdns/headless/internal/object"
+	"github.com/headlessdns/headless/internal/watch"
 )
 
 func TestSetup(t *testing.T) {
@@ -37,7 +38,7 @@ func TestSetup(t *testing.T) {
 			if h.zoneLabel() != "cluster.local." {
 				t.Errorf("zones %v", h.zones)
 			}
-			if h.cfg.ttl != 5 || h.cfg.startupTimeout != 5*time.Second || h.cfg.zonal || h.cfg.podNames || h.cfg.compression {
+			if h.cfg.ttl != 5 || h.cfg.startupTimeout != 5*time.Second || h.cfg.zonal || h.cfg.podNames || h.cfg.api.Compression {
 				t.Errorf("defaults %+v", h.cfg)
 			}
 		}},
@@ -53,8 +54,8 @@ func TestSetup(t *testing.T) {
 		{input: "headless {\n kubeconfig " + kubeconfig + " ctx\n ttl 60\n namespaces a b\n labels app=web, tier in (db)\n endpoint_pod_names\n zonal\n startup_timeout 2s\n compression\n}",
 			check: func(t *testing.T, h *Headless) {
 				c := h.cfg
-				if c.kubeconfig != kubeconfig || c.context != "ctx" || c.ttl != 60 || strings.Join(c.namespaces, ",") != "a,b" ||
-					c.labels != "app=web, tier in (db)" || !c.podNames || !c.zonal || c.startupTimeout != 2*time.Second || !c.compression {
+				if c.api.Kubeconfig != kubeconfig || c.api.Context != "ctx" || c.ttl != 60 || strings.Join(c.namespaces, ",") != "a,b" ||
+					c.labels != "app=web, tier in (db)" || !c.podNames || !c.zonal || c.startupTimeout != 2*time.Second || !c.api.Compression {
 					t.Errorf("config %+v", c)
 				}
 				if o := h.index.Options(); !o.Zonal || !o.PodNames || o.TTL != 60 || o.Selector == nil || !slices.Contains(o.Namespaces, "b") {
@@ -62,7 +63,7 @@ func TestSetup(t *testing.T) {
 				}
 			}},
 		{input: "headless {\n endpoint https://127.0.0.1:6443\n ttl 0\n}", check: func(t *testing.T, h *Headless) {
-			if h.cfg.endpoint != "https://127.0.0.1:6443" || h.cfg.ttl != 0 {
+			if h.cfg.api.Endpoint != "https://127.0.0.1:6443" || h.cfg.ttl != 0 {
 				t.Errorf("config %+v", h.cfg)
 			}
 		}},
@@ -152,7 +153,7 @@ func TestSetup(t *testing.T) {
 		{input: "headless {\n endpoint https://127.0.0.1:6443\n tls " + kubeconfig + " " + kubeconfig + " " + kubeconfig + "\n apiserver_qps 12.5\n apiserver_burst 30\n apiserver_max_inflight 4\n fallthrough in-addr.arpa\n namespace_labels team=dns\n single_ptr\n}",
 			check: func(t *testing.T, h *Headless) {
 				c := h.cfg
-				if c.client != (clientLimits{qps: 12.5, burst: 30, maxInflight: 4, certFile: kubeconfig, keyFile: kubeconfig, caFile: kubeconfig}) ||
+				if c.api != (watch.Client{Endpoint: "https://127.0.0.1:6443", QPS: 12.5, Burst: 30, MaxInflight: 4, CertFile: kubeconfig, KeyFile: kubeconfig, CAFile: kubeconfig}) ||
 					c.nsLabels != "team=dns" || c.nsSelector == nil || !c.singlePTR || !h.index.Options().Scoped {
 					t.Errorf("config %+v", c)
 				}

@@ -1,30 +1,16 @@
 package headless
 
 import (
-	"net/http"
 	"strconv"
 
 	"github.com/coredns/caddy"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/client-go/rest"
 )
 
 // The options a stock kubernetes block has and a headless block takes with
 // the same meaning, so that an operator can copy one into the other:
 // fallthrough, namespace_labels, tls and the API client's limits. And
 // single_ptr, the one PTR per address that stock does not offer.
-
-// clientLimits are the API client's limits (apiserver_qps, apiserver_burst,
-// apiserver_max_inflight) and its TLS files (tls): 0 or "" is client-go's
-// default, as in stock.
-type clientLimits struct {
-	qps         float32
-	burst       int
-	maxInflight int
-	certFile    string
-	keyFile     string
-	caFile      string
-}
 
 func init() {
 	options["fallthrough"] = func(c *caddy.Controller, args []string, cfg *config) error {
@@ -41,7 +27,7 @@ func init() {
 				return c.Errf("tls: %s: %v", what, err)
 			}
 		}
-		cfg.client.certFile, cfg.client.keyFile, cfg.client.caFile = args[0], args[1], args[2]
+		cfg.api.CertFile, cfg.api.KeyFile, cfg.api.CAFile = args[0], args[1], args[2]
 		return nil
 	}
 	options["apiserver_qps"] = func(c *caddy.Controller, args []string, cfg *config) error {
@@ -52,11 +38,11 @@ func init() {
 		if err != nil || q < 0 {
 			return c.Errf("apiserver_qps: '%s' is not a number of 0 or more", args[0])
 		}
-		cfg.client.qps = float32(q)
+		cfg.api.QPS = float32(q)
 		return nil
 	}
-	options["apiserver_burst"] = wholeNumber("apiserver_burst", func(cfg *config, n int) { cfg.client.burst = n })
-	options["apiserver_max_inflight"] = wholeNumber("apiserver_max_inflight", func(cfg *config, n int) { cfg.client.maxInflight = n })
+	options["apiserver_burst"] = wholeNumber("apiserver_burst", func(cfg *config, n int) { cfg.api.Burst = n })
+	options["apiserver_max_inflight"] = wholeNumber("apiserver_max_inflight", func(cfg *config, n int) { cfg.api.MaxInflight = n })
 	options["single_ptr"] = flag(func(cfg *config) { cfg.singlePTR = true })
 }
 
@@ -81,68 +67,28 @@ func checkStockOptions(cfg *config, atLine func(opt, msg string) error) error {
 	switch {
 	case cfg.nsSelector != nil && len(cfg.namespaces) > 0:
 		return atLine("namespace_labels", "namespaces and namespace_labels cannot both be set")
-	case cfg.client.certFile != "" && cfg.endpoint == "":
+	case cfg.api.CertFile != "" && cfg.api.Endpoint == "":
 		return atLine("tls", "tls is the client certificate for the endpoint option's API server: add 'endpoint URL'")
-	case len(cfg.manifests) > 0 && (cfg.client != clientLimits{}):
+	case len(cfg.manifests) > 0 && firstSet(cfg) != "":
 		return atLine(firstSet(cfg), "tls and the apiserver_ options are about an API server: they cannot be combined with manifests")
 	}
 	return nil
 }
 
-// firstSet names a client option that is set, for an error's line.
+// firstSet names a client option that is set, for an error's line; "":
+// none is.
 func firstSet(cfg *config) string {
 	switch {
-	case cfg.client.certFile != "":
+	case cfg.api.CertFile != "":
 		return "tls"
-	case cfg.client.qps != 0:
+	case cfg.api.QPS != 0:
 		return "apiserver_qps"
-	case cfg.client.burst != 0:
+	case cfg.api.Burst != 0:
 		return "apiserver_burst"
+	case cfg.api.MaxInflight != 0:
+		return "apiserver_max_inflight"
 	}
-	return "apiserver_max_inflight"
-}
-
-// apply sets the limits and TLS files on a client config, as stock does:
-// tls replaces the config's certificate, key and CA; 0 leaves client-go's
-// default.
-func (l clientLimits) apply(rc *rest.Config) {
-	if l.certFile != "" {
-		rc.TLSClientConfig.CertFile, rc.TLSClientConfig.KeyFile, rc.TLSClientConfig.CAFile = l.certFile, l.keyFile, l.caFile
-		rc.TLSClientConfig.CertData, rc.TLSClientConfig.KeyData, rc.TLSClientConfig.CAData = nil, nil, nil
-	}
-	if l.qps > 0 {
-		rc.QPS = l.qps
-	}
-	if l.burst > 0 {
-		rc.Burst = l.burst
-	}
-	if l.maxInflight > 0 {
-		wrap := rc.WrapTransport
-		rc.WrapTransport = func(rt http.RoundTripper) http.RoundTripper {
-			if wrap != nil {
-				rt = wrap(rt)
-			}
-			return &inflightLimit{next: rt, slots: make(chan struct{}, l.maxInflight)}
-		}
-	}
-}
-
-// inflightLimit lets at most cap(slots) requests wait for their response
-// headers at once. A watch holds its slot only until the API server
-// answers, not while it streams: as in stock.
-type inflightLimit struct {
-	next  http.RoundTripper
-	slots chan struct{}
-}
-
-func (l *inflightLimit) RoundTrip(r *http.Request) (*http.Response, error) {
-	select {
-	case l.slots <- struct{}{}:
-		defer func() { <-l.slots }()
-		return l.next.RoundTrip(r)
-	case <-r.Context().Done():
-		return nil, r.Context().Err()
-	}
+	return ""
 }
 
 // fallsThrough reports whether a negative answer for name is passed to the

@@ -2,14 +2,9 @@ package headless
 
 import (
 	"context"
-	"net/http"
-	"net/http/httptest"
 	"net/netip"
 	"slices"
-	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/coredns/coredns/plugin/test"
 	"github.com/miekg/dns"
@@ -18,7 +13,6 @@ import (
 	meta "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/rest"
 )
 
 func TestFallthrough(t *testing.T) {
@@ -149,50 +143,4 @@ func TestNamespaceLabels(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "b deleted", func() bool { return query(h, "db.b.svc.cluster.local.", dns.TypeA) == nil })
-}
-
-func TestClientLimits(t *testing.T) {
-	// apiserver_max_inflight: at most N requests wait for their headers at once
-	var now, most atomic.Int32
-	release := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n := now.Add(1)
-		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
-		}
-		<-release
-		now.Add(-1)
-	}))
-	defer srv.Close()
-	rc := &rest.Config{Host: srv.URL}
-	clientLimits{qps: 7, burst: 9, maxInflight: 2}.apply(rc)
-	if rc.QPS != 7 || rc.Burst != 9 {
-		t.Errorf("qps %v burst %v", rc.QPS, rc.Burst)
-	}
-	hc, err := rest.HTTPClientFor(rc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	for range 5 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if resp, err := hc.Get(srv.URL); err == nil {
-				resp.Body.Close()
-			}
-		}()
-	}
-	waitFor(t, "two requests in flight", func() bool { return now.Load() == 2 })
-	time.Sleep(100 * time.Millisecond) // the other three have had the time to exceed the limit, were there none
-	close(release)
-	wg.Wait()
-	if most.Load() != 2 {
-		t.Errorf("%d requests at once, want 2", most.Load())
-	}
-	// tls replaces the config's certificate, key and CA
-	rc = &rest.Config{TLSClientConfig: rest.TLSClientConfig{CAData: []byte("x")}}
-	clientLimits{certFile: "c", keyFile: "k", caFile: "ca"}.apply(rc)
-	if rc.CertFile != "c" || rc.KeyFile != "k" || rc.CAFile != "ca" || rc.CAData != nil {
-		t.Errorf("tls config %+v", rc.TLSClientConfig)
-	}
 }

@@ -143,3 +143,30 @@ func BenchmarkFlipPublish(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkRebuild is the cost of one slice change on a 1,000-endpoint
+// Service: the whole Service's record sets are rebuilt and published.
+func BenchmarkRebuild(b *testing.B) {
+	ix := New(Options{Zones: []string{"cluster.local."}, TTL: 5})
+	svc, sls := bigService(1000)
+	ix.UpdateService(svc, false)
+	for _, s := range sls {
+		ix.UpdateSlice(s, false, 0)
+	}
+	ix.MarkSynced()
+	ix.Flush()
+	s1 := sls[len(sls)-1]
+	s2 := *s1
+	s2.Endpoints = append([]object.Endpoint(nil), s1.Endpoints...)
+	s2.Endpoints[0].Ready = false
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if i%2 == 0 {
+			ix.UpdateSlice(&s2, false, 0)
+		} else {
+			ix.UpdateSlice(s1, false, 0)
+		}
+		ix.Flush()
+	}
+}

@@ -1,4 +1,4 @@
-package headless
+package watch
 
 import (
 	"encoding/binary"
@@ -34,11 +34,11 @@ func TestSourceCompression(t *testing.T) {
 		mu.Lock()
 		got = nil
 		mu.Unlock()
-		src, err := sourceFor(config{endpoint: srv.URL, compression: c.compression})
+		src, err := FromAPI(Client{Endpoint: srv.URL, Compression: c.compression})
 		if err != nil {
 			t.Fatal(err)
 		}
-		lw := src.ListerWatcher(watchSpec{resource: "endpointslices"})
+		lw := src.ListerWatcher(Spec{Resource: "endpointslices"})
 		if _, err := lw.List(meta.ListOptions{}); err == nil {
 			t.Fatal("the list did not fail")
 		}
@@ -59,7 +59,7 @@ func TestSourceCompression(t *testing.T) {
 // slices read by our decoder (Slices, not API objects) through client-go's
 // watch stream, and anything else (an error Status, a list) as before.
 func TestSourceReadsSlices(t *testing.T) {
-	es := slice("big", "db-1", "db", discovery.AddressTypeIPv4, "", []pt{{Name: "pg", Proto: "TCP", Port: 5432}}, ep{IP: "10.0.0.1", Host: "db-0"})
+	es := objecttest.Slice("big", "db-1", "db", discovery.AddressTypeIPv4, "", []objecttest.PT{{Name: "pg", Proto: "TCP", Port: 5432}}, objecttest.EP{IP: "10.0.0.1", Host: "db-0"})
 	es.ResourceVersion = "7"
 	status := &meta.Status{Status: meta.StatusFailure, Code: 410, Reason: meta.StatusReasonExpired, Message: "too old"}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -83,12 +83,12 @@ func TestSourceReadsSlices(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	src, err := sourceFor(config{endpoint: srv.URL})
+	src, err := FromAPI(Client{Endpoint: srv.URL})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer src.Close()
-	lw := src.ListerWatcher(watchSpec{resource: "endpointslices"})
+	lw := src.ListerWatcher(Spec{Resource: "endpointslices"})
 	list, err := lw.List(meta.ListOptions{})
 	if l, ok := list.(*discovery.EndpointSliceList); err != nil || !ok || len(l.Items) != 1 {
 		t.Fatalf("list: %T %v", list, err)

@@ -1,4 +1,4 @@
-package headless
+package watch
 
 import (
 	"context"
@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/coredns/coredns/coremain"
 	"github.com/headlessdns/headless/internal/manifests"
 	"github.com/headlessdns/headless/internal/object"
 	core "k8s.io/api/core/v1"
@@ -26,11 +25,11 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 )
 
-// source is what the watches list and watch: a real API server, or the
+// Source is what the watches list and watch: a real API server, or the
 // in-memory cluster of the manifests option.
-type source interface {
+type Source interface {
 	// ListerWatcher lists and watches one watch's objects.
-	ListerWatcher(w watchSpec) cache.ListerWatcher
+	ListerWatcher(w Spec) cache.ListerWatcher
 	// Filtered reports whether label and field selectors are applied at the
 	// source (else every object arrives and the index filters).
 	Filtered() bool
@@ -45,59 +44,59 @@ type source interface {
 	Close()
 }
 
-// watchSpec is one watch: a resource, a namespace and selectors.
-type watchSpec struct {
-	resource  string // "services", "endpointslices", "nodes" or "namespaces"
-	namespace string // "" for all
-	label     string
-	field     string
+// Spec is one watch: a resource, a namespace and selectors.
+type Spec struct {
+	Resource  string // "services", "endpointslices", "nodes" or "namespaces"
+	Namespace string // "" for all
+	Label     string
+	Field     string
 }
 
-// name is the watch's metric label: resource, which slices, namespace.
-func (s watchSpec) name() string {
-	n := s.resource
+// Name is the watch's metric label: resource, which slices, namespace.
+func (s Spec) Name() string {
+	n := s.Resource
 	switch {
-	case strings.HasPrefix(s.label, object.LabelHeadless):
+	case strings.HasPrefix(s.Label, object.LabelHeadless):
 		n += "/controller"
-	case strings.HasPrefix(s.label, object.LabelManagedBy+"!="):
+	case strings.HasPrefix(s.Label, object.LabelManagedBy+"!="):
 		n += "/other"
 	}
-	if s.namespace != "" {
-		n += "@" + s.namespace
+	if s.Namespace != "" {
+		n += "@" + s.Namespace
 	}
 	return n
 }
 
-func (s watchSpec) String() string {
-	return fmt.Sprintf("%s ns=%q labels=%q fields=%q", s.resource, s.namespace, s.label, s.field)
+func (s Spec) String() string {
+	return fmt.Sprintf("%s ns=%q labels=%q fields=%q", s.Resource, s.Namespace, s.Label, s.Field)
 }
 
-// watchSpecs returns the watches for a set of namespaces. Services: only
+// Specs returns the watches for a set of namespaces. Services: only
 // headless ones (spec.clusterIP=None). Slices: those the endpointslice
 // controller made for headless Services, plus every slice that controller did
 // not make (mirrored from hand-written Endpoints, or written by another
 // manager), which is how selector-less headless Services get their endpoints.
 // Slices of ClusterIP Services made by the controller are never received.
 // With nodes (the topology option) Nodes are watched too, to locate clients.
-func watchSpecs(namespaces []string, svcSelector string, filtered, nodes bool) []watchSpec {
+func Specs(namespaces []string, svcSelector string, filtered, nodes bool) []Spec {
 	if len(namespaces) == 0 {
 		namespaces = []string{meta.NamespaceAll}
 	}
-	var specs []watchSpec
+	var specs []Spec
 	if nodes {
-		specs = append(specs, watchSpec{resource: "nodes"})
+		specs = append(specs, Spec{Resource: "nodes"})
 	}
 	for _, ns := range namespaces {
 		if !filtered {
 			specs = append(specs,
-				watchSpec{resource: "services", namespace: ns, label: svcSelector},
-				watchSpec{resource: "endpointslices", namespace: ns})
+				Spec{Resource: "services", Namespace: ns, Label: svcSelector},
+				Spec{Resource: "endpointslices", Namespace: ns})
 			continue
 		}
 		specs = append(specs,
-			watchSpec{resource: "services", namespace: ns, label: svcSelector, field: fields.OneTermEqualSelector("spec.clusterIP", core.ClusterIPNone).String()},
-			watchSpec{resource: "endpointslices", namespace: ns, label: object.LabelHeadless + "," + object.LabelManagedBy + "=" + object.ManagerController},
-			watchSpec{resource: "endpointslices", namespace: ns, label: object.LabelManagedBy + "!=" + object.ManagerController},
+			Spec{Resource: "services", Namespace: ns, Label: svcSelector, Field: fields.OneTermEqualSelector("spec.clusterIP", core.ClusterIPNone).String()},
+			Spec{Resource: "endpointslices", Namespace: ns, Label: object.LabelHeadless + "," + object.LabelManagedBy + "=" + object.ManagerController},
+			Spec{Resource: "endpointslices", Namespace: ns, Label: object.LabelManagedBy + "!=" + object.ManagerController},
 		)
 	}
 	return specs
@@ -138,23 +137,23 @@ func (s *apiSource) Close() {
 	}
 }
 
-func (s *apiSource) ListerWatcher(w watchSpec) cache.ListerWatcher {
+func (s *apiSource) ListerWatcher(w Spec) cache.ListerWatcher {
 	opts := func(o *meta.ListOptions) {
-		o.LabelSelector = w.label
-		o.FieldSelector = w.field
+		o.LabelSelector = w.Label
+		o.FieldSelector = w.Field
 	}
 	var lw *cache.ListWatch
 	switch {
-	case w.resource == "services":
-		lw = typedLW(s.client.CoreV1().Services(w.namespace), opts)
-	case w.resource == "nodes":
+	case w.Resource == "services":
+		lw = typedLW(s.client.CoreV1().Services(w.Namespace), opts)
+	case w.Resource == "nodes":
 		lw = typedLW(s.client.CoreV1().Nodes(), opts)
-	case w.resource == "namespaces":
+	case w.Resource == "namespaces":
 		lw = typedLW(s.client.CoreV1().Namespaces(), opts)
 	case s.slices != nil:
-		lw = typedLW(s.slices.EndpointSlices(w.namespace), opts)
+		lw = typedLW(s.slices.EndpointSlices(w.Namespace), opts)
 	default:
-		lw = typedLW(s.client.DiscoveryV1().EndpointSlices(w.namespace), opts)
+		lw = typedLW(s.client.DiscoveryV1().EndpointSlices(w.Namespace), opts)
 	}
 	// The wrapper tells the reflector when the client (a fake clientset in
 	// tests) cannot stream a watch-list, so it lists instead.
@@ -181,41 +180,47 @@ func typedLW[L kruntime.Object](c typedClient[L], opts func(*meta.ListOptions)) 
 	}
 }
 
-// sourceFor returns what the Corefile asks to watch: the manifests'
-// in-memory cluster, or an API server from a kubeconfig (with endpoint
-// overriding its server), an endpoint URL, or the in-cluster config.
-func sourceFor(cfg config) (source, error) {
-	if len(cfg.manifests) > 0 {
-		m, err := manifests.NewSource(cfg.manifests, cfg.loaded)
-		if err != nil {
-			return nil, err
-		}
-		return manifestSource{m}, nil
+// FromManifests serves the manifests' in-memory cluster (loaded: what the
+// Corefile's parse read of them, or nil).
+func FromManifests(paths []string, loaded *manifests.Loaded) (Source, error) {
+	m, err := manifests.NewSource(paths, loaded)
+	if err != nil {
+		return nil, err
 	}
+	return manifestSource{m}, nil
+}
+
+// FromClient watches through a clientset that applies no selector (a fake
+// one in tests): every object arrives and the index filters.
+func FromClient(client kubernetes.Interface) Source { return &apiSource{client: client} }
+
+// FromAPI connects to an API server: from a kubeconfig (with the endpoint
+// overriding its server), an endpoint URL, or the in-cluster config.
+func FromAPI(cfg Client) (Source, error) {
 	var rc *rest.Config
 	var err error
 	switch {
-	case cfg.kubeconfig != "":
-		rules := &clientcmd.ClientConfigLoadingRules{ExplicitPath: cfg.kubeconfig}
-		over := &clientcmd.ConfigOverrides{CurrentContext: cfg.context}
-		if cfg.endpoint != "" {
-			over.ClusterInfo.Server = cfg.endpoint
+	case cfg.Kubeconfig != "":
+		rules := &clientcmd.ClientConfigLoadingRules{ExplicitPath: cfg.Kubeconfig}
+		over := &clientcmd.ConfigOverrides{CurrentContext: cfg.Context}
+		if cfg.Endpoint != "" {
+			over.ClusterInfo.Server = cfg.Endpoint
 		}
 		rc, err = clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, over).ClientConfig()
-	case cfg.endpoint != "":
-		rc = &rest.Config{Host: cfg.endpoint}
+	case cfg.Endpoint != "":
+		rc = &rest.Config{Host: cfg.Endpoint}
 	default:
 		rc, err = rest.InClusterConfig()
 	}
 	if err != nil {
 		return nil, err
 	}
-	cfg.client.apply(rc)
+	cfg.apply(rc)
 	rc.ContentType = "application/vnd.kubernetes.protobuf"
 	// Inflating a gzip watch stream was half of decoding an EndpointSlice
 	// event (and the API server spends as much compressing it); a DNS
 	// server next to its API server has the bandwidth for plain protobuf.
-	rc.DisableCompression = !cfg.compression
+	rc.DisableCompression = !cfg.Compression
 	if tc, err := rest.TLSConfigFor(rc); err == nil && tc == nil && rc.DisableCompression && rc.Dial == nil {
 		// client-go hands a config without TLS settings (a plain http
 		// endpoint) Go's default transport, which asks for gzip whatever
@@ -223,7 +228,7 @@ func sourceFor(cfg config) (source, error) {
 		// (not shared: Close lets its connections go)
 		rc.Dial = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
 	}
-	rc.UserAgent = fmt.Sprintf("%s/%s headless (%s/%s/%s)", coremain.CoreName, coremain.CoreVersion, runtime.GOOS, runtime.GOARCH, runtime.Version())
+	rc.UserAgent = fmt.Sprintf("%s headless (%s/%s/%s)", cfg.Agent, runtime.GOOS, runtime.GOARCH, runtime.Version())
 	hc, err := rest.HTTPClientFor(rc)
 	if err != nil {
 		return nil, err
@@ -250,8 +255,8 @@ func sourceFor(cfg config) (source, error) {
 // reads no protobuf.
 type manifestSource struct{ *manifests.Source }
 
-func (m manifestSource) ListerWatcher(w watchSpec) cache.ListerWatcher {
-	return m.Source.ListerWatcher(w.resource, w.namespace)
+func (m manifestSource) ListerWatcher(w Spec) cache.ListerWatcher {
+	return m.Source.ListerWatcher(w.Resource, w.Namespace)
 }
 
 func (manifestSource) Filtered() bool { return false }

@@ -1,7 +1,8 @@
-package headless
+package integration
 
 import (
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 	"unsafe"
@@ -9,6 +10,7 @@ import (
 	"github.com/headlessdns/headless/internal/index"
 	"github.com/headlessdns/headless/internal/object"
 	"github.com/headlessdns/headless/internal/testbed"
+	"github.com/headlessdns/headless/internal/watch"
 	core "k8s.io/api/core/v1"
 )
 
@@ -26,23 +28,19 @@ func TestWatchReusesSlices(t *testing.T) {
 		c.Pod(t, testbed.PodSpec{Namespace: "app", Name: fmt.Sprintf("web-%d", i), Node: "node-a", Labels: map[string]string{"app": "web"},
 			Hostname: fmt.Sprintf("web-%d", i), Subdomain: "web", IPs: []string{fmt.Sprintf("10.244.1.%d", 10+i)}, Ready: true})
 	}
-	src, err := sourceFor(config{kubeconfig: c.Admin})
+	src, err := watch.FromAPI(watch.Client{Kubeconfig: c.Admin})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer src.Close()
-	ix := index.New(index.Options{Zones: []string{"cluster.local."}, TTL: 5})
-	w := newWatcher(src, watchSpecs(nil, "", true, false), targets{index: ix})
+	rec := &lastSlice{Index: index.New(index.Options{Zones: []string{"cluster.local."}, TTL: 5})}
+	w := watch.New(src, watch.Specs(nil, "", true, false), watch.Targets{Index: rec}, watch.Options{})
 	w.Start()
 	defer w.Stop()
-	codec := src.Codec()
-	get := func() *object.Slice { // what the watches last delivered
-		for _, s := range codec.Remembered() {
-			if s.Service == "web" && len(s.Endpoints) == 40 {
-				return s
-			}
-		}
-		return nil
+	get := func() *object.Slice { // what the watches last delivered of web's slice
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		return rec.slices["web"]
 	}
 	var before *object.Slice
 	for i := 0; i < 300 && before == nil; i++ {
@@ -79,4 +77,24 @@ func TestWatchReusesSlices(t *testing.T) {
 	if reused != 39 || flipped != 1 || after.Hashes() != 40 {
 		t.Fatalf("after one flip: %d of 40 endpoints reused (want 39), web-7 not ready: %d, %d hashes", reused, flipped, after.Hashes())
 	}
+}
+
+// lastSlice is an index that also keeps the last slice delivered for each
+// Service of 40 endpoints.
+type lastSlice struct {
+	*index.Index
+	mu     sync.Mutex
+	slices map[string]*object.Slice
+}
+
+func (l *lastSlice) UpdateSliceAt(s *object.Slice, deleted bool, watch int, trigger time.Time) {
+	if !deleted && len(s.Endpoints) == 40 {
+		l.mu.Lock()
+		if l.slices == nil {
+			l.slices = map[string]*object.Slice{}
+		}
+		l.slices[s.Service] = s
+		l.mu.Unlock()
+	}
+	l.Index.UpdateSliceAt(s, deleted, watch, trigger)
 }

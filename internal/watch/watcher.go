@@ -1,4 +1,4 @@
-package headless
+package watch
 
 import (
 	"context"
@@ -7,12 +7,12 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/headlessdns/headless/internal/index"
 	core "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	meta "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
+	kwatch "k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/cache"
 )
 
@@ -25,31 +25,54 @@ import (
 // Retry-After, before the reflector sees an error.
 var reflectorBackoff = wait.Backoff{Duration: 200 * time.Millisecond, Factor: 2, Jitter: 0.5, Cap: time.Second, Steps: math.MaxInt32}
 
-// watcher runs the reflectors of one plugin instance. Each reflector feeds
-// its watch (a cache.ReflectorStore of ours) which hands objects straight to
+// Hooks are told what the watches do (the plugin's metrics); a nil hook
+// is not called.
+type Hooks struct {
+	// Events returns what each event of a watch of resource calls: it is
+	// asked once per watch, not per event.
+	Events func(resource string) func()
+	// Failed is called for every failed list or watch call.
+	Failed func()
+}
+
+// Options are a Watcher's settings beyond its source and targets.
+type Options struct {
+	Hooks Hooks
+	// StaleAfter is how long a watch may fail before it counts as stale
+	// (answers from the last known state); 0 is DefaultStaleAfter.
+	StaleAfter time.Duration
+}
+
+// Watcher runs the reflectors of one plugin instance. Each reflector feeds
+// its store (a cache.ReflectorStore of ours) which hands objects straight to
 // the index: no informer cache or delta queue holds a second copy.
-type watcher struct {
-	index      *index.Index
-	watches    []*watchStore
+type Watcher struct {
+	index      Index
+	watches    []*store
 	reflectors []*cache.Reflector
 	stop       chan struct{}
 	stopOnce   sync.Once
-	stale      atomic.Int32 // watches failing for staleAfter: answers come from the last known state
+	stale      atomic.Int32 // watches failing for StaleAfter: answers come from the last known state
 	wg         sync.WaitGroup
 }
 
-func newWatcher(src source, specs []watchSpec, to targets) *watcher {
-	w := &watcher{index: to.index, stop: make(chan struct{})}
+// New makes the watches of specs, reading from src and delivering to to.
+// Nothing runs until Start.
+func New(src Source, specs []Spec, to Targets, opts Options) *Watcher {
+	if opts.StaleAfter <= 0 {
+		opts.StaleAfter = DefaultStaleAfter
+	}
+	w := &Watcher{index: to.Index, stop: make(chan struct{})}
 	for id, s := range specs {
-		wt := newWatch(id, s, to)
-		wt.health.staleCount = &w.stale
-		if s.resource == "endpointslices" {
+		wt := newStore(id, s, to, opts.Hooks)
+		wt.health.spec, wt.health.staleAfter, wt.health.staleCount = s, opts.StaleAfter, &w.stale
+		if s.Resource == "endpointslices" {
 			wt.codec = src.Codec() // nil when the source reads no slice itself
 		}
 		// a slice watch's events are API objects or, read by the codec,
 		// Slices: no one type to expect
 		var obj runtime.Object
-		switch s.resource {
+		switch s.Resource {
 		case "services":
 			obj = &core.Service{}
 		case "nodes":
@@ -57,9 +80,9 @@ func newWatcher(src source, specs []watchSpec, to targets) *watcher {
 		case "namespaces":
 			obj = &core.Namespace{}
 		}
-		lw := &observedLW{inner: src.ListerWatcher(s), watch: wt}
+		lw := &observedLW{inner: src.ListerWatcher(s), health: &wt.health}
 		r := cache.NewReflectorWithOptions(lw, obj, wt, cache.ReflectorOptions{
-			Name: "headless " + s.String(), TypeDescription: s.resource, Backoff: &reflectorBackoff,
+			Name: "headless " + s.String(), TypeDescription: s.Resource, Backoff: &reflectorBackoff,
 		})
 		w.watches = append(w.watches, wt)
 		w.reflectors = append(w.reflectors, r)
@@ -67,8 +90,31 @@ func newWatcher(src source, specs []watchSpec, to targets) *watcher {
 	return w
 }
 
+// Health is every watch's health, in the order of the specs.
+func (w *Watcher) Health() []Health {
+	out := make([]Health, len(w.watches))
+	for i, wt := range w.watches {
+		out[i] = wt.health.snapshot()
+	}
+	return out
+}
+
+// Stale is the first stale watch's health; false while none is stale (one
+// atomic load).
+func (w *Watcher) Stale() (Health, bool) {
+	if w.stale.Load() == 0 {
+		return Health{}, false
+	}
+	for _, wt := range w.watches {
+		if h := wt.health.snapshot(); h.Stale {
+			return h, true
+		}
+	}
+	return Health{}, false
+}
+
 // Start runs every reflector and the index builder.
-func (w *watcher) Start() {
+func (w *Watcher) Start() {
 	for _, r := range w.reflectors {
 		w.wg.Add(1)
 		go func() { defer w.wg.Done(); r.Run(w.stop) }()
@@ -81,19 +127,19 @@ func (w *watcher) Start() {
 // waitSync tells the index when the Service watches, then all watches, have
 // delivered their initial lists. It polls every 5 ms: start-up and readiness
 // follow the sync closely.
-func (w *watcher) waitSync() {
+func (w *Watcher) waitSync() {
 	t := time.NewTicker(5 * time.Millisecond)
 	defer t.Stop()
 	svcDone := false
 	for {
 		svcs, all := true, true
 		for _, wt := range w.watches {
-			if wt.spec.resource == "nodes" {
+			if wt.spec.Resource == "nodes" {
 				continue // locates clients only: never holds answers back (topology order waits for it)
 			}
 			synced := wt.synced.Load()
 			all = all && synced
-			if wt.spec.resource == "services" || wt.spec.resource == "namespaces" { // which Services are served
+			if wt.spec.Resource == "services" || wt.spec.Resource == "namespaces" { // which Services are served
 				svcs = svcs && synced
 			}
 		}
@@ -114,12 +160,12 @@ func (w *watcher) waitSync() {
 }
 
 // WaitSynced waits until the index is built from a full sync or timeout passes.
-func (w *watcher) WaitSynced(timeout time.Duration) bool {
+func (w *Watcher) WaitSynced(timeout time.Duration) bool {
 	return w.index.WaitSynced(timeout, w.stop)
 }
 
 // Stop ends every reflector and waits for their goroutines.
-func (w *watcher) Stop() {
+func (w *Watcher) Stop() {
 	w.stopOnce.Do(func() { close(w.stop) })
 	w.wg.Wait()
 	for _, wt := range w.watches {
@@ -130,28 +176,28 @@ func (w *watcher) Stop() {
 // observedLW lists and watches through the source and tells the watch's
 // health how each call went. It keeps the source's watch-list capability.
 type observedLW struct {
-	inner cache.ListerWatcher
-	watch *watchStore
+	inner  cache.ListerWatcher
+	health *health
 }
 
 func (l *observedLW) List(o meta.ListOptions) (runtime.Object, error) {
 	return l.ListWithContext(context.Background(), o)
 }
 
-func (l *observedLW) Watch(o meta.ListOptions) (watchInterface, error) {
+func (l *observedLW) Watch(o meta.ListOptions) (kwatch.Interface, error) {
 	return l.WatchWithContext(context.Background(), o)
 }
 
 func (l *observedLW) ListWithContext(ctx context.Context, o meta.ListOptions) (runtime.Object, error) {
 	obj, err := cache.ToListerWatcherWithContext(l.inner).ListWithContext(ctx, o)
-	l.watch.health.result(l.watch.spec, err)
+	l.health.result(err)
 	honourRetryAfter(ctx, err)
 	return obj, err
 }
 
-func (l *observedLW) WatchWithContext(ctx context.Context, o meta.ListOptions) (watchInterface, error) {
+func (l *observedLW) WatchWithContext(ctx context.Context, o meta.ListOptions) (kwatch.Interface, error) {
 	wi, err := cache.ToListerWatcherWithContext(l.inner).WatchWithContext(ctx, o)
-	l.watch.health.result(l.watch.spec, err)
+	l.health.result(err)
 	honourRetryAfter(ctx, err)
 	return wi, err
 }
