@@ -166,4 +166,20 @@ func TestQuickStartCorefile(t *testing.T) {
 	if _, got := testbed.Answers(r); strings.Join(got, "") != "A 10.244.1.10" {
 		t.Fatalf("quick start answer %v", got)
 	}
+	// the quick start's missing name says why, in an Extended DNS Error
+	r, err = testbed.Exchange(c.Addr, "web-3.web.default.svc.cluster.local.", dns.TypeA, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ede []string
+	if opt := r.IsEdns0(); opt != nil {
+		for _, o := range opt.Option {
+			if e, ok := o.(*dns.EDNS0_EDE); ok {
+				ede = append(ede, e.ExtraText)
+			}
+		}
+	}
+	if r.Rcode != dns.RcodeNameError || len(ede) != 1 || ede[0] != "headless: web-3.web.default: no endpoint of Service web has the name web-3; its hostnames: web-0, web-1, web-2" {
+		t.Fatalf("quick start's missing name: %s %q", dns.RcodeToString[r.Rcode], ede)
+	}
 }

@@ -53,17 +53,6 @@ func (c *Codec) Remember(key string, o any, deleted bool) {
 	}
 }
 
-// Remembered are the Slices the codec holds as earlier versions.
-func (c *Codec) Remembered() []*Slice {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := make([]*Slice, 0, len(c.memo))
-	for _, s := range c.memo {
-		out = append(out, s)
-	}
-	return out
-}
-
 func (c *Codec) earlier(key string) *Slice {
 	c.mu.Lock()
 	defer c.mu.Unlock()
