@@ -5,6 +5,8 @@
 #   make test   every test: unit, fuzz seeds, e2e, and the integration suite
 #               against a real kube-apiserver/etcd/controller-manager (built
 #               from the Go module proxy on first use, about 15 minutes cold).
+# Beyond those two:
+#   make bench  this CoreDNS against stock v1.15.0 (BENCHMARKS.md; needs dnsperf).
 #   make fuzz   each fuzz target for FUZZTIME (default 5m), new inputs minimized
 #               for at most 2 s (the default minute stalls the engine: see
 #               FuzzDecodeSlice).

@@ -150,7 +150,7 @@ func TestNegativeTTL(t *testing.T) {
 			{"db-9.db" + svc, dns.TypeA, dns.RcodeNameError, 5},     // stock
 			{"9.9.9.10.in-addr.arpa.", dns.TypePTR, dns.RcodeNameError, 5},
 		}},
-		{config{negativeTTL: 2 + 1}, []want{
+		{config{negativeTTL: 2, hasNegTTL: true}, []want{
 			{"neg-9.neg" + svc, dns.TypeA, dns.RcodeNameError, 1},
 			{"long-9.long" + svc, dns.TypeA, dns.RcodeNameError, 5},
 			{"db-9.db" + svc, dns.TypeA, dns.RcodeNameError, 2},
@@ -163,7 +163,7 @@ func TestNegativeTTL(t *testing.T) {
 		for _, c := range tc.cases {
 			rc, ttl, minttl := soaTTL(h, c.name, c.qtype)
 			if rc != c.rcode || ttl != c.ttl || minttl != c.ttl {
-				t.Errorf("negative_ttl %d: %s %s: rcode %s, SOA TTL %d MINIMUM %d; want %s, %d", tc.cfg.negativeTTL-1, c.name, dns.TypeToString[c.qtype],
+				t.Errorf("negative_ttl %d: %s %s: rcode %s, SOA TTL %d MINIMUM %d; want %s, %d", tc.cfg.negativeTTL, c.name, dns.TypeToString[c.qtype],
 					dns.RcodeToString[rc], ttl, minttl, dns.RcodeToString[c.rcode], c.ttl)
 			}
 		}

@@ -216,7 +216,7 @@ func (h *Headless) ptrChoice(a netip.Addr) *explain.PTRChoice {
 		return nil
 	}
 	slash := func(key string) string { name, ns, _ := strings.Cut(key, "."); return ns + "/" + name }
-	won := ptr.Single().Service()
+	won := ptr.Single().ServiceKey()
 	c := &explain.PTRChoice{Answered: slash(won)}
 	for _, k := range all {
 		if k != won {

@@ -28,7 +28,7 @@ func FuzzServeDNS(f *testing.F) {
 	}
 	withNext, _ := start(f, config{zonal: true}, fixture()...)
 	withNext.Next = test.NextHandler(nextRcode, nil)
-	alone, _ := start(f, config{zonal: true, negativeTTL: 1, hostnames: true}, fixture()...)
+	alone, _ := start(f, config{zonal: true, negativeTTL: 0, hasNegTTL: true, hostnames: true}, fixture()...)
 	alone.Next = nil
 	f.Fuzz(func(t *testing.T, data []byte, standalone bool) {
 		r := new(dns.Msg)
@@ -142,7 +142,7 @@ func FuzzParse(f *testing.F) {
 		if fwd == 0 {
 			t.Fatalf("accepted without a forward zone: %+v", h.zones)
 		}
-		if c := h.cfg; c.ttl > 3600 || c.maxAnswers > 4096 || c.negativeTTL > 3601 || c.startupTimeout < 0 {
+		if c := h.cfg; c.ttl > 3600 || c.maxAnswers > 4096 || c.negativeTTL > 3600 || c.startupTimeout < 0 {
 			t.Fatalf("bounds not held: %+v", c)
 		}
 	})

@@ -67,30 +67,6 @@ func (h *Headless) matchZone(name string) *zone {
 	return best
 }
 
-// fallback reports whether names are passed on although the Service watch
-// has not synced: once startup_timeout has passed since start-up, the next
-// plugin answers (stock kubernetes answers SERVFAIL itself until it is
-// synced). Logged once, and shown by coredns_headless_sync_fallback.
-func (h *Headless) fallback() bool {
-	if h.Next == nil {
-		return false // nobody to pass to: SERVFAIL until synced, never a false NXDOMAIN
-	}
-	if !h.started.Load() || h.clock().Sub(h.startedAt) < h.cfg.startupTimeout {
-		return false
-	}
-	if h.fellBack.CompareAndSwap(false, true) {
-		log.Errorf("the Service watch has not synced %s after start-up: passing Service names to the next plugin until it does", h.cfg.startupTimeout)
-	}
-	return true
-}
-
-// recovered ends a fallback once the Service watch has synced.
-func (h *Headless) recovered() {
-	if h.fellBack.CompareAndSwap(true, false) {
-		log.Infof("the Service watch has synced: answering Service names again")
-	}
-}
-
 // pass hands a name in our zone to the next plugin; with none, NXDOMAIN.
 func (h *Headless) pass(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, z *zone) (int, error) {
 	if h.Next == nil {

@@ -19,7 +19,7 @@ import (
 // recheckWriterFor wraps w when a negative reply to r may have to be
 // replaced: some Service (or the Corefile) sets a negative TTL.
 func (h *Headless) recheckWriterFor(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) dns.ResponseWriter {
-	if h.cfg.negativeTTL == 0 && !h.index.AnyNegativeTTL() || len(r.Question) != 1 {
+	if !h.cfg.hasNegTTL && !h.index.AnyNegativeTTL() || len(r.Question) != 1 {
 		return w
 	}
 	return &recheckWriter{ResponseWriter: w, ctx: ctx, h: h, req: r}
@@ -58,7 +58,7 @@ func (h *Headless) answerAnew(ctx context.Context, w dns.ResponseWriter, r *dns.
 	}
 	svc := res.svc
 	if res.ptr != nil && svc == nil {
-		if recs := h.index.Service(res.ptr.Service()); recs != nil {
+		if recs := h.index.Service(res.ptr.ServiceKey()); recs != nil {
 			svc = recs.Service()
 		}
 	}

@@ -2,17 +2,17 @@
 // and StatefulSet names (A, AAAA, SRV, PTR) from EndpointSlice watches that
 // receive only the slices of headless Services.
 //
-// This package is the plugin's own concerns: the Corefile (setup.go), the
-// handler and its zones (handler.go), what answers a name (names.go's
-// grammar, records.go's resolve and outcomes) and how it is written
-// (reply.go), the per-client front step (front.go), zone transfers
-// (transfer.go), stock's options (stockopts.go), explain (explain.go),
-// negative answers that do not stick (negative.go) and every metric
-// (metrics.go). Below it, imports run one way: internal/watch (the
-// watches: it imports index, topology and manifests), internal/explain
-// (which imports index), internal/index, internal/topology and
-// internal/manifests, which import internal/object alone (see README.md,
-// "Code map").
+// This package is the plugin's own concerns: the Corefile (setup.go,
+// stockopts.go), the handler and its zones (handler.go), the name grammar
+// (names.go), resolving a name (resolve.go), the records of a reply
+// (records.go) and writing it (reply.go), the per-client front step
+// (front.go), negative answers that do not stick (negative.go), zone
+// transfers (transfer.go), the plugin's side of its watches (watcher.go),
+// explain's wiring (explain.go) and every metric (metrics.go). Below it,
+// imports run one way: internal/watch (which imports manifests),
+// internal/explain and internal/index, internal/topology and
+// internal/manifests; all but manifests import internal/object, which
+// imports nothing of ours (see README.md, "Code map").
 package headless
 
 import (
@@ -67,12 +67,6 @@ type Headless struct {
 	clock     func() time.Time
 }
 
-// watchHealth is what replies and metrics read of the watches.
-type watchHealth interface {
-	Health() []watch.Health
-	Stale() (watch.Health, bool)
-}
-
 // config is the parsed Corefile stanza.
 type config struct {
 	api            watch.Client // kubeconfig, endpoint, compression, tls, apiserver_ limits
@@ -82,7 +76,8 @@ type config struct {
 	labels         string          // the selector as written: sent to the API server
 	selector       labels.Selector // the same, parsed once; nil selects all
 	ttl            uint32
-	negativeTTL    int32 // negative_ttl N: N+1 (the most seconds a negative answer's SOA lets it be held); 0 unset, as stock
+	negativeTTL    int32 // negative_ttl N: the most seconds a negative answer's SOA lets it be held, when hasNegTTL
+	hasNegTTL      bool  // negative_ttl given (unset: the SOA as stock writes it)
 	hostnames      bool  // publish_not_ready hostnames
 	podNames       bool
 	zonal          bool

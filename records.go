@@ -1,156 +1,177 @@
 package headless
 
 import (
-	"strings"
+	"net"
 
 	"github.com/headlessdns/headless/internal/index"
 	"github.com/headlessdns/headless/internal/object"
+	"github.com/miekg/dns"
 )
 
-// What answers a name: a question is resolved against the index into an
-// outcome, which reply (reply.go) writes.
+// The records of a reply: the answer, the apex, the SOA of a negative
+// answer, and the copies every reply gets.
 
-// outcome of resolving one question against the index.
-type outcome int
-
-const (
-	pass     outcome = iota // not ours: the next plugin's
-	answer                  // records from set or ptr
-	apex                    // the zone apex (SOA, NS), with no next plugin
-	nsHost                  // ns.dns.<zone>, with no next plugin
-	nodata                  // the name exists, without records of the type
-	nxdomain                // the name does not exist
-	servfail                // not synced: we cannot tell
-)
-
-// result is what resolve found.
-type result struct {
-	out outcome
-	set *index.RRSet
-	ptr *index.PTRs
-	svc *object.Service // whose set it is, or the name is below (its headless.dns/ttl and negative-ttl)
+// fill puts the records of the question's type into m; false when there are
+// none (NODATA).
+func (h *Headless) fill(cw *clientWriter, m *dns.Msg, q dns.Question, z *zone, qzone string, res result) bool {
+	if res.ptr != nil {
+		if q.Qtype != dns.TypePTR {
+			return false
+		}
+		m.Answer = res.ptr.Records(q.Name, h.index.TTL())
+		return true
+	}
+	set := res.set
+	if rrs, ok := cw.presortedAnswer(set, q.Qtype, q.Name); ok {
+		m.Answer = rrs
+		return len(rrs) > 0
+	}
+	switch q.Qtype {
+	case dns.TypeA:
+		m.Answer = copyRRs(set.A(), q.Name, nil)
+	case dns.TypeAAAA:
+		m.Answer = copyRRs(set.AAAA(), q.Name, nil)
+	case dns.TypeSRV:
+		if z.fwd < 0 {
+			return false
+		}
+		srv, glueA, glue6 := set.SRV(z.fwd)
+		m.Answer = copyRRs(srv, q.Name, nil)
+		if n := len(glueA) + len(glue6); n > 0 {
+			m.Extra = copyRRs(glueA, "", make([]dns.RR, 0, n))
+			m.Extra = copyRRs(glue6, "", m.Extra)
+		}
+		if qzone != z.name {
+			echoZoneCase(m, z.name, qzone)
+		}
+	}
+	return len(m.Answer) > 0
 }
 
-// resolve finds what answers a lowercase name in zone z.
-func (h *Headless) resolve(name string, z *zone) result {
-	if isReverse(name) {
-		return h.resolveReverse(name, z)
-	}
-	n := parseForward(name, len(z.name), h.index.Zonal())
-	if n.kind != nameService {
-		return h.resolveAncestor(n)
-	}
-	if !h.index.ServicesSynced() {
-		if h.fallback() {
-			return result{out: pass}
+// echoZoneCase writes SRV targets and glue owners with the zone spelled as
+// the client spelled it, as the stock plugin does (it builds them from the
+// query). Only mixed-case queries pay for it.
+func echoZoneCase(m *dns.Msg, zone, qzone string) {
+	respell := func(s string) string {
+		if len(s) >= len(zone) && s[len(s)-len(zone):] == zone {
+			return s[:len(s)-len(zone)] + qzone
 		}
-		// Any Service name may be headless: never answer a false NXDOMAIN
-		// and never let the next plugin answer one.
-		return result{out: servfail}
+		return s
 	}
-	if h.fellBack.Load() {
-		h.recovered()
-	}
-	recs := h.index.Service(n.service)
-	if recs == nil {
-		return result{out: pass} // not a headless Service we serve
-	}
-	if !h.index.Synced() {
-		return result{out: servfail} // ours, but its endpoints are not all in yet
-	}
-	switch {
-	case n.tooLong:
-		return result{out: nxdomain}
-	case n.topoZone != "":
-		if set := recs.Zone(n.topoZone); set != nil {
-			return result{out: answer, set: set, svc: recs.Service()}
+	for _, rr := range m.Answer {
+		if srv, ok := rr.(*dns.SRV); ok {
+			srv.Target = respell(srv.Target)
 		}
-		if set := recs.Name(""); n.prefer && set != nil {
-			return result{out: answer, set: set, svc: recs.Service()}
-		}
-		return result{out: nodata, svc: recs.Service()} // the zone-scoped name exists, without endpoints
 	}
-	if set := recs.Name(n.prefix); set != nil {
-		return result{out: answer, set: set, svc: recs.Service()}
+	for _, rr := range m.Extra {
+		rr.Header().Name = respell(rr.Header().Name)
 	}
-	if n.prefix == "" && recs.HasNames() {
-		// no ready endpoint, but names below it (the hostnames policy)
-		return result{out: nodata, svc: recs.Service()}
-	}
-	return result{out: nxdomain, svc: recs.Service()} // no such endpoint or port, or no ready address
 }
 
-// resolveAncestor answers the names above Services: the next plugin's when
-// there is one, else the apex, ns.dns and empty non-terminals of ours.
-func (h *Headless) resolveAncestor(n forwardName) result {
-	if h.Next != nil {
-		return result{out: pass}
-	}
-	switch n.kind {
-	case nameApex:
-		return result{out: apex}
-	case nameNS:
-		return result{out: nsHost}
-	case nameSvcLabel:
-		return result{out: nodata}
-	case nameNamespace:
-		if !h.index.Synced() {
-			return result{out: servfail}
+// fillApex answers the zone apex (SOA, NS) as stock does, with no next plugin.
+func (h *Headless) fillApex(m *dns.Msg, w dns.ResponseWriter, q dns.Question, qzone string) outcome {
+	switch q.Qtype {
+	case dns.TypeSOA:
+		m.Answer = []dns.RR{h.soa(qzone)}
+	case dns.TypeNS:
+		host := index.JoinName("ns.dns", qzone)
+		m.Answer = []dns.RR{&dns.NS{Hdr: h.hdr(dns.TypeNS, q.Name), Ns: host}}
+		if rr := h.localAddress(w, host, 0); rr != nil {
+			m.Extra = []dns.RR{rr}
 		}
-		if h.index.HasNamespace(n.namespace) {
-			return result{out: nodata}
-		}
+	default:
+		return nodata
 	}
-	return result{out: nxdomain}
+	return answer
 }
 
-// resolveReverse finds the PTR of a reverse name. With no next plugin, the
-// names above a published address are empty non-terminals, and the name
-// the apex NS points to (ns.dns.<zone>) is served as in a forward zone.
-func (h *Headless) resolveReverse(name string, z *zone) result {
-	if h.Next == nil {
-		switch strings.TrimSuffix(name, z.name) {
-		case "":
-			return result{out: apex}
-		case "ns.dns.":
-			return result{out: nsHost}
-		case "dns.":
-			return result{out: nodata}
-		}
+// fillNSHost answers ns.dns.<zone>, the apex NS target: the address the
+// query came in on, as stock does outside a cluster.
+func (h *Headless) fillNSHost(m *dns.Msg, w dns.ResponseWriter, q dns.Question, _ string) outcome {
+	if rr := h.localAddress(w, q.Name, q.Qtype); rr != nil {
+		m.Answer = []dns.RR{rr}
+		return answer
 	}
-	if !h.index.Synced() {
-		if !h.index.ServicesSynced() && h.fallback() {
-			return result{out: pass}
-		}
-		return result{out: servfail}
-	}
-	p, ok := parseReverse(name)
-	if ok && p.IsSingleIP() {
-		if ptr := h.index.PTR(p.Addr()); ptr != nil {
-			if h.cfg.singlePTR {
-				ptr = ptr.Single()
-			}
-			res := result{out: answer, ptr: ptr}
-			if h.index.AnyOwnTTL() { // only then may its Service set the TTL
-				if recs := h.index.Service(ptr.Service()); recs != nil {
-					res.svc = recs.Service()
-				}
-			}
-			return res
-		}
-	}
-	if h.Next != nil {
-		return result{out: pass}
-	}
-	if ok && h.index.HasAddressIn(p) {
-		return result{out: nodata}
-	}
-	return result{out: nxdomain}
+	return nodata
 }
 
-// indexOptions are the index's options for the forward zones fwd: the
-// stanza's, and the metrics' hooks.
-func (cfg *config) indexOptions(fwd []string) index.Options {
-	return index.Options{Zones: fwd, TTL: cfg.ttl, PodNames: cfg.podNames, Zonal: cfg.zonal, Hostnames: cfg.hostnames,
-		Selector: cfg.selector, Namespaces: cfg.namespaces, Scoped: cfg.nsSelector != nil, Hooks: indexHooks}
+// localAddress is an A or AAAA record for the server's local address, of
+// type qtype (0: either).
+func (h *Headless) localAddress(w dns.ResponseWriter, name string, qtype uint16) dns.RR {
+	var ip net.IP
+	switch a := w.LocalAddr().(type) {
+	case *net.UDPAddr:
+		ip = a.IP
+	case *net.TCPAddr:
+		ip = a.IP
+	}
+	if ip == nil || ip.IsUnspecified() {
+		return nil
+	}
+	if ip4 := ip.To4(); ip4 != nil && (qtype == 0 || qtype == dns.TypeA) {
+		return &dns.A{Hdr: h.hdr(dns.TypeA, name), A: ip4}
+	}
+	if ip.To4() == nil && (qtype == 0 || qtype == dns.TypeAAAA) {
+		return &dns.AAAA{Hdr: h.hdr(dns.TypeAAAA, name), AAAA: ip}
+	}
+	return nil
+}
+
+func (h *Headless) hdr(t uint16, name string) dns.RR_Header {
+	return dns.RR_Header{Name: name, Rrtype: t, Class: dns.ClassINET, Ttl: h.index.TTL()}
+}
+
+// soa is the zone's SOA as the stock plugin writes it: the zone as the client
+// spelled it, TTL min(ttl, 300), serial the time of the last index change.
+func (h *Headless) soa(qzone string) *dns.SOA {
+	ttl := h.index.TTL()
+	return &dns.SOA{
+		Hdr:  dns.RR_Header{Name: qzone, Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: min(ttl, 300)},
+		Mbox: index.JoinName("hostmaster", qzone), Ns: index.JoinName("ns.dns", qzone), Serial: h.index.Serial(),
+		Refresh: 7200, Retry: 1800, Expire: 86400, Minttl: ttl,
+	}
+}
+
+// negativeTTL is the most seconds a negative answer below svc (nil: not
+// below a Service) may be held: its headless.dns/negative-ttl, else the
+// Corefile's negative_ttl; -1 when neither is set.
+func (h *Headless) negativeTTL(svc *object.Service) int32 {
+	if svc != nil && svc.Policy.NegativeTTL >= 0 {
+		return svc.Policy.NegativeTTL
+	}
+	if !h.cfg.hasNegTTL {
+		return -1
+	}
+	return h.cfg.negativeTTL
+}
+
+// setTTL sets the TTL of copied records (a Service's headless.dns/ttl).
+func setTTL(rrs []dns.RR, ttl uint32) {
+	for _, rr := range rrs {
+		rr.Header().Ttl = ttl
+	}
+}
+
+// copyRRs appends copies of src to dst, with owner name set when name is not
+// empty. The copies share one allocation; later plugins may change them.
+func copyRRs[T any, P interface {
+	*T
+	dns.RR
+}](src []T, name string, dst []dns.RR) []dns.RR {
+	if len(src) == 0 {
+		return dst
+	}
+	arr := make([]T, len(src))
+	copy(arr, src)
+	if dst == nil {
+		dst = make([]dns.RR, 0, len(src))
+	}
+	for i := range arr {
+		p := P(&arr[i])
+		if name != "" {
+			p.Header().Name = name
+		}
+		dst = append(dst, p)
+	}
+	return dst
 }

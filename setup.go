@@ -2,8 +2,6 @@ package headless
 
 import (
 	"fmt"
-	"github.com/coredns/coredns/coremain"
-	"github.com/headlessdns/headless/internal/watch"
 	"net"
 	"net/netip"
 	"net/url"
@@ -12,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/headlessdns/headless/internal/watch"
 
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/core/dnsserver"
@@ -174,7 +174,7 @@ var options = map[string]func(c *caddy.Controller, args []string, cfg *config) e
 	},
 	"labels":       selectorOpt("labels", func(cfg *config, expr string, sel labels.Selector) { cfg.labels, cfg.selector = expr, sel }),
 	"ttl":          seconds("ttl", func(cfg *config, n int) { cfg.ttl = uint32(n) }),
-	"negative_ttl": seconds("negative_ttl", func(cfg *config, n int) { cfg.negativeTTL = int32(n) + 1 }),
+	"negative_ttl": seconds("negative_ttl", func(cfg *config, n int) { cfg.negativeTTL, cfg.hasNegTTL = int32(n), true }),
 	"publish_not_ready": func(c *caddy.Controller, args []string, cfg *config) error {
 		if len(args) != 1 {
 			return c.ArgErr()
@@ -320,71 +320,10 @@ func newHeadless(names []string, cfg config) *Headless {
 	return h
 }
 
-// sourceFor returns what the Corefile asks to watch: the manifests'
-// in-memory cluster, or an API server.
-func sourceFor(cfg config) (watch.Source, error) {
-	if len(cfg.manifests) > 0 {
-		return watch.FromManifests(cfg.manifests, cfg.loaded)
-	}
-	api := cfg.api
-	api.Agent = coremain.CoreName + "/" + coremain.CoreVersion
-	return watch.FromAPI(api)
-}
-
 func readable(path string) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
 	return f.Close()
-}
-
-// OnStartup starts the watches and waits up to startup_timeout for a full
-// sync. Until then Ready is false and Service names get SERVFAIL, never a
-// false NXDOMAIN (see fallback for a Service watch that never syncs).
-func (h *Headless) OnStartup() error {
-	src, err := h.newSource()
-	if err != nil {
-		return plugin.Error(pluginName, fmt.Errorf("kubernetes client: %w", err))
-	}
-	h.src = src
-	specs := watch.Specs(h.cfg.namespaces, h.cfg.labels, src.Filtered(), h.cfg.topology)
-	if h.cfg.nsSelector != nil {
-		specs = append(specs, watch.Spec{Resource: "namespaces", Label: h.cfg.nsLabels})
-	}
-	to := watch.Targets{Index: h.index, NSSelector: h.cfg.nsSelector}
-	if h.nodes != nil {
-		to.Nodes = h.nodes
-	}
-	h.watch = watch.New(src, specs, to, h.watchOpts)
-	if h.health == nil {
-		h.health = h.watch
-	}
-	h.startedAt = h.clock()
-	h.started.Store(true)
-	running.add(h)
-	if err := h.startExplain(src); err != nil {
-		h.watch = nil
-		src.Close()
-		running.remove(h)
-		return plugin.Error(pluginName, fmt.Errorf("explain: %w", err))
-	}
-	h.watch.Start()
-	if !h.watch.WaitSynced(h.cfg.startupTimeout) {
-		log.Warningf("starting server with unsynced Kubernetes API after %s; Service names get SERVFAIL until synced", h.cfg.startupTimeout)
-	}
-	return nil
-}
-
-// OnShutdown stops every watch and goroutine this instance started.
-func (h *Headless) OnShutdown() error {
-	h.stopExplain()
-	if h.watch != nil {
-		h.watch.Stop()
-	}
-	if h.src != nil {
-		h.src.Close()
-	}
-	running.remove(h)
-	return nil
 }

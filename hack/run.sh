@@ -17,6 +17,7 @@ cat > "$conf" <<COREFILE
     ready 127.0.0.1:8181
     headless cluster.local in-addr.arpa ip6.arpa {
         kubeconfig $KUBECONFIG
+        explain
     }
     kubernetes cluster.local in-addr.arpa ip6.arpa {
         kubeconfig $KUBECONFIG

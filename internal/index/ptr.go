@@ -29,8 +29,9 @@ type PTRs struct {
 	more  *[]ptrRef
 }
 
-// Service is the key of the Service of the first contribution.
-func (p *PTRs) Service() string { return p.first.svc }
+// ServiceKey is the key ("namespace/name") of the Service of the first
+// contribution.
+func (p *PTRs) ServiceKey() string { return p.first.svc }
 
 func (p *PTRs) empty() bool { return !p.first.addr.IsValid() }
 

@@ -106,8 +106,9 @@ func (ix *Index) Flush() {
 	}
 }
 
-// publish builds and publishes the given dirty Services (and the Node table
-// when Nodes changed); under mu. It reports whether changes are left.
+// publish builds and publishes the given dirty Services, their PTRs and the
+// set of namespaces with Services; under mu. It reports whether changes are
+// left.
 func (ix *Index) publish(keys []string) bool {
 	if len(keys) > 0 {
 		start := time.Now()

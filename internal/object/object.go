@@ -50,7 +50,7 @@ type Slice struct {
 	Service   string // kubernetes.io/service-name
 	Ports     []Port
 	Endpoints []Endpoint
-	sums      []epSum // read from the wire (wire.go): each endpoint's hash, in the slice's order
+	sums      []epSum // read from the watch stream (codec.go): each endpoint's hash, in the slice's order
 	family    int8    // 4 or 6: the address type its endpoints were read under; 0 none
 }
 

@@ -45,7 +45,7 @@ type rawEndpoint struct {
 func sliceFromRaw(r *rawSlice, wire bool) *Slice {
 	m := &r.meta
 	s := &Slice{
-		ObjectMeta: meta.ObjectMeta{Name: m.Name, Namespace: m.Namespace, ResourceVersion: m.ResourceVersion, Labels: m.Labels, UID: m.UID, Annotations: m.Annotations},
+		ObjectMeta: meta.ObjectMeta{Name: m.Name, Namespace: m.Namespace, ResourceVersion: m.ResourceVersion, Labels: m.Labels, UID: m.UID, Annotations: triggerOnly(m.Annotations)},
 		Service:    m.Labels[LabelServiceName],
 	}
 	red := reducer{meta: m, keep: func(s string) string { return s },
@@ -234,4 +234,17 @@ func portPart(i int, p discovery.EndpointPort) string {
 		return "port " + strconv.Quote(*p.Name)
 	}
 	return "port " + strconv.Itoa(i)
+}
+
+// AnnotationTriggerTime is when the change a slice carries began (the
+// endpointslice controller sets it from the pod change it reacts to): the
+// one annotation of a slice that is kept, for programming latency.
+const AnnotationTriggerTime = "endpoints.kubernetes.io/last-change-trigger-time"
+
+// triggerOnly keeps AnnotationTriggerTime of a slice's annotations.
+func triggerOnly(a map[string]string) map[string]string {
+	if v, ok := a[AnnotationTriggerTime]; ok {
+		return map[string]string{AnnotationTriggerTime: v}
+	}
+	return nil
 }

@@ -37,7 +37,7 @@ func BenchmarkFlipEvent(b *testing.B) {
 				Target: fmt.Sprintf("db-%d", k), Zone: fmt.Sprintf("zone-%d", k%3), NotReady: notReady(i)})
 		}
 		sl := objecttest.Slice("big", fmt.Sprintf("db-%03d", s), "db", discovery.AddressTypeIPv4, "", []objecttest.PT{{Name: "pg", Proto: "TCP", Port: 5432}}, eps...)
-		sl.Annotations = map[string]string{annotationTriggerTime: trigger}
+		sl.Annotations = map[string]string{object.AnnotationTriggerTime: trigger}
 		return sl
 	}
 	// event i: which slice, and its endpoints' readiness after it

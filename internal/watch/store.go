@@ -173,7 +173,7 @@ func (w *store) deliver(o any, deleted, streamed bool) {
 // reacts to), else now.
 func triggerTime(s *object.Slice, deleted bool) time.Time {
 	if !deleted {
-		if v, ok := s.Annotations[annotationTriggerTime]; ok {
+		if v, ok := s.Annotations[object.AnnotationTriggerTime]; ok {
 			if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
 				return t
 			}
@@ -181,5 +181,3 @@ func triggerTime(s *object.Slice, deleted bool) time.Time {
 	}
 	return time.Now()
 }
-
-const annotationTriggerTime = "endpoints.kubernetes.io/last-change-trigger-time"

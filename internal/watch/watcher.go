@@ -159,7 +159,8 @@ func (w *Watcher) waitSync() {
 	}
 }
 
-// WaitSynced waits until the index is built from a full sync or timeout passes.
+// WaitSynced waits until the index holds a full sync (true) or timeout
+// passes (false).
 func (w *Watcher) WaitSynced(timeout time.Duration) bool {
 	return w.index.WaitSynced(timeout, w.stop)
 }

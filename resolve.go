@@ -1,0 +1,156 @@
+package headless
+
+import (
+	"strings"
+
+	"github.com/headlessdns/headless/internal/index"
+	"github.com/headlessdns/headless/internal/object"
+)
+
+// What answers a name: a question is resolved against the index into an
+// outcome, which reply (reply.go) writes.
+
+// outcome of resolving one question against the index.
+type outcome int
+
+const (
+	pass     outcome = iota // not ours: the next plugin's
+	answer                  // records from set or ptr
+	apex                    // the zone apex (SOA, NS), with no next plugin
+	nsHost                  // ns.dns.<zone>, with no next plugin
+	nodata                  // the name exists, without records of the type
+	nxdomain                // the name does not exist
+	servfail                // not synced: we cannot tell
+)
+
+// result is what resolve found.
+type result struct {
+	out outcome
+	set *index.RRSet
+	ptr *index.PTRs
+	svc *object.Service // whose set it is, or the name is below (its headless.dns/ttl and negative-ttl)
+}
+
+// resolve finds what answers a lowercase name in zone z.
+func (h *Headless) resolve(name string, z *zone) result {
+	if isReverse(name) {
+		return h.resolveReverse(name, z)
+	}
+	n := parseForward(name, len(z.name), h.index.Zonal())
+	if n.kind != nameService {
+		return h.resolveAncestor(n)
+	}
+	if !h.index.ServicesSynced() {
+		if h.fallBack() {
+			return result{out: pass}
+		}
+		// Any Service name may be headless: never answer a false NXDOMAIN
+		// and never let the next plugin answer one.
+		return result{out: servfail}
+	}
+	if h.fellBack.Load() {
+		h.recovered()
+	}
+	recs := h.index.Service(n.service)
+	if recs == nil {
+		return result{out: pass} // not a headless Service we serve
+	}
+	if !h.index.Synced() {
+		return result{out: servfail} // ours, but its endpoints are not all in yet
+	}
+	switch {
+	case n.tooLong:
+		return result{out: nxdomain}
+	case n.topoZone != "":
+		if set := recs.Zone(n.topoZone); set != nil {
+			return result{out: answer, set: set, svc: recs.Service()}
+		}
+		if set := recs.Name(""); n.prefer && set != nil {
+			return result{out: answer, set: set, svc: recs.Service()}
+		}
+		return result{out: nodata, svc: recs.Service()} // the zone-scoped name exists, without endpoints
+	}
+	if set := recs.Name(n.prefix); set != nil {
+		return result{out: answer, set: set, svc: recs.Service()}
+	}
+	if n.prefix == "" && recs.HasNames() {
+		// no ready endpoint, but names below it (the hostnames policy)
+		return result{out: nodata, svc: recs.Service()}
+	}
+	return result{out: nxdomain, svc: recs.Service()} // no such endpoint or port, or no ready address
+}
+
+// resolveAncestor answers the names above Services: the next plugin's when
+// there is one, else the apex, ns.dns and empty non-terminals of ours.
+func (h *Headless) resolveAncestor(n forwardName) result {
+	if h.Next != nil {
+		return result{out: pass}
+	}
+	switch n.kind {
+	case nameApex:
+		return result{out: apex}
+	case nameNS:
+		return result{out: nsHost}
+	case nameSvcLabel:
+		return result{out: nodata}
+	case nameNamespace:
+		if !h.index.Synced() {
+			return result{out: servfail}
+		}
+		if h.index.HasNamespace(n.namespace) {
+			return result{out: nodata}
+		}
+	}
+	return result{out: nxdomain}
+}
+
+// resolveReverse finds the PTR of a reverse name. With no next plugin, the
+// names above a published address are empty non-terminals, and the name
+// the apex NS points to (ns.dns.<zone>) is served as in a forward zone.
+func (h *Headless) resolveReverse(name string, z *zone) result {
+	if h.Next == nil {
+		switch strings.TrimSuffix(name, z.name) {
+		case "":
+			return result{out: apex}
+		case "ns.dns.":
+			return result{out: nsHost}
+		case "dns.":
+			return result{out: nodata}
+		}
+	}
+	if !h.index.Synced() {
+		if !h.index.ServicesSynced() && h.fallBack() {
+			return result{out: pass}
+		}
+		return result{out: servfail}
+	}
+	p, ok := parseReverse(name)
+	if ok && p.IsSingleIP() {
+		if ptr := h.index.PTR(p.Addr()); ptr != nil {
+			if h.cfg.singlePTR {
+				ptr = ptr.Single()
+			}
+			res := result{out: answer, ptr: ptr}
+			if h.index.AnyOwnTTL() { // only then may its Service set the TTL
+				if recs := h.index.Service(ptr.ServiceKey()); recs != nil {
+					res.svc = recs.Service()
+				}
+			}
+			return res
+		}
+	}
+	if h.Next != nil {
+		return result{out: pass}
+	}
+	if ok && h.index.HasAddressIn(p) {
+		return result{out: nodata}
+	}
+	return result{out: nxdomain}
+}
+
+// indexOptions are the index's options for the forward zones fwd: the
+// stanza's, and the metrics' hooks.
+func (cfg *config) indexOptions(fwd []string) index.Options {
+	return index.Options{Zones: fwd, TTL: cfg.ttl, PodNames: cfg.podNames, Zonal: cfg.zonal, Hostnames: cfg.hostnames,
+		Selector: cfg.selector, Namespaces: cfg.namespaces, Scoped: cfg.nsSelector != nil, Hooks: indexHooks}
+}
