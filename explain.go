@@ -10,6 +10,7 @@ import (
 
 	"github.com/coredns/caddy"
 	"github.com/headlessdns/headless/internal/explain"
+	"github.com/headlessdns/headless/internal/names"
 	"github.com/headlessdns/headless/internal/watch"
 	"github.com/miekg/dns"
 )
@@ -166,7 +167,7 @@ func (h *Headless) withEDE(req, m *dns.Msg, negative, stale bool) *dns.Msg {
 // shortName is a name without its zone and svc label, as a reason names
 // it; a reverse name of one address is that address.
 func shortName(name string, z *zone) string {
-	if p, ok := parseReverse(name); ok && p.IsSingleIP() {
+	if p, ok := names.ParseReverse(name); ok && p.IsSingleIP() {
 		return p.Addr().String()
 	}
 	if z != nil && len(name) > len(z.name) && z.name != "." {
@@ -237,4 +238,51 @@ func (h *Headless) firstForwardZone() string {
 		}
 	}
 	return "."
+}
+
+// explainQuery is a question as the grammar reads it, for the explain
+// option's reasons.
+func (h *Headless) explainQuery(name string, qtype uint16) explain.Query {
+	q := explain.Query{Name: name, Type: qtype}
+	z := h.matchZone(name)
+	if z == nil {
+		return q // explain.OutOfZone
+	}
+	if names.IsReverse(name) {
+		p, ok := names.ParseReverse(name)
+		switch {
+		case ok && p.IsSingleIP():
+			q.Kind, q.Addr = explain.Reverse, p.Addr()
+		case ok:
+			q.Kind = explain.ReverseAbove
+		default:
+			q.Kind = explain.Other
+		}
+		return q
+	}
+	n := names.ParseForward(name, len(z.name), h.index.Zonal())
+	switch n.Kind {
+	case names.Namespace:
+		q.Kind, q.Namespace = explain.Namespace, n.Namespace
+		return q
+	case names.Service:
+	default:
+		q.Kind = explain.Other
+		return q
+	}
+	q.Namespace, q.Service = n.Namespace, n.Service[:len(n.Service)-len(n.Namespace)-1]
+	switch {
+	case n.TooLong:
+		q.Kind = explain.Other
+	case n.TopoZone != "":
+		q.Kind = explain.TopoZone
+	case n.Prefix == "":
+		q.Kind = explain.Service
+	case strings.HasPrefix(n.Prefix, "_"):
+		q.Kind = explain.Port
+		q.PortName, q.Proto, _ = strings.Cut(n.Prefix[1:], "._")
+	default:
+		q.Kind, q.Host = explain.Endpoint, n.Prefix
+	}
+	return q
 }

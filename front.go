@@ -8,6 +8,7 @@ import (
 
 	"github.com/coredns/coredns/plugin"
 	"github.com/headlessdns/headless/internal/index"
+	"github.com/headlessdns/headless/internal/names"
 	"github.com/headlessdns/headless/internal/object"
 	"github.com/headlessdns/headless/internal/topology"
 	"github.com/miekg/dns"
@@ -94,8 +95,8 @@ func (h *Headless) mayShape(r *dns.Msg) (string, bool) {
 	if z == nil || z.reverse {
 		return "", false
 	}
-	n := parseForward(name, len(z.name), h.index.Zonal())
-	return n.service, n.kind == nameService
+	n := names.ParseForward(name, len(z.name), h.index.Zonal())
+	return n.Service, n.Kind == names.Service
 }
 
 // planKey is the ctx key of the query's clientWriter.

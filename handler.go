@@ -8,6 +8,7 @@ import (
 
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/plugin"
+	"github.com/headlessdns/headless/internal/names"
 	"github.com/miekg/dns"
 )
 
@@ -60,7 +61,7 @@ func (h *Headless) matchZone(name string) *zone {
 	var best *zone
 	for i := range h.zones {
 		z := &h.zones[i]
-		if inZone(name, z.name) && (best == nil || len(z.name) > len(best.name)) {
+		if names.InZone(name, z.name) && (best == nil || len(z.name) > len(best.name)) {
 			best = z
 		}
 	}
@@ -114,11 +115,11 @@ func checkZones(c *caddy.Controller, zones []string) error {
 			switch {
 			case lo == lz:
 				return c.Errf("zone '%s' given twice", z)
-			case inZone(lz, lo) || inZone(lo, lz):
+			case names.InZone(lz, lo) || names.InZone(lo, lz):
 				return c.Errf("zones '%s' and '%s' nest: the inner zone's SOA would answer the outer zone's names NXDOMAIN; give one", o, z)
 			}
 		}
-		if len(block) > 0 && !slices.ContainsFunc(block, func(b string) bool { return inZone(lz, strings.ToLower(b)) }) {
+		if len(block) > 0 && !slices.ContainsFunc(block, func(b string) bool { return names.InZone(lz, strings.ToLower(b)) }) {
 			return c.Errf("zone '%s' is outside the server block's zones %v: no query for it would reach this plugin", z, block)
 		}
 	}

@@ -2,7 +2,6 @@ package headless
 
 import (
 	"context"
-	"net/netip"
 	"testing"
 
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
@@ -146,46 +145,6 @@ func TestEscapedNames(t *testing.T) {
 		{Qname: `web-0\.hdls.testns.svc.cluster.local.`, Qtype: dns.TypeA, Rcode: nextRcode}, // Service "web-0.hdls": not ours
 		{Qname: `_http\._tcp.hdls.testns.svc.cluster.local.`, Qtype: dns.TypeSRV, Rcode: dns.RcodeNameError, Ns: []dns.RR{soa}},
 	})
-}
-
-func TestInZone(t *testing.T) {
-	for _, c := range []struct {
-		name, zone string
-		want       bool
-	}{
-		{"cluster.local.", "cluster.local.", true},
-		{"a.cluster.local.", "cluster.local.", true},
-		{"xcluster.local.", "cluster.local.", false},
-		{`x\.cluster.local.`, "cluster.local.", false},
-		{`x\\.cluster.local.`, "cluster.local.", true}, // an escaped backslash, then a real dot
-		{"local.", "cluster.local.", false},
-		{"anything.", ".", true},
-	} {
-		if got := inZone(c.name, c.zone); got != c.want {
-			t.Errorf("inZone(%q, %q) = %v", c.name, c.zone, got)
-		}
-	}
-}
-
-func TestParseReverse(t *testing.T) {
-	for name, want := range map[string]string{
-		"in-addr.arpa.":           "0.0.0.0/0",
-		"10.in-addr.arpa.":        "10.0.0.0/8",
-		"1.244.10.in-addr.arpa.":  "10.244.1.0/24",
-		"4.3.2.1.in-addr.arpa.":   "1.2.3.4/32",
-		"5.4.3.2.1.in-addr.arpa.": "",
-		"01.10.in-addr.arpa.":     "",
-		"256.in-addr.arpa.":       "",
-		"d.f.ip6.arpa.":           "fd00::/8",
-		"dd.f.ip6.arpa.":          "",
-		"1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.d.f.ip6.arpa.": "fd00::1/128",
-		"example.org.": "",
-	} {
-		p, ok := parseReverse(name)
-		if (want == "") != !ok || (ok && p != netip.MustParsePrefix(want)) {
-			t.Errorf("parseReverse(%q) = %v %v, want %q", name, p, ok, want)
-		}
-	}
 }
 
 // A PTR query names one address exactly as dns.ReverseAddr writes it; other

@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"github.com/headlessdns/headless/internal/index"
+	"github.com/headlessdns/headless/internal/names"
 	"github.com/headlessdns/headless/internal/object"
 )
 
@@ -33,11 +34,11 @@ type result struct {
 
 // resolve finds what answers a lowercase name in zone z.
 func (h *Headless) resolve(name string, z *zone) result {
-	if isReverse(name) {
+	if names.IsReverse(name) {
 		return h.resolveReverse(name, z)
 	}
-	n := parseForward(name, len(z.name), h.index.Zonal())
-	if n.kind != nameService {
+	n := names.ParseForward(name, len(z.name), h.index.Zonal())
+	if n.Kind != names.Service {
 		return h.resolveAncestor(n)
 	}
 	if !h.index.ServicesSynced() {
@@ -51,7 +52,7 @@ func (h *Headless) resolve(name string, z *zone) result {
 	if h.fellBack.Load() {
 		h.recovered()
 	}
-	recs := h.index.Service(n.service)
+	recs := h.index.Service(n.Service)
 	if recs == nil {
 		return result{out: pass} // not a headless Service we serve
 	}
@@ -59,21 +60,21 @@ func (h *Headless) resolve(name string, z *zone) result {
 		return result{out: servfail} // ours, but its endpoints are not all in yet
 	}
 	switch {
-	case n.tooLong:
+	case n.TooLong:
 		return result{out: nxdomain}
-	case n.topoZone != "":
-		if set := recs.Zone(n.topoZone); set != nil {
+	case n.TopoZone != "":
+		if set := recs.Zone(n.TopoZone); set != nil {
 			return result{out: answer, set: set, svc: recs.Service()}
 		}
-		if set := recs.Name(""); n.prefer && set != nil {
+		if set := recs.Name(""); n.Prefer && set != nil {
 			return result{out: answer, set: set, svc: recs.Service()}
 		}
 		return result{out: nodata, svc: recs.Service()} // the zone-scoped name exists, without endpoints
 	}
-	if set := recs.Name(n.prefix); set != nil {
+	if set := recs.Name(n.Prefix); set != nil {
 		return result{out: answer, set: set, svc: recs.Service()}
 	}
-	if n.prefix == "" && recs.HasNames() {
+	if n.Prefix == "" && recs.HasNames() {
 		// no ready endpoint, but names below it (the hostnames policy)
 		return result{out: nodata, svc: recs.Service()}
 	}
@@ -82,22 +83,22 @@ func (h *Headless) resolve(name string, z *zone) result {
 
 // resolveAncestor answers the names above Services: the next plugin's when
 // there is one, else the apex, ns.dns and empty non-terminals of ours.
-func (h *Headless) resolveAncestor(n forwardName) result {
+func (h *Headless) resolveAncestor(n names.Forward) result {
 	if h.Next != nil {
 		return result{out: pass}
 	}
-	switch n.kind {
-	case nameApex:
+	switch n.Kind {
+	case names.Apex:
 		return result{out: apex}
-	case nameNS:
+	case names.NS:
 		return result{out: nsHost}
-	case nameSvcLabel:
+	case names.SvcLabel:
 		return result{out: nodata}
-	case nameNamespace:
+	case names.Namespace:
 		if !h.index.Synced() {
 			return result{out: servfail}
 		}
-		if h.index.HasNamespace(n.namespace) {
+		if h.index.HasNamespace(n.Namespace) {
 			return result{out: nodata}
 		}
 	}
@@ -124,7 +125,7 @@ func (h *Headless) resolveReverse(name string, z *zone) result {
 		}
 		return result{out: servfail}
 	}
-	p, ok := parseReverse(name)
+	p, ok := names.ParseReverse(name)
 	if ok && p.IsSingleIP() {
 		if ptr := h.index.PTR(p.Addr()); ptr != nil {
 			if h.cfg.singlePTR {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/headlessdns/headless/internal/names"
 	"github.com/headlessdns/headless/internal/watch"
 
 	"github.com/coredns/caddy"
@@ -82,7 +83,7 @@ func parse(c *caddy.Controller) (*Headless, error) {
 		if err := checkZones(c, zones); err != nil {
 			return nil, err
 		}
-		if len(zones) > 0 && !slices.ContainsFunc(zones, func(z string) bool { return !isReverse(strings.ToLower(z)) || z == "." }) {
+		if len(zones) > 0 && !slices.ContainsFunc(zones, func(z string) bool { return !names.IsReverse(strings.ToLower(z)) || z == "." }) {
 			return nil, c.Errf("zones %v are all reverse zones: PTR targets need a forward zone (e.g. cluster.local)", zones)
 		}
 		for c.NextBlock() {
@@ -299,12 +300,12 @@ func flag(set func(*config)) func(*caddy.Controller, []string, *config) error {
 }
 
 // newHeadless builds the plugin for zones (normalized) and a parsed config.
-func newHeadless(names []string, cfg config) *Headless {
+func newHeadless(zones []string, cfg config) *Headless {
 	h := &Headless{cfg: cfg, clock: time.Now}
 	var fwd []string
-	for _, n := range names {
+	for _, n := range zones {
 		n = strings.ToLower(n)
-		z := zone{name: n, fwd: -1, reverse: isReverse(n) && n != "."}
+		z := zone{name: n, fwd: -1, reverse: names.IsReverse(n) && n != "."}
 		if !z.reverse {
 			z.fwd = len(fwd)
 			fwd = append(fwd, n)

@@ -9,6 +9,8 @@ import (
 	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/transfer"
 	"github.com/headlessdns/headless/internal/index"
+	"github.com/headlessdns/headless/internal/names"
+	"github.com/headlessdns/headless/internal/xfr"
 	"github.com/miekg/dns"
 )
 
@@ -112,14 +114,15 @@ func (h *Headless) transferOwn(ch chan<- []dns.RR, z *zone, qzone string, serial
 	if len(addrs) > 0 {
 		ch <- addrs
 	}
+	emit := func(rrs []dns.RR) { ch <- rrs }
 	for _, key := range h.index.ServiceKeys() {
-		h.transferService(ch, z, key)
+		h.transferService(emit, z, key)
 	}
 	ch <- soa
 }
 
 // transferService writes one published Service's records.
-func (h *Headless) transferService(ch chan<- []dns.RR, z *zone, key string) {
+func (h *Headless) transferService(emit func([]dns.RR), z *zone, key string) {
 	recs := h.index.Service(key)
 	if recs == nil {
 		return // gone since the keys were taken
@@ -128,123 +131,32 @@ func (h *Headless) transferService(ch chan<- []dns.RR, z *zone, key string) {
 	if t := recs.Service().Policy.TTL; t >= 0 {
 		ttl = uint32(t)
 	}
-	recs.Transfer(z.fwd, ttl, func(rrs []dns.RR) { ch <- rrs })
+	recs.Transfer(z.fwd, ttl, emit)
 }
 
 // transferMerged writes the next plugin's transfer with ours merged in.
 func (h *Headless) transferMerged(ch chan<- []dns.RR, z *zone, zoneName string, serial uint32, next transfer.Transferer, nextCh <-chan []dns.RR) {
-	defer close(ch)
-	first, ok := <-nextCh
-	if !ok || len(first) == 0 {
-		return
-	}
-	soa, isSOA := dns.Copy(first[0]).(*dns.SOA)
-	if !isSOA {
-		drain(nextCh)
-		return
-	}
-	soa.Serial = max(soa.Serial, h.index.Serial())
-	if serial != 0 && soa.Serial == serial {
-		ch <- []dns.RR{soa}
-		drain(nextCh)
-		return
-	}
-	batch, ok := <-nextCh
-	if !ok {
-		// the next plugin's zone is unchanged for that serial, ours is not:
-		// a full transfer of its zone
-		c, err := next.Transfer(zoneName, 0)
-		if err != nil {
-			return
-		}
-		nextCh = c
-		<-nextCh // its SOA (ours is written)
-		batch, ok = <-nextCh
-	}
-	ch <- []dns.RR{soa}
-	m := merger{h: h, z: z, ch: ch, ours: h.index.ServiceKeys()}
-	for ; ok; batch, ok = <-nextCh {
-		if m.pass(batch) {
-			break // the next plugin's closing SOA
-		}
-	}
-	drain(nextCh)
-	m.rest()
-	ch <- []dns.RR{soa}
+	xfr.Merge(ch, ourZone{h, z}, serial, nextCh, func() (<-chan []dns.RR, error) { return next.Transfer(zoneName, 0) })
 }
 
-// merger interleaves our Services into the next plugin's stream.
-type merger struct {
-	h    *Headless
-	z    *zone
-	ch   chan<- []dns.RR
-	ours []string // our Service keys not written yet, in transfer order
-	keep []dns.RR
+// ourZone is our side of a merged transfer of zone z.
+type ourZone struct {
+	h *Headless
+	z *zone
 }
 
-// pass writes one batch of the next plugin's records: before a record of a
-// Service, ours that come before that Service; records of Services we
-// serve are ours to write and dropped. It reports whether the batch ended
-// with the closing SOA.
-func (m *merger) pass(batch []dns.RR) (closed bool) {
-	m.keep = m.keep[:0]
-	for _, rr := range batch {
-		if rr.Header().Rrtype == dns.TypeSOA {
-			closed = true
-			break
-		}
-		name := strings.ToLower(rr.Header().Name)
-		n := parseForward(name, len(m.z.name), false)
-		if n.kind != nameService {
-			m.keep = append(m.keep, rr)
-			continue
-		}
-		if m.h.index.Service(n.service) != nil {
-			continue // ours: written from the index
-		}
-		m.flushBefore(n.service)
-		m.keep = append(m.keep, rr)
-	}
-	if len(m.keep) > 0 {
-		m.ch <- append([]dns.RR(nil), m.keep...)
-	}
-	return closed
+func (o ourZone) Serial() uint32 { return o.h.index.Serial() }
+func (o ourZone) Keys() []string { return o.h.index.ServiceKeys() }
+func (o ourZone) Write(key string, emit func([]dns.RR)) {
+	o.h.transferService(emit, o.z, key)
 }
 
-// flushBefore writes what is kept, then our Services ordered before key.
-func (m *merger) flushBefore(key string) {
-	i := 0
-	for i < len(m.ours) && index.CompareForTransfer(m.ours[i], key) < 0 {
-		i++
+func (o ourZone) Owner(name string) (key string, ours, service bool) {
+	n := names.ParseForward(name, len(o.z.name), false)
+	if n.Kind != names.Service {
+		return "", false, false
 	}
-	if i == 0 {
-		return
-	}
-	if len(m.keep) > 0 {
-		m.ch <- append([]dns.RR(nil), m.keep...)
-		m.keep = m.keep[:0]
-	}
-	for _, k := range m.ours[:i] {
-		m.h.transferService(m.ch, m.z, k)
-	}
-	m.ours = m.ours[i:]
-}
-
-// rest writes our Services not written yet.
-func (m *merger) rest() {
-	for _, k := range m.ours {
-		m.h.transferService(m.ch, m.z, k)
-	}
-	m.ours = nil
-}
-
-// drain reads a channel to its end in the background, so that the plugin
-// writing it is not left blocked.
-func drain(ch <-chan []dns.RR) {
-	go func() {
-		for range ch {
-		}
-	}()
+	return n.Service, o.h.index.Service(n.Service) != nil, true
 }
 
 // serialWriter writes the next plugin's reply to a zone apex question with

@@ -1,11 +1,14 @@
-package headless
+// Package names is the name grammar of the plugin, in one place: what a
+// forward name below a zone is (the Kubernetes DNS specification 1.1.0, with
+// the spellings the stock plugin's parser accepts), and the address prefix a
+// reverse name stands for. It allocates only for the rarer port spellings.
+package names
 
 import (
 	"net/netip"
 	"strconv"
 	"strings"
 
-	"github.com/headlessdns/headless/internal/explain"
 	"github.com/headlessdns/headless/internal/index"
 )
 
@@ -23,84 +26,84 @@ import (
 // Reverse names: the in-addr.arpa / ip6.arpa name of an address, or of a
 // prefix above it (an empty non-terminal when some published address is in it).
 
-// nameKind is what a forward name is, by its shape alone.
-type nameKind int
+// Kind is what a forward name is, by its shape alone.
+type Kind int
 
 const (
-	nameOther     nameKind = iota // not a name of this grammar: the next plugin's
-	nameApex                      // the zone itself
-	nameNS                        // ns.dns.<zone>, the name the apex NS points to
-	nameSvcLabel                  // svc.<zone>
-	nameNamespace                 // <ns>.svc.<zone>
-	nameService                   // <svc>.<ns>.svc.<zone> or a name below it
+	Other     Kind = iota // not a name of this grammar: the next plugin's
+	Apex                  // the zone itself
+	NS                    // ns.dns.<zone>, the name the apex NS points to
+	SvcLabel              // svc.<zone>
+	Namespace             // <ns>.svc.<zone>
+	Service               // <svc>.<ns>.svc.<zone> or a name below it
 )
 
-// forwardName is a parsed forward name. Strings are slices of the (lowercase)
+// Forward is a parsed forward name. Strings are slices of the (lowercase)
 // query name: parsing allocates only for the rarer port spellings.
-type forwardName struct {
-	kind      nameKind
-	namespace string
-	service   string // index key of the Service: <svc>.<ns>
-	prefix    string // key of the name below the Service: "" the Service itself, a host, index.PortKey(...)
-	topoZone  string // zone-scoped name: the topology zone (prefix is then "")
-	prefer    bool   // zone-scoped name with the prefer directive
-	tooLong   bool   // below the Service, but no shape of the grammar: NXDOMAIN
+type Forward struct {
+	Kind      Kind
+	Namespace string
+	Service   string // index key of the Service: <svc>.<ns>
+	Prefix    string // key of the name below the Service: "" the Service itself, a host, index.PortKey(...)
+	TopoZone  string // zone-scoped name: the topology zone (Prefix is then "")
+	Prefer    bool   // zone-scoped name with the prefer directive
+	TooLong   bool   // below the Service, but no shape of the grammar: NXDOMAIN
 }
 
 const (
 	svcLabel  = "svc"
 	zoneLabel = "_zone"
-	nsName    = "ns.dns"
+	NSName    = "ns.dns" // the name the apex NS points to, below the zone
 )
 
-// parseForward parses name (lowercase FQDN) in a zone of zoneLen bytes.
+// ParseForward parses name (lowercase FQDN) in a zone of zoneLen bytes.
 // zonal enables zone-scoped names.
-func parseForward(name string, zoneLen int, zonal bool) forwardName {
+func ParseForward(name string, zoneLen int, zonal bool) Forward {
 	base := strings.TrimSuffix(name[:len(name)-zoneLen], ".")
 	if base == "" {
-		return forwardName{kind: nameApex}
+		return Forward{Kind: Apex}
 	}
-	if base == nsName {
-		return forwardName{kind: nameNS}
+	if base == NSName {
+		return Forward{Kind: NS}
 	}
 	// Walk labels from the right: svc, namespace, service, then the prefix.
 	rest, last := cutLast(base)
 	if last != svcLabel {
-		return forwardName{}
+		return Forward{}
 	}
 	if rest == "" {
-		return forwardName{kind: nameSvcLabel}
+		return Forward{Kind: SvcLabel}
 	}
 	rest, ns := cutLast(rest)
 	if rest == "" {
-		return forwardName{kind: nameNamespace, namespace: ns}
+		return Forward{Kind: Namespace, Namespace: ns}
 	}
 	prefix, svc := cutLast(rest)
 	// the Service key is "<svc>.<ns>": a slice of the name when no escape is in it
 	key := base[len(base)-len(svc)-len(ns)-len(".svc")-1 : len(base)-len(".svc")]
-	n := forwardName{kind: nameService, namespace: ns, service: key}
+	n := Forward{Kind: Service, Namespace: ns, Service: key}
 	if prefix == "" {
 		return n
 	}
 	switch labels := countLabels(prefix); {
 	case labels == 1:
-		n.prefix = prefix
+		n.Prefix = prefix
 	case labels == 2:
 		proto, port := cutFirst(prefix)
 		port, proto = strings.TrimPrefix(port, "_"), strings.TrimPrefix(proto, "_")
 		if len(port)+len(proto)+3 == len(prefix) {
-			n.prefix = prefix // already the canonical _port._proto
+			n.Prefix = prefix // already the canonical _port._proto
 		} else {
-			n.prefix = index.PortKey(port, proto)
+			n.Prefix = index.PortKey(port, proto)
 		}
 	default:
 		rest, z := cutLast(prefix)
 		topo, directive := cutLast(rest)
 		if !zonal || z != zoneLabel || (directive != "pin" && directive != "prefer") {
-			n.tooLong = true
+			n.TooLong = true
 			return n
 		}
-		n.topoZone, n.prefer = topo, directive == "prefer"
+		n.TopoZone, n.Prefer = topo, directive == "prefer"
 	}
 	return n
 }
@@ -150,9 +153,9 @@ func escaped(s string, i int) bool {
 	return n%2 == 1
 }
 
-// inZone reports whether name (FQDN) equals zone or is below it, by labels:
+// InZone reports whether name (FQDN) equals zone or is below it, by labels:
 // `x\.cluster.local.` is not below cluster.local.
-func inZone(name, zone string) bool {
+func InZone(name, zone string) bool {
 	if zone == "." {
 		return true
 	}
@@ -163,15 +166,15 @@ func inZone(name, zone string) bool {
 	return n == 0 || (name[n-1] == '.' && !escaped(name, n-1))
 }
 
-// isReverse reports whether a lowercase FQDN is under in-addr.arpa or ip6.arpa.
-func isReverse(name string) bool {
-	return inZone(name, "in-addr.arpa.") || inZone(name, "ip6.arpa.")
+// IsReverse reports whether a lowercase FQDN is under in-addr.arpa or ip6.arpa.
+func IsReverse(name string) bool {
+	return InZone(name, "in-addr.arpa.") || InZone(name, "ip6.arpa.")
 }
 
-// parseReverse returns the address prefix a reverse name stands for: a /32 or
+// ParseReverse returns the address prefix a reverse name stands for: a /32 or
 // /128 for an address's own name, shorter for names above it. ok is false for
 // names that are no prefix (bad labels, too many labels).
-func parseReverse(name string) (p netip.Prefix, ok bool) {
+func ParseReverse(name string) (p netip.Prefix, ok bool) {
 	if base, found := reverseBase(name, "in-addr.arpa."); found {
 		b, n, ok := reverseLabels(base, 4, parseOctet)
 		if !ok {
@@ -234,51 +237,4 @@ func parseNibble(label string) (byte, bool) {
 	}
 	v, err := strconv.ParseUint(label, 16, 8)
 	return byte(v), err == nil
-}
-
-// explainQuery is a question as the grammar reads it, for the explain
-// option's reasons.
-func (h *Headless) explainQuery(name string, qtype uint16) explain.Query {
-	q := explain.Query{Name: name, Type: qtype}
-	z := h.matchZone(name)
-	if z == nil {
-		return q // explain.OutOfZone
-	}
-	if isReverse(name) {
-		p, ok := parseReverse(name)
-		switch {
-		case ok && p.IsSingleIP():
-			q.Kind, q.Addr = explain.Reverse, p.Addr()
-		case ok:
-			q.Kind = explain.ReverseAbove
-		default:
-			q.Kind = explain.Other
-		}
-		return q
-	}
-	n := parseForward(name, len(z.name), h.index.Zonal())
-	switch n.kind {
-	case nameNamespace:
-		q.Kind, q.Namespace = explain.Namespace, n.namespace
-		return q
-	case nameService:
-	default:
-		q.Kind = explain.Other
-		return q
-	}
-	q.Namespace, q.Service = n.namespace, n.service[:len(n.service)-len(n.namespace)-1]
-	switch {
-	case n.tooLong:
-		q.Kind = explain.Other
-	case n.topoZone != "":
-		q.Kind = explain.TopoZone
-	case n.prefix == "":
-		q.Kind = explain.Service
-	case strings.HasPrefix(n.prefix, "_"):
-		q.Kind = explain.Port
-		q.PortName, q.Proto, _ = strings.Cut(n.prefix[1:], "._")
-	default:
-		q.Kind, q.Host = explain.Endpoint, n.prefix
-	}
-	return q
 }
