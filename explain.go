@@ -10,7 +10,6 @@ import (
 
 	"github.com/coredns/caddy"
 	"github.com/headlessdns/headless/internal/explain"
-	"github.com/headlessdns/headless/internal/names"
 	"github.com/headlessdns/headless/internal/watch"
 	"github.com/miekg/dns"
 )
@@ -63,7 +62,7 @@ func (h *Headless) startExplain(src watch.Source) error {
 	}
 	lk := explain.NewLookup(src.Service)
 	h.explain = &explaining{lookup: lk,
-		ex: explain.New(explain.Options{Index: h.index, Namespaces: h.cfg.namespaces, Labels: h.cfg.labels, Selector: h.cfg.selector,
+		ex: explain.New(explain.Options{Index: h.index, Namespaces: h.cfg.namespaces, Labels: h.cfg.labels, Selector: h.cfg.selector, Hostnames: h.cfg.hostnames,
 			PodNames: h.cfg.podNames, Lookup: lk, Stale: h.staleWatch})}
 	return h.listenExplain()
 }
@@ -144,7 +143,11 @@ func (h *Headless) withEDE(req, m *dns.Msg, negative, stale bool) *dns.Msg {
 	name := strings.ToLower(q.Name)
 	var edes []dns.EDNS0
 	if negative {
-		text := "headless: " + shortName(name, h.matchZone(name)) + ": "
+		zone := ""
+		if z := h.matchZone(name); z != nil {
+			zone = z.name
+		}
+		text := "headless: " + explain.ShortName(name, zone) + ": "
 		if rs, ok := h.explain.ex.ForReply(h.explainQuery(name, q.Qtype)); !ok {
 			text += "not explained (too many new negative answers a second)"
 		} else if len(rs) > 0 {
@@ -162,20 +165,6 @@ func (h *Headless) withEDE(req, m *dns.Msg, negative, stale bool) *dns.Msg {
 		edes = append(edes, &dns.EDNS0_EDE{InfoCode: code, ExtraText: "headless: watch of " + what + " failing since " + since.UTC().Format(time.RFC3339)})
 	}
 	return explain.WithEDE(req, m, edes...)
-}
-
-// shortName is a name without its zone and svc label, as a reason names
-// it; a reverse name of one address is that address.
-func shortName(name string, z *zone) string {
-	if p, ok := names.ParseReverse(name); ok && p.IsSingleIP() {
-		return p.Addr().String()
-	}
-	if z != nil && len(name) > len(z.name) && z.name != "." {
-		name = strings.TrimSuffix(name[:len(name)-len(z.name)], ".")
-	} else {
-		name = strings.TrimSuffix(name, ".")
-	}
-	return strings.TrimSuffix(name, ".svc")
 }
 
 // explainSource answers the HTTP endpoint: the question resolved as the
@@ -243,46 +232,9 @@ func (h *Headless) firstForwardZone() string {
 // explainQuery is a question as the grammar reads it, for the explain
 // option's reasons.
 func (h *Headless) explainQuery(name string, qtype uint16) explain.Query {
-	q := explain.Query{Name: name, Type: qtype}
-	z := h.matchZone(name)
-	if z == nil {
-		return q // explain.OutOfZone
+	zone := ""
+	if z := h.matchZone(name); z != nil {
+		zone = z.name
 	}
-	if names.IsReverse(name) {
-		p, ok := names.ParseReverse(name)
-		switch {
-		case ok && p.IsSingleIP():
-			q.Kind, q.Addr = explain.Reverse, p.Addr()
-		case ok:
-			q.Kind = explain.ReverseAbove
-		default:
-			q.Kind = explain.Other
-		}
-		return q
-	}
-	n := names.ParseForward(name, len(z.name), h.index.Zonal())
-	switch n.Kind {
-	case names.Namespace:
-		q.Kind, q.Namespace = explain.Namespace, n.Namespace
-		return q
-	case names.Service:
-	default:
-		q.Kind = explain.Other
-		return q
-	}
-	q.Namespace, q.Service = n.Namespace, n.Service[:len(n.Service)-len(n.Namespace)-1]
-	switch {
-	case n.TooLong:
-		q.Kind = explain.Other
-	case n.TopoZone != "":
-		q.Kind = explain.TopoZone
-	case n.Prefix == "":
-		q.Kind = explain.Service
-	case strings.HasPrefix(n.Prefix, "_"):
-		q.Kind = explain.Port
-		q.PortName, q.Proto, _ = strings.Cut(n.Prefix[1:], "._")
-	default:
-		q.Kind, q.Host = explain.Endpoint, n.Prefix
-	}
-	return q
+	return explain.QueryOf(name, qtype, zone, h.cfg.zonal)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/coredns/coredns/plugin"
@@ -79,7 +80,7 @@ func (f *front) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) 
 // or SRV question for a name below a Service in our forward zones, while
 // topology or a cap is configured. It returns the Service's key.
 func (h *Headless) mayShape(r *dns.Msg) (string, bool) {
-	if !h.cfg.topology && h.cfg.maxAnswers == 0 && !h.index.AnyCapped() {
+	if !h.cfg.topology && h.cfg.maxAnswers == 0 && !h.index.Policies().Capped {
 		return "", false
 	}
 	if len(r.Question) != 1 {
@@ -95,7 +96,7 @@ func (h *Headless) mayShape(r *dns.Msg) (string, bool) {
 	if z == nil || z.reverse {
 		return "", false
 	}
-	n := names.ParseForward(name, len(z.name), h.index.Zonal())
+	n := names.ParseForward(name, len(z.name), h.cfg.zonal)
 	return n.Service, n.Kind == names.Service
 }
 
@@ -160,13 +161,13 @@ func (h *Headless) plan(w dns.ResponseWriter, req *dns.Msg, key string) *clientW
 		limit = int(pol.MaxAnswers)
 	}
 	if _, udp := w.RemoteAddr().(*net.UDPAddr); udp && limit > 0 {
-		s.Limit, s.Size = limit, udpSize(req)
+		s.Limit, s.Size = limit, topology.UDPSize(req)
 	}
 	if s.Mode == object.TrafficUnset && s.Limit == 0 {
 		return nil
 	}
 	if s.Mode != object.TrafficUnset {
-		s.Client, s.Loc = h.locate(addrOf(w.RemoteAddr())), recs
+		s.Client, s.Loc = h.locate(topology.ClientAddr(w.RemoteAddr())), recs
 	}
 	return &clientWriter{ResponseWriter: w, req: req, recs: recs, s: s}
 }
@@ -213,7 +214,7 @@ func (w *clientWriter) flush() error {
 			s.Turn = w.recs.NextTurn()
 		}
 		var pre *topology.Ends
-		if w.pre.ok && sameRRs(m.Answer, w.pre.order) {
+		if w.pre.ok && slices.Equal(m.Answer, w.pre.order) { // the same records, in the same order
 			pre = &w.pre.ends
 		}
 		count(topology.ShapeWith(m, s, w.sc, pre))
@@ -236,19 +237,6 @@ func count(match string, capped bool) {
 	}
 }
 
-// sameRRs reports whether a and b hold the same records in the same order.
-func sameRRs(a, b []dns.RR) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 // locate finds where a client runs: the client_zones table, then the Nodes
 // (their addresses, then their pod CIDRs), then the endpoints of published
 // Services. Unknown: the zero topology.ClientLoc (answers keep stock order).
@@ -266,25 +254,6 @@ func (h *Headless) locate(a netip.Addr) topology.ClientLoc {
 		return topology.ClientLoc{Node: l.Node, Zone: l.Zone}
 	}
 	return topology.ClientLoc{}
-}
-
-// udpSize is the reply size the client can take over UDP, less the room
-// for the OPT record the server adds: 512 without EDNS, else the size it
-// advertises (at least 512).
-func udpSize(req *dns.Msg) int {
-	opt := req.IsEdns0()
-	if opt == nil {
-		return dns.MinMsgSize
-	}
-	return max(int(opt.UDPSize()), dns.MinMsgSize) - max(dns.Len(opt), 11)
-}
-
-// addrOf is a client's address (UDP or TCP; IPv4-mapped unmapped).
-func addrOf(a net.Addr) netip.Addr {
-	if ap, ok := a.(interface{ AddrPort() netip.AddrPort }); ok {
-		return ap.AddrPort().Addr().WithZone("").Unmap()
-	}
-	return netip.Addr{}
 }
 
 // presortedAnswer writes the A or AAAA answer of the Service name in the

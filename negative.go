@@ -19,7 +19,7 @@ import (
 // recheckWriterFor wraps w when a negative reply to r may have to be
 // replaced: some Service (or the Corefile) sets a negative TTL.
 func (h *Headless) recheckWriterFor(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) dns.ResponseWriter {
-	if !h.cfg.hasNegTTL && !h.index.AnyNegativeTTL() || len(r.Question) != 1 {
+	if !h.cfg.hasNegTTL && !h.index.Policies().NegativeTTL || len(r.Question) != 1 {
 		return w
 	}
 	return &recheckWriter{ResponseWriter: w, ctx: ctx, h: h, req: r}

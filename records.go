@@ -18,7 +18,7 @@ func (h *Headless) fill(cw *clientWriter, m *dns.Msg, q dns.Question, z *zone, q
 		if q.Qtype != dns.TypePTR {
 			return false
 		}
-		m.Answer = res.ptr.Records(q.Name, h.index.TTL())
+		m.Answer = res.ptr.Records(q.Name, h.cfg.ttl)
 		return true
 	}
 	set := res.set
@@ -118,13 +118,13 @@ func (h *Headless) localAddress(w dns.ResponseWriter, name string, qtype uint16)
 }
 
 func (h *Headless) hdr(t uint16, name string) dns.RR_Header {
-	return dns.RR_Header{Name: name, Rrtype: t, Class: dns.ClassINET, Ttl: h.index.TTL()}
+	return dns.RR_Header{Name: name, Rrtype: t, Class: dns.ClassINET, Ttl: h.cfg.ttl}
 }
 
 // soa is the zone's SOA as the stock plugin writes it: the zone as the client
 // spelled it, TTL min(ttl, 300), serial the time of the last index change.
 func (h *Headless) soa(qzone string) *dns.SOA {
-	ttl := h.index.TTL()
+	ttl := h.cfg.ttl
 	return &dns.SOA{
 		Hdr:  dns.RR_Header{Name: qzone, Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: min(ttl, 300)},
 		Mbox: index.JoinName("hostmaster", qzone), Ns: index.JoinName("ns.dns", qzone), Serial: h.index.Serial(),

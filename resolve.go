@@ -37,7 +37,7 @@ func (h *Headless) resolve(name string, z *zone) result {
 	if names.IsReverse(name) {
 		return h.resolveReverse(name, z)
 	}
-	n := names.ParseForward(name, len(z.name), h.index.Zonal())
+	n := names.ParseForward(name, len(z.name), h.cfg.zonal)
 	if n.Kind != names.Service {
 		return h.resolveAncestor(n)
 	}
@@ -132,7 +132,7 @@ func (h *Headless) resolveReverse(name string, z *zone) result {
 				ptr = ptr.Single()
 			}
 			res := result{out: answer, ptr: ptr}
-			if h.index.AnyOwnTTL() { // only then may its Service set the TTL
+			if h.index.Policies().OwnTTL { // only then may its Service set the TTL
 				if recs := h.index.Service(ptr.ServiceKey()); recs != nil {
 					res.svc = recs.Service()
 				}

@@ -127,7 +127,7 @@ func (h *Headless) transferService(emit func([]dns.RR), z *zone, key string) {
 	if recs == nil {
 		return // gone since the keys were taken
 	}
-	ttl := h.index.TTL()
+	ttl := h.cfg.ttl
 	if t := recs.Service().Policy.TTL; t >= 0 {
 		ttl = uint32(t)
 	}

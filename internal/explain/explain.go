@@ -80,6 +80,7 @@ type Options struct {
 	Labels     string          // the stanza's labels, as written
 	Selector   labels.Selector // the same, parsed; nil: all
 	PodNames   bool            // endpoint_pod_names
+	Hostnames  bool            // publish_not_ready hostnames: the default of the annotation
 	Lookup     *Lookup         // learns of Services not watched; nil: none
 	// Stale reports the first watch failing past the freshness threshold.
 	Stale func() (watch string, since time.Time, ok bool)

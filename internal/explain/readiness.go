@@ -19,7 +19,7 @@ func published(k Kind, pub object.Publication) bool {
 // publication is how svc's policy publishes ep (the Corefile's
 // publish_not_ready as the default).
 func (e *Explainer) publication(svc *object.Service, ep *object.Endpoint) object.Publication {
-	return svc.Policy.Publish(ep, e.o.Index.Options().Hostnames)
+	return svc.Policy.Publish(ep, e.o.Hostnames)
 }
 
 // readiness explains endpoints that exist (those of what): none published

@@ -76,7 +76,7 @@ func (e *Explainer) Service(namespace, name string, zone string, wait time.Durat
 		return nil
 	}
 	info := &ServiceInfo{Namespace: namespace, Name: name, Ports: []PortInfo{}, Endpoints: []EndpointInfo{}, NotReady: "none"}
-	if svc.Policy.Hostnames(e.o.Index.Options().Hostnames) {
+	if svc.Policy.Hostnames(e.o.Hostnames) {
 		info.NotReady = "hostnames"
 	}
 	if n := svc.Policy.NegativeTTL; n >= 0 {

@@ -1,7 +1,6 @@
 package index
 
 import (
-	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -9,19 +8,6 @@ import (
 	"github.com/headlessdns/headless/internal/object"
 	"k8s.io/apimachinery/pkg/labels"
 )
-
-// Options configure an Index.
-type Options struct {
-	Zones      []string        // forward zones, lowercase FQDN; SRV targets are built for each, PTR targets in Zones[0]
-	TTL        uint32          // TTL of every record
-	PodNames   bool            // endpoint_pod_names: name endpoints without hostname by their pod
-	Zonal      bool            // zone-scoped names
-	Selector   labels.Selector // Services must match; nil selects all
-	Namespaces []string        // only these namespaces; none means all
-	Scoped     bool            // namespace_labels: only the namespaces SetNamespace puts in scope are published
-	Hostnames  bool            // publish_not_ready hostnames: for Services that set no headless.dns/publish-not-ready
-	Hooks      Hooks           // what the plugin's metrics are told
-}
 
 // Hooks are told what the index does; a nil hook is not called.
 type Hooks struct {
@@ -315,93 +301,6 @@ func (ix *Index) Synced() bool { return ix.isSynced.Load() }
 // for the first read after a change is taken in, which publishes it
 // (publishPending).
 
-// Service returns the published records of a headless Service by its key
-// (ServiceKey, lowercase), or nil.
-func (ix *Index) Service(key string) *Records {
-	ix.publishPendingFor(key)
-	r, _ := ix.svcs.get(key)
-	if r == nil && ix.svcSynced.Load() && !ix.caughtUp.Load() {
-		r = ix.publishTakenIn(key)
-	}
-	return r
-}
-
-// publishTakenIn publishes a Service taken in and not yet published, for a
-// read after the Service watch synced and before the initial sync is
-// published whole: the builder may not have reached the Service's batch,
-// and the read must not take a Service that exists for none (its names
-// would pass on: a false NXDOMAIN).
-func (ix *Index) publishTakenIn(key string) *Records {
-	ix.mu.Lock()
-	defer ix.mu.Unlock()
-	if ix.services[key] == nil {
-		return nil
-	}
-	if _, dirty := ix.dirty[key]; dirty {
-		ix.publish([]string{key})
-	}
-	r, _ := ix.svcs.get(key)
-	return r
-}
-
-// PTR returns the PTR contributions published for an address, or nil.
-func (ix *Index) PTR(a netip.Addr) *PTRs {
-	ix.publishPending()
-	return ix.ptrTab.Load().get(a)
-}
-
-// EndpointLoc is where the published endpoint with address a runs: nil
-// when a is no published endpoint's.
-func (ix *Index) EndpointLoc(a netip.Addr) *object.Loc {
-	if p := ix.PTR(a); p != nil {
-		return p.first.loc
-	}
-	return nil
-}
-
-// HasNamespace reports whether a headless Service is published in ns.
-func (ix *Index) HasNamespace(ns string) bool {
-	ix.publishPending()
-	_, ok := (*ix.namespaces.Load())[ns]
-	return ok
-}
-
-// HasAddressIn reports whether a published PTR address is inside p.
-func (ix *Index) HasAddressIn(p netip.Prefix) bool {
-	ix.publishPending()
-	return ix.ptrTab.Load().anyIn(p)
-}
-
-// AnyCapped reports whether a published Service caps its answers by
-// annotation (headless.dns/max-answers): replies then need the front step.
-func (ix *Index) AnyCapped() bool { return ix.capped.Load() > 0 }
-
-// AnyOwnTTL reports whether a published Service sets its TTL by annotation
-// (headless.dns/ttl): only then must a PTR reply look its Service up.
-func (ix *Index) AnyOwnTTL() bool { return ix.ownTTL.Load() > 0 }
-
-// AnyNegativeTTL reports whether a published Service sets its negative TTL
-// by annotation (headless.dns/negative-ttl).
-func (ix *Index) AnyNegativeTTL() bool { return ix.ownNegTTL.Load() > 0 }
-
-// TTL is the TTL of every record, and the SOA minimum.
-func (ix *Index) TTL() uint32 { return ix.opts.TTL }
-
-// Zonal reports whether zone-scoped names are answered.
-func (ix *Index) Zonal() bool { return ix.opts.Zonal }
-
-// Serial is the SOA serial: the Unix time of the last published change.
-func (ix *Index) Serial() uint32 {
-	ix.publishPending()
-	return uint32(ix.modified.Load())
-}
-
-// Counts are the published Services and distinct PTR addresses.
-func (ix *Index) Counts() (services, addresses int64) {
-	ix.publishPending()
-	return ix.nServices.Load(), ix.nAddresses.Load()
-}
-
 // WaitSynced waits until the index holds a full sync (true), timeout
 // passes or stop closes.
 func (ix *Index) WaitSynced(timeout time.Duration, stop <-chan struct{}) bool {
@@ -415,10 +314,6 @@ func (ix *Index) WaitSynced(timeout time.Duration, stop <-chan struct{}) bool {
 	}
 	return false
 }
-
-// Generation counts the changes taken in: what the index holds taken in is
-// the same while it is (for memos of what is derived from it).
-func (ix *Index) Generation() uint64 { return ix.gen.Load() }
 
 // Options are the options the index was made with.
 func (ix *Index) Options() Options { return ix.opts }

@@ -1,0 +1,68 @@
+package explain
+
+import (
+	"strings"
+
+	"github.com/headlessdns/headless/internal/names"
+)
+
+// QueryOf is a question as the name grammar reads it: name (lowercase FQDN)
+// in zone, the plugin's zone it is in ("": none), zonal the zonal option.
+func QueryOf(name string, qtype uint16, zone string, zonal bool) Query {
+	q := Query{Name: name, Type: qtype}
+	if zone == "" {
+		return q // OutOfZone
+	}
+	if names.IsReverse(name) {
+		p, ok := names.ParseReverse(name)
+		switch {
+		case ok && p.IsSingleIP():
+			q.Kind, q.Addr = Reverse, p.Addr()
+		case ok:
+			q.Kind = ReverseAbove
+		default:
+			q.Kind = Other
+		}
+		return q
+	}
+	n := names.ParseForward(name, len(zone), zonal)
+	switch n.Kind {
+	case names.Namespace:
+		q.Kind, q.Namespace = Namespace, n.Namespace
+		return q
+	case names.Service:
+	default:
+		q.Kind = Other
+		return q
+	}
+	q.Namespace, q.Service = n.Namespace, n.Service[:len(n.Service)-len(n.Namespace)-1]
+	switch {
+	case n.TooLong:
+		q.Kind = Other
+	case n.TopoZone != "":
+		q.Kind = TopoZone
+	case n.Prefix == "":
+		q.Kind = Service
+	case strings.HasPrefix(n.Prefix, "_"):
+		q.Kind = Port
+		q.PortName, q.Proto, _ = strings.Cut(n.Prefix[1:], "._")
+	default:
+		q.Kind, q.Host = Endpoint, n.Prefix
+	}
+	return q
+}
+
+// ShortName is a name without its zone (lowercase FQDN, "" for none) and
+// svc label, as a reason names it; a reverse name of one address is that
+// address.
+func ShortName(name, zone string) string {
+	if p, ok := names.ParseReverse(name); ok && p.IsSingleIP() {
+		return p.Addr().String()
+	}
+	if zone != "" && len(name) > len(zone) && zone != "." {
+		name = strings.TrimSuffix(name[:len(name)-len(zone)], ".")
+	} else {
+		name = strings.TrimSuffix(name, ".")
+	}
+	return strings.TrimSuffix(name, ".svc")
+}
