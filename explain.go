@@ -108,14 +108,11 @@ func (h *Headless) staleWatch() (string, time.Time, bool) {
 
 // explainWriterFor wraps w when the reply to r may need an EDE (explain is
 // on): r has EDNS and asks one name in our zones.
-func (h *Headless) explainWriterFor(w dns.ResponseWriter, r *dns.Msg) dns.ResponseWriter {
-	if len(r.Question) != 1 || r.IsEdns0() == nil {
+func (h *Headless) explainWriterFor(w dns.ResponseWriter, r *dns.Msg, q question) dns.ResponseWriter {
+	if q.z == nil || r.IsEdns0() == nil {
 		return w
 	}
-	if h.matchZone(strings.ToLower(r.Question[0].Name)) == nil {
-		return w
-	}
-	return &explainWriter{ResponseWriter: w, h: h, req: r}
+	return &explainWriter{ResponseWriter: w, h: h, req: r, q: q}
 }
 
 // explainWriter adds the EDEs to a reply on its way out: the reason of a
@@ -125,34 +122,29 @@ type explainWriter struct {
 	dns.ResponseWriter
 	h   *Headless
 	req *dns.Msg
+	q   question
 }
 
 func (w *explainWriter) WriteMsg(m *dns.Msg) error {
 	negative := m.Rcode == dns.RcodeNameError || (m.Rcode == dns.RcodeSuccess && len(m.Answer) == 0)
 	_, _, stale := w.h.staleWatch()
 	if negative || stale {
-		m = w.h.withEDE(w.req, m, negative, stale)
+		m = w.h.withEDE(w.req, w.q, m, negative, stale)
 	}
 	return w.ResponseWriter.WriteMsg(m)
 }
 
 // withEDE returns a copy of m carrying the EDEs (m's sections are not
 // written to: cache may hold them).
-func (h *Headless) withEDE(req, m *dns.Msg, negative, stale bool) *dns.Msg {
-	q := req.Question[0]
-	name := strings.ToLower(q.Name)
+func (h *Headless) withEDE(req *dns.Msg, q question, m *dns.Msg, negative, stale bool) *dns.Msg {
 	var edes []dns.EDNS0
 	if negative {
-		zone := ""
-		if z := h.matchZone(name); z != nil {
-			zone = z.name
-		}
-		text := "headless: " + explain.ShortName(name, zone) + ": "
-		if rs, ok := h.explain.ex.ForReply(h.explainQuery(name, q.Qtype)); !ok {
+		text := "headless: " + explain.ShortName(q.name, q.z.name) + ": "
+		if rs, ok := h.explain.ex.ForReply(h.explainQuery(q)); !ok {
 			text += "not explained (too many new negative answers a second)"
 		} else if len(rs) > 0 {
 			text += rs[0].Message
-			h.explain.ex.LogOnce(name+" "+dns.TypeToString[q.Qtype], rs[0])
+			h.explain.ex.LogOnce(q.name+" "+dns.TypeToString[q.qtype], rs[0])
 		}
 		edes = append(edes, &dns.EDNS0_EDE{InfoCode: dns.ExtendedErrorCodeOther, ExtraText: text})
 	}
@@ -183,7 +175,7 @@ func (s explainSource) Explain(name string, qtype uint16) explain.Explanation {
 		ex.Rcode, ex.Answers = dns.RcodeToString[rec.Msg.Rcode], len(rec.Msg.Answer)
 		answered = rec.Msg.Rcode == dns.RcodeSuccess && len(rec.Msg.Answer) > 0
 	}
-	q := h.explainQuery(name, qtype)
+	q := h.explainQuery(h.ask(strings.ToLower(name), qtype))
 	ex.Reasons = h.explain.ex.Reasons(q, answered, explainWait)
 	if q.Service != "" {
 		ex.Service = h.explain.ex.Service(q.Namespace, q.Service, h.firstForwardZone(), explainWait)
@@ -231,10 +223,9 @@ func (h *Headless) firstForwardZone() string {
 
 // explainQuery is a question as the grammar reads it, for the explain
 // option's reasons.
-func (h *Headless) explainQuery(name string, qtype uint16) explain.Query {
-	zone := ""
-	if z := h.matchZone(name); z != nil {
-		zone = z.name
+func (h *Headless) explainQuery(q question) explain.Query {
+	if q.z == nil {
+		return explain.Query{Name: q.name, Type: q.qtype} // explain.OutOfZone
 	}
-	return explain.QueryOf(name, qtype, zone, h.cfg.zonal)
+	return explain.QueryOf(q.name, q.qtype, q.fwd)
 }

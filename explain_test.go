@@ -276,7 +276,7 @@ func TestExplainTerminatingDebugLog(t *testing.T) {
 			}
 		}
 	}
-	rs := h.explain.ex.Reasons(h.explainQuery("drain.testns.svc.cluster.local.", dns.TypeA), false, 0)
+	rs := h.explain.ex.Reasons(h.explainQuery(h.ask("drain.testns.svc.cluster.local.", dns.TypeA)), false, 0)
 	if len(rs) != 1 || rs[0].Code != explain.Terminating || !strings.Contains(rs[0].Fix, "headless.dns/publish: serving") {
 		t.Errorf("drain reasons %+v, want one %s whose fix names the serving policy", rs, explain.Terminating)
 	}

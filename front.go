@@ -5,7 +5,6 @@ import (
 	"net"
 	"net/netip"
 	"slices"
-	"strings"
 
 	"github.com/coredns/coredns/plugin"
 	"github.com/headlessdns/headless/internal/index"
@@ -50,22 +49,27 @@ func (f *front) Name() string { return frontName }
 // plugins write before they return (their rcode tells the server whether
 // they did), so nothing waits on the held write.
 func (f *front) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
-	if f.h.explain != nil { // (off: no call on the query path)
-		w = f.h.explainWriterFor(w, r)
+	h := f.h
+	var q question // read once, when a step here needs it (off: no parse on the query path); z nil: none
+	if h.explain != nil || h.mayShape() || h.cfg.hasNegTTL || h.index.Policies().NegativeTTL {
+		q, _ = h.question(r)
+	}
+	if h.explain != nil {
+		w = h.explainWriterFor(w, r, q)
 	}
 	var cw *clientWriter
-	if key, ok := f.h.mayShape(r); ok {
-		cw = f.h.plan(w, r, key)
+	if key, ok := h.shapes(q); ok {
+		cw = h.plan(w, r, key)
 	}
 	if cw == nil {
-		return plugin.NextOrFailure(f.Name(), f.next, ctx, f.h.recheckWriterFor(ctx, w, r), r)
+		return plugin.NextOrFailure(f.Name(), f.next, ctx, h.recheckWriterFor(ctx, w, r, q), r)
 	}
 	cw.sc = topology.GetScratch()
 	if f.presort {
 		cw.Context = ctx
 		ctx = cw
 	}
-	rc, err := plugin.NextOrFailure(f.Name(), f.next, ctx, f.h.recheckWriterFor(ctx, cw, r), r) // a replaced negative reply is shaped too
+	rc, err := plugin.NextOrFailure(f.Name(), f.next, ctx, h.recheckWriterFor(ctx, cw, r, q), r) // a replaced negative reply is shaped too
 	werr := cw.flush()
 	sc := cw.sc
 	cw.sc, cw.done, cw.pre = nil, true, presorted{} // pre.order is sc's
@@ -76,28 +80,24 @@ func (f *front) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) 
 	return rc, err
 }
 
-// mayShape reports whether r's reply may need per-client work: an A, AAAA
-// or SRV question for a name below a Service in our forward zones, while
-// topology or a cap is configured. It returns the Service's key.
-func (h *Headless) mayShape(r *dns.Msg) (string, bool) {
-	if !h.cfg.topology && h.cfg.maxAnswers == 0 && !h.index.Policies().Capped {
+// mayShape reports whether replies may need per-client work: topology or a
+// cap is configured.
+func (h *Headless) mayShape() bool {
+	return h.cfg.topology || h.cfg.maxAnswers > 0 || h.index.Policies().Capped
+}
+
+// shapes reports whether the reply to q may need per-client work: an A,
+// AAAA or SRV question for a name below a Service in our forward zones,
+// while mayShape. It returns the Service's key.
+func (h *Headless) shapes(q question) (string, bool) {
+	if q.z == nil || q.z.reverse || !h.mayShape() {
 		return "", false
 	}
-	if len(r.Question) != 1 {
-		return "", false
-	}
-	switch r.Question[0].Qtype {
+	switch q.qtype {
 	case dns.TypeA, dns.TypeAAAA, dns.TypeSRV:
-	default:
-		return "", false
+		return q.fwd.Service, q.fwd.Kind == names.Service
 	}
-	name := strings.ToLower(r.Question[0].Name)
-	z := h.matchZone(name)
-	if z == nil || z.reverse {
-		return "", false
-	}
-	n := names.ParseForward(name, len(z.name), h.cfg.zonal)
-	return n.Service, n.Kind == names.Service
+	return "", false
 }
 
 // planKey is the ctx key of the query's clientWriter.

@@ -16,24 +16,20 @@ import (
 // and a write: no scan, and no lock but when the query is the first read
 // after a change was taken in (the index then publishes it first).
 func (h *Headless) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
-	if len(r.Question) != 1 {
+	q, ok := h.question(r)
+	if !ok || q.z == nil {
 		return h.notOurs(ctx, w, r)
 	}
-	q := r.Question[0]
-	name := strings.ToLower(q.Name)
-	z := h.matchZone(name)
-	if z == nil {
-		return h.notOurs(ctx, w, r)
-	}
-	if q.Qtype == dns.TypeAXFR || q.Qtype == dns.TypeIXFR {
+	z := q.z
+	if q.qtype == dns.TypeAXFR || q.qtype == dns.TypeIXFR {
 		if h.Next == nil {
 			return dns.RcodeRefused, nil // as stock: the server answers REFUSED, nothing logged
 		}
 		return h.pass(ctx, w, r, z)
 	}
-	res := h.resolve(name, z)
-	if res.out == pass || res.out == nxdomain && h.fallsThrough(name) {
-		if h.serialMerge && name == z.name {
+	res := h.resolve(q)
+	if res.out == pass || res.out == nxdomain && h.fallsThrough(q.name) {
+		if h.serialMerge && q.name == z.name {
 			w = &serialWriter{ResponseWriter: w, h: h}
 		}
 		return h.pass(ctx, w, r, z)
@@ -43,6 +39,33 @@ func (h *Headless) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Ms
 		cw = planOf(ctx)
 	}
 	return h.reply(cw, w, r, z, res)
+}
+
+// question is a query's one question as the grammar reads it: worked out
+// once by each step (the front step, headless) and handed to everything in
+// it that needs it (resolve, reply, negative replacement, explain).
+type question struct {
+	name  string // lowercase FQDN
+	qtype uint16
+	z     *zone         // the longest of our zones it is in; nil: none
+	fwd   names.Forward // a forward name in z: the name parsed
+}
+
+// question reads r's question; ok is false unless r has exactly one.
+func (h *Headless) question(r *dns.Msg) (q question, ok bool) {
+	if len(r.Question) != 1 {
+		return q, false
+	}
+	return h.ask(strings.ToLower(r.Question[0].Name), r.Question[0].Qtype), true
+}
+
+// ask reads a question of a lowercase name.
+func (h *Headless) ask(name string, qtype uint16) question {
+	q := question{name: name, qtype: qtype, z: h.matchZone(name)}
+	if q.z != nil && !names.IsReverse(name) {
+		q.fwd = names.ParseForward(name, len(q.z.name), h.cfg.zonal)
+	}
+	return q
 }
 
 // notOurs passes a question outside our zones on; with no next plugin it is

@@ -2,7 +2,6 @@ package headless
 
 import (
 	"context"
-	"strings"
 
 	"github.com/miekg/dns"
 )
@@ -18,11 +17,11 @@ import (
 
 // recheckWriterFor wraps w when a negative reply to r may have to be
 // replaced: some Service (or the Corefile) sets a negative TTL.
-func (h *Headless) recheckWriterFor(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) dns.ResponseWriter {
-	if !h.cfg.hasNegTTL && !h.index.Policies().NegativeTTL || len(r.Question) != 1 {
+func (h *Headless) recheckWriterFor(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, q question) dns.ResponseWriter {
+	if !h.cfg.hasNegTTL && !h.index.Policies().NegativeTTL || q.z == nil {
 		return w
 	}
-	return &recheckWriter{ResponseWriter: w, ctx: ctx, h: h, req: r}
+	return &recheckWriter{ResponseWriter: w, ctx: ctx, h: h, req: r, q: q}
 }
 
 // recheckWriter replaces a negative reply that the index contradicts.
@@ -31,11 +30,12 @@ type recheckWriter struct {
 	ctx context.Context
 	h   *Headless
 	req *dns.Msg
+	q   question
 }
 
 func (w *recheckWriter) WriteMsg(m *dns.Msg) error {
 	if m.Rcode == dns.RcodeNameError || (m.Rcode == dns.RcodeSuccess && len(m.Answer) == 0) {
-		if replaced, err := w.h.answerAnew(w.ctx, w.ResponseWriter, w.req); replaced {
+		if replaced, err := w.h.answerAnew(w.ctx, w.ResponseWriter, w.req, w.q); replaced {
 			return err
 		}
 	}
@@ -45,15 +45,10 @@ func (w *recheckWriter) WriteMsg(m *dns.Msg) error {
 // answerAnew writes the index's answer to r when it has records for the
 // question's name and the name is below a Service with a negative TTL:
 // replaced false when it wrote nothing (the negative reply stands).
-func (h *Headless) answerAnew(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (replaced bool, err error) {
-	q := r.Question[0]
-	name := strings.ToLower(q.Name)
-	z := h.matchZone(name)
-	if z == nil {
-		return false, nil
-	}
-	res := h.resolve(name, z)
-	if res.out != answer || !hasType(res, q.Qtype, z) {
+func (h *Headless) answerAnew(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, q question) (replaced bool, err error) {
+	z := q.z
+	res := h.resolve(q)
+	if res.out != answer || !hasType(res, q.qtype, z) {
 		return false, nil
 	}
 	svc := res.svc

@@ -32,12 +32,12 @@ type result struct {
 	svc *object.Service // whose set it is, or the name is below (its headless.dns/ttl and negative-ttl)
 }
 
-// resolve finds what answers a lowercase name in zone z.
-func (h *Headless) resolve(name string, z *zone) result {
-	if names.IsReverse(name) {
-		return h.resolveReverse(name, z)
+// resolve finds what answers a question in one of our zones.
+func (h *Headless) resolve(q question) result {
+	if names.IsReverse(q.name) {
+		return h.resolveReverse(q.name, q.z)
 	}
-	n := names.ParseForward(name, len(z.name), h.cfg.zonal)
+	n := q.fwd
 	if n.Kind != names.Service {
 		return h.resolveAncestor(n)
 	}

@@ -6,13 +6,11 @@ import (
 	"github.com/headlessdns/headless/internal/names"
 )
 
-// QueryOf is a question as the name grammar reads it: name (lowercase FQDN)
-// in zone, the plugin's zone it is in ("": none), zonal the zonal option.
-func QueryOf(name string, qtype uint16, zone string, zonal bool) Query {
+// QueryOf is a question in one of the plugin's zones as the name grammar
+// reads it: name (lowercase FQDN), and fwd, the name parsed when it is a
+// forward name.
+func QueryOf(name string, qtype uint16, fwd names.Forward) Query {
 	q := Query{Name: name, Type: qtype}
-	if zone == "" {
-		return q // OutOfZone
-	}
 	if names.IsReverse(name) {
 		p, ok := names.ParseReverse(name)
 		switch {
@@ -25,7 +23,7 @@ func QueryOf(name string, qtype uint16, zone string, zonal bool) Query {
 		}
 		return q
 	}
-	n := names.ParseForward(name, len(zone), zonal)
+	n := fwd
 	switch n.Kind {
 	case names.Namespace:
 		q.Kind, q.Namespace = Namespace, n.Namespace

@@ -3,6 +3,8 @@ package explain
 import (
 	"net/netip"
 	"testing"
+
+	"github.com/headlessdns/headless/internal/names"
 )
 
 func TestQueryOf(t *testing.T) {
@@ -11,7 +13,6 @@ func TestQueryOf(t *testing.T) {
 		name, zone string
 		want       Query
 	}{
-		{"web.default.svc.example.org.", "", Query{}},
 		{"default.svc.cluster.local.", zone, Query{Kind: Namespace, Namespace: "default"}},
 		{"1-2-3-4.default.pod.cluster.local.", zone, Query{Kind: Other}},
 		{"web.default.svc.cluster.local.", zone, Query{Kind: Service, Namespace: "default", Service: "web"}},
@@ -24,7 +25,11 @@ func TestQueryOf(t *testing.T) {
 		{"x.in-addr.arpa.", "in-addr.arpa.", Query{Kind: Other}},
 	} {
 		c.want.Name, c.want.Type = c.name, 1
-		if got := QueryOf(c.name, 1, c.zone, true); got != c.want {
+		var fwd names.Forward
+		if !names.IsReverse(c.name) {
+			fwd = names.ParseForward(c.name, len(c.zone), true)
+		}
+		if got := QueryOf(c.name, 1, fwd); got != c.want {
 			t.Errorf("QueryOf(%q) = %+v, want %+v", c.name, got, c.want)
 		}
 	}
