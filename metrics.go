@@ -7,7 +7,6 @@ import (
 
 	"github.com/coredns/coredns/plugin"
 	"github.com/headlessdns/headless/internal/index"
-	"github.com/headlessdns/headless/internal/object"
 	"github.com/headlessdns/headless/internal/topology"
 	"github.com/headlessdns/headless/internal/watch"
 	"github.com/prometheus/client_golang/prometheus"
@@ -102,8 +101,9 @@ var (
 
 // watchHooks count the watches' events and failed calls.
 var watchHooks = watch.Hooks{
-	Events: func(resource string) func() { return watchEvents.WithLabelValues(resource).Inc },
-	Failed: watchFailures.Inc,
+	Events:  func(resource string) func() { return watchEvents.WithLabelValues(resource).Inc },
+	Failed:  watchFailures.Inc,
+	Invalid: func(resource, reason string) { invalidObjects.WithLabelValues(resource, reason).Inc() },
 }
 
 type instances struct {
@@ -115,7 +115,6 @@ type instances struct {
 var running = &instances{all: map[*Headless]uint64{}}
 
 func init() {
-	object.CountInvalid = func(resource, reason string) { invalidObjects.WithLabelValues(resource, reason).Inc() }
 	prometheus.MustRegister(running)
 	// Series that alerts and dashboards use exist from the start, at zero.
 	for _, r := range []struct{ resource, reason string }{{"services", "name"}, {"endpointslices", "service-name"},

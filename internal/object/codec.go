@@ -28,6 +28,9 @@ import (
 type Codec struct {
 	mu   sync.Mutex
 	memo map[string]*Slice
+	// Invalid counts the skipped parts of the slices it reads; set before
+	// the first watch starts.
+	Invalid Counter
 }
 
 // NewCodec returns a codec that remembers nothing yet.
@@ -138,9 +141,13 @@ func decodeSlice(data []byte, codec *Codec) *Slice {
 	if r.prev != nil && int(r.prev.family) != familyOf(r.addressType) {
 		// its endpoints were read as addresses of another family (not in
 		// practice: the address type is immutable)
-		return decodeSlice(data, nil)
+		return decodeSlice(data, &Codec{Invalid: codec.Invalid})
 	}
-	return sliceFromRaw(r, true)
+	var count Counter
+	if codec != nil {
+		count = codec.Invalid
+	}
+	return sliceFromRaw(r, true, count)
 }
 
 // reset empties r for its next slice, keeping its arrays (cleared: their

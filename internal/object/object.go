@@ -128,12 +128,22 @@ func condition(b *bool, absent bool) bool {
 
 // TransformService keeps only what answers need of a Service. A Service whose
 // name the API server would reject is dropped (and reported).
-func TransformService(obj any) (any, error) {
+func TransformService(obj any) (any, error) { return Counter(nil).TransformService(obj) }
+
+// TransformSlice keeps only what answers need of an EndpointSlice.
+func TransformSlice(obj any) (any, error) { return Counter(nil).TransformSlice(obj) }
+
+// SliceFromAPI reduces and validates a slice decoded into its API type (a
+// list, the manifests, a fake clientset in tests).
+func SliceFromAPI(es *discovery.EndpointSlice) *Slice { return Counter(nil).SliceFromAPI(es) }
+
+// TransformService is TransformService, counting skipped parts.
+func (c Counter) TransformService(obj any) (any, error) {
 	s, ok := obj.(*core.Service)
 	if !ok {
 		return obj, nil // tombstones and already transformed objects pass unchanged
 	}
-	bad := &invalidParts{resource: "services", namespace: s.Namespace, name: s.Name, revision: s.ResourceVersion}
+	bad := &invalidParts{resource: "services", namespace: s.Namespace, name: s.Name, revision: s.ResourceVersion, count: c}
 	out := &Service{
 		ObjectMeta: meta.ObjectMeta{Name: s.Name, Namespace: s.Namespace, ResourceVersion: s.ResourceVersion, Labels: s.Labels, UID: s.UID},
 		Headless:   s.Spec.ClusterIP == core.ClusterIPNone,
@@ -148,18 +158,17 @@ func TransformService(obj any) (any, error) {
 	return out, nil
 }
 
-// TransformSlice keeps only what answers need of an EndpointSlice.
-func TransformSlice(obj any) (any, error) {
+// TransformSlice is TransformSlice, counting skipped parts.
+func (c Counter) TransformSlice(obj any) (any, error) {
 	es, ok := obj.(*discovery.EndpointSlice)
 	if !ok {
 		return obj, nil
 	}
-	return SliceFromAPI(es), nil
+	return c.SliceFromAPI(es), nil
 }
 
-// SliceFromAPI reduces and validates a slice decoded into its API type (a
-// list, the manifests, a fake clientset in tests).
-func SliceFromAPI(es *discovery.EndpointSlice) *Slice {
+// SliceFromAPI is SliceFromAPI, counting skipped parts.
+func (c Counter) SliceFromAPI(es *discovery.EndpointSlice) *Slice {
 	r := rawSlice{meta: es.ObjectMeta, addressType: string(es.AddressType), ports: es.Ports,
 		endpoints: make([]rawEndpoint, len(es.Endpoints))}
 	for i, e := range es.Endpoints {
@@ -179,7 +188,7 @@ func SliceFromAPI(es *discovery.EndpointSlice) *Slice {
 			}
 		}
 	}
-	return sliceFromRaw(&r, false)
+	return sliceFromRaw(&r, false, c)
 }
 
 // familyOf is 4 or 6 for an IP address type, else 0.

@@ -42,14 +42,14 @@ type rawEndpoint struct {
 // event's bytes (what the Slice keeps of them is copied), each endpoint
 // carries the hash of its bytes, and an endpoint marked reuse stands for
 // one of r.prev's (see codec.go).
-func sliceFromRaw(r *rawSlice, wire bool) *Slice {
+func sliceFromRaw(r *rawSlice, wire bool, count Counter) *Slice {
 	m := &r.meta
 	s := &Slice{
 		ObjectMeta: meta.ObjectMeta{Name: m.Name, Namespace: m.Namespace, ResourceVersion: m.ResourceVersion, Labels: m.Labels, UID: m.UID, Annotations: triggerOnly(m.Annotations)},
 		Service:    m.Labels[LabelServiceName],
 	}
 	red := reducer{meta: m, keep: func(s string) string { return s },
-		invalid: invalidParts{resource: "endpointslices", namespace: m.Namespace, name: m.Name, revision: m.ResourceVersion}}
+		invalid: invalidParts{resource: "endpointslices", namespace: m.Namespace, name: m.Name, revision: m.ResourceVersion, count: count}}
 	defer red.invalid.report()
 	if wire {
 		red.keep = strings.Clone

@@ -90,9 +90,9 @@ var invalidSeen = struct {
 	m map[string]struct{}
 }{m: map[string]struct{}{}}
 
-// CountInvalid counts a skipped part of an object (the plugin's metrics set
-// it before any watch starts).
-var CountInvalid = func(resource, reason string) {}
+// Counter is told of every skipped part of an object: its resource and
+// reason (the plugin's metric). A nil Counter counts nothing.
+type Counter func(resource, reason string)
 
 // maxInvalidParts bounds the skipped parts one log line names.
 const maxInvalidParts = 8
@@ -105,12 +105,15 @@ type invalidParts struct {
 	resource, namespace, name, revision string
 	parts                               []string
 	more                                int
+	count                               Counter
 }
 
 // add counts a skipped part (its metric reason) and names it: part says
 // which ("endpoint 3 (hostname \"Web_0\")", "port \"http\""), problem why.
 func (p *invalidParts) add(reason, part, problem string) {
-	CountInvalid(p.resource, reason)
+	if p.count != nil {
+		p.count(p.resource, reason)
+	}
 	if len(p.parts) < maxInvalidParts {
 		p.parts = append(p.parts, part+": "+problem)
 	} else {

@@ -42,8 +42,7 @@ func captureLog(f func()) string {
 // bounded; each is counted.
 func TestInvalidPartsNamed(t *testing.T) {
 	counted := map[string]int{}
-	CountInvalid = func(resource, reason string) { counted[resource+"/"+reason]++ }
-	defer func() { CountInvalid = func(string, string) {} }()
+	count := Counter(func(resource, reason string) { counted[resource+"/"+reason]++ })
 	mk := func(rv string, hosts ...string) *discovery.EndpointSlice {
 		s := &discovery.EndpointSlice{ObjectMeta: meta.ObjectMeta{Namespace: "ns", Name: "bad-" + t.Name(), ResourceVersion: rv,
 			Labels: map[string]string{LabelServiceName: "db"}}, AddressType: discovery.AddressTypeIPv4,
@@ -55,7 +54,7 @@ func TestInvalidPartsNamed(t *testing.T) {
 		return s
 	}
 	bad := []string{"Web_0", "web-1", "-web2", "WEB3", "web.4", "web 5"}
-	out := captureLog(func() { SliceFromAPI(mk("1", bad...)) })
+	out := captureLog(func() { count.SliceFromAPI(mk("1", bad...)) })
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if len(lines) != 1 {
 		t.Fatalf("want one line, got %d:\n%s", len(lines), out)
@@ -75,13 +74,13 @@ func TestInvalidPartsNamed(t *testing.T) {
 	if counted["endpointslices/hostname"] != 5 || counted["endpointslices/port"] != 2 || counted["endpointslices/address"] != 2 {
 		t.Errorf("counted %v", counted)
 	}
-	if out := captureLog(func() { SliceFromAPI(mk("1", bad...)) }); out != "" {
+	if out := captureLog(func() { count.SliceFromAPI(mk("1", bad...)) }); out != "" {
 		t.Errorf("the same revision logged again: %s", out)
 	}
-	if out := captureLog(func() { SliceFromAPI(mk("2", "Web_0")) }); !strings.Contains(out, `revision "2"`) || !strings.Contains(out, "skipped 5 invalid parts") {
+	if out := captureLog(func() { count.SliceFromAPI(mk("2", "Web_0")) }); !strings.Contains(out, `revision "2"`) || !strings.Contains(out, "skipped 5 invalid parts") {
 		t.Errorf("a new revision: %q", out)
 	}
-	if out := captureLog(func() { SliceFromAPI(mk("3", "web-0")) }); !strings.Contains(out, "skipped 4 invalid parts") {
+	if out := captureLog(func() { count.SliceFromAPI(mk("3", "web-0")) }); !strings.Contains(out, "skipped 4 invalid parts") {
 		t.Errorf("ports and addresses alone: %q", out)
 	}
 }

@@ -54,14 +54,14 @@ type store struct {
 }
 
 func newStore(id int, s Spec, to Targets, hooks Hooks) *store {
-	w := &store{id: id, spec: s, to: to, transform: object.TransformSlice, known: map[string]any{}, event: func() {}}
+	w := &store{id: id, spec: s, to: to, transform: hooks.Invalid.TransformSlice, known: map[string]any{}, event: func() {}}
 	if hooks.Events != nil {
 		w.event = hooks.Events(s.Resource)
 	}
 	w.health.failed = hooks.Failed
 	switch s.Resource {
 	case "services":
-		w.transform = object.TransformService
+		w.transform = hooks.Invalid.TransformService
 	case "nodes":
 		w.transform = object.TransformNode
 	case "namespaces":

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/headlessdns/headless/internal/object"
 	core "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	meta "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -33,6 +34,9 @@ type Hooks struct {
 	Events func(resource string) func()
 	// Failed is called for every failed list or watch call.
 	Failed func()
+	// Invalid is told of every part of an object skipped because the API
+	// server would have rejected it.
+	Invalid object.Counter
 }
 
 // Options are a Watcher's settings beyond its source and targets.
@@ -68,6 +72,9 @@ func New(src Source, specs []Spec, to Targets, opts Options) *Watcher {
 		wt.health.spec, wt.health.staleAfter, wt.health.staleCount = s, opts.StaleAfter, &w.stale
 		if s.Resource == "endpointslices" {
 			wt.codec = src.Codec() // nil when the source reads no slice itself
+			if wt.codec != nil {
+				wt.codec.Invalid = opts.Hooks.Invalid
+			}
 		}
 		// a slice watch's events are API objects or, read by the codec,
 		// Slices: no one type to expect
