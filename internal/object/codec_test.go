@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	golog "log"
+	"maps"
 	"math/rand"
 	"os"
 	"reflect"
@@ -364,4 +365,19 @@ func BenchmarkDecodeSlice(b *testing.B) {
 			SliceFromAPI(obj.(*discovery.EndpointSlice))
 		}
 	})
+}
+
+// Of a slice's annotations the trigger time and the watch-list's end mark
+// are kept, from the stream and from a list alike: a bookmark that lost its
+// k8s.io/initial-events-end annotation never ends the initial events, and
+// the reflector never syncs.
+func TestSliceAnnotationsKept(t *testing.T) {
+	es := objecttest.Slice("ns", "web-abc", "web", discovery.AddressTypeIPv4, "", objecttest.HTTP80, objecttest.EP{IP: "10.0.0.1"})
+	es.Annotations = map[string]string{AnnotationTriggerTime: "2026-11-26T07:04:05Z", meta.InitialEventsAnnotationKey: "true", "other": "x"}
+	want := map[string]string{AnnotationTriggerTime: "2026-11-26T07:04:05Z", meta.InitialEventsAnnotationKey: "true"}
+	for name, s := range map[string]*Slice{"stream": decodeSlice(objecttest.Protobuf(t, es), NewCodec()), "list": SliceFromAPI(es)} {
+		if s == nil || !maps.Equal(s.Annotations, want) {
+			t.Errorf("%s: annotations %v, want %v", name, s.Annotations, want)
+		}
+	}
 }

@@ -241,10 +241,18 @@ func portPart(i int, p discovery.EndpointPort) string {
 // one annotation of a slice that is kept, for programming latency.
 const AnnotationTriggerTime = "endpoints.kubernetes.io/last-change-trigger-time"
 
-// triggerOnly keeps AnnotationTriggerTime of a slice's annotations.
+// triggerOnly keeps of a slice's annotations AnnotationTriggerTime and the
+// API server's mark of the end of a watch-list's initial events (on the
+// bookmark that ends them: without it the reflector never syncs).
 func triggerOnly(a map[string]string) map[string]string {
-	if v, ok := a[AnnotationTriggerTime]; ok {
-		return map[string]string{AnnotationTriggerTime: v}
+	var out map[string]string
+	for _, k := range [...]string{AnnotationTriggerTime, meta.InitialEventsAnnotationKey} {
+		if v, ok := a[k]; ok {
+			if out == nil {
+				out = make(map[string]string, 2)
+			}
+			out[k] = v
+		}
 	}
-	return nil
+	return out
 }
