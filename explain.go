@@ -193,19 +193,7 @@ func (h *Headless) ptrChoice(a netip.Addr) *explain.PTRChoice {
 	if ptr == nil {
 		return nil
 	}
-	all := ptr.Contributions()
-	if len(all) < 2 {
-		return nil
-	}
-	slash := func(key string) string { name, ns, _ := strings.Cut(key, "."); return ns + "/" + name }
-	won := ptr.Single().ServiceKey()
-	c := &explain.PTRChoice{Answered: slash(won)}
-	for _, k := range all {
-		if k != won {
-			c.LeftOut = append(c.LeftOut, slash(k))
-		}
-	}
-	return c
+	return explain.PTRChoiceOf(ptr.Contributions(), ptr.Single().ServiceKey())
 }
 
 func (s explainSource) Service(namespace, name string) *explain.ServiceInfo {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/headlessdns/headless/internal/names"
 	"github.com/headlessdns/headless/internal/watch"
+	"github.com/headlessdns/headless/internal/xfr"
 
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/core/dnsserver"
@@ -42,7 +43,7 @@ func setup(c *caddy.Controller) error {
 		host = conf.ListenHosts[0]
 	}
 	h.server = conf.Transport + "://" + net.JoinHostPort(host, conf.Port)
-	h.boundIPs = boundIPsOf(conf.ListenHosts)
+	h.boundIPs = xfr.BoundIPs(conf.ListenHosts)
 	c.OnStartup(h.OnStartup)
 	c.OnStartup(func() error { h.findTransferers(conf); return nil })
 	c.OnShutdown(h.OnShutdown)

@@ -2,7 +2,6 @@ package headless
 
 import (
 	"errors"
-	"net"
 	"strings"
 
 	"github.com/coredns/coredns/core/dnsserver"
@@ -91,34 +90,11 @@ func (h *Headless) findTransferers(conf *dnsserver.Config) {
 
 // transferOwn writes our own zone: SOA, NS and the NS host's addresses (the
 // addresses the server is bound to, as stock writes them outside a
-// cluster), every published record, SOA. A request with the current serial
-// gets the SOA alone.
+// cluster), every published record, SOA.
 func (h *Headless) transferOwn(ch chan<- []dns.RR, z *zone, qzone string, serial uint32) {
-	defer close(ch)
-	soa := []dns.RR{h.soa(qzone)}
-	if serial != 0 && soa[0].(*dns.SOA).Serial == serial {
-		ch <- soa
-		return
-	}
-	ch <- soa
 	host := index.JoinName("ns.dns", qzone)
-	ch <- []dns.RR{&dns.NS{Hdr: h.hdr(dns.TypeNS, qzone), Ns: host}}
-	var addrs []dns.RR
-	for _, ip := range h.boundIPs {
-		if ip4 := ip.To4(); ip4 != nil {
-			addrs = append(addrs, &dns.A{Hdr: dns.RR_Header{Name: host, Rrtype: dns.TypeA, Class: dns.ClassINET}, A: ip4})
-		} else {
-			addrs = append(addrs, &dns.AAAA{Hdr: dns.RR_Header{Name: host, Rrtype: dns.TypeAAAA, Class: dns.ClassINET}, AAAA: ip})
-		}
-	}
-	if len(addrs) > 0 {
-		ch <- addrs
-	}
-	emit := func(rrs []dns.RR) { ch <- rrs }
-	for _, key := range h.index.ServiceKeys() {
-		h.transferService(emit, z, key)
-	}
-	ch <- soa
+	ns := []dns.RR{&dns.NS{Hdr: h.hdr(dns.TypeNS, qzone), Ns: host}}
+	xfr.Own(ch, serial, h.soa(qzone), [][]dns.RR{ns, xfr.HostAddrs(host, h.boundIPs)}, ourZone{h, z})
 }
 
 // transferService writes one published Service's records.
@@ -176,29 +152,4 @@ func (w *serialWriter) WriteMsg(m *dns.Msg) error {
 		}
 	}
 	return w.ResponseWriter.WriteMsg(m)
-}
-
-// boundIPsOf are the non-loopback addresses a server block listens on, or
-// every interface's when it binds none: the NS host's addresses in our own
-// zone's transfer, as stock finds them.
-func boundIPsOf(hosts []string) []net.IP {
-	if len(hosts) == 0 || hosts[0] == "" {
-		hosts = nil
-		addrs, err := net.InterfaceAddrs()
-		if err != nil {
-			return nil
-		}
-		for _, a := range addrs {
-			hosts = append(hosts, a.String())
-		}
-	}
-	var ips []net.IP
-	for _, host := range hosts {
-		ip, _, err := net.ParseCIDR(host) // as stock: a bound address alone (no CIDR) is none
-		if err != nil || ip.IsLoopback() {
-			continue
-		}
-		ips = append(ips, ip)
-	}
-	return ips
 }

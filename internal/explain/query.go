@@ -64,3 +64,19 @@ func ShortName(name, zone string) string {
 	}
 	return strings.TrimSuffix(name, ".svc")
 }
+
+// PTRChoiceOf is single_ptr's choice among the Services (keys "name.ns")
+// that publish an address, won the one answered; nil for fewer than two.
+func PTRChoiceOf(all []string, won string) *PTRChoice {
+	if len(all) < 2 {
+		return nil
+	}
+	slash := func(key string) string { name, ns, _ := strings.Cut(key, "."); return ns + "/" + name }
+	c := &PTRChoice{Answered: slash(won)}
+	for _, k := range all {
+		if k != won {
+			c.LeftOut = append(c.LeftOut, slash(k))
+		}
+	}
+	return c
+}

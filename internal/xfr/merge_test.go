@@ -100,3 +100,27 @@ func TestMerge(t *testing.T) {
 		t.Errorf("other records: %v", got)
 	}
 }
+
+func TestOwn(t *testing.T) {
+	own := func(serial uint32) string {
+		ch := make(chan []dns.RR)
+		ns := []dns.RR{rr("cluster.local. 5 IN NS ns.dns.cluster.local.")}
+		go Own(ch, serial, soa(200).(*dns.SOA), [][]dns.RR{ns, HostAddrs("ns.dns.cluster.local.", nil)}, ours{200})
+		var out []string
+		for b := range ch {
+			for _, r := range b {
+				out = append(out, dns.TypeToString[r.Header().Rrtype]+" "+r.Header().Name)
+			}
+		}
+		return strings.Join(out, ", ")
+	}
+	if got, want := own(0), "SOA cluster.local., NS cluster.local., A b.ns.svc.cluster.local., A d.ns.svc.cluster.local., SOA cluster.local."; got != want {
+		t.Errorf("AXFR:\n got %s\nwant %s", got, want)
+	}
+	if got := own(200); got != "SOA cluster.local." {
+		t.Errorf("IXFR current: %s", got)
+	}
+	if got := own(199); !strings.HasPrefix(got, "SOA cluster.local., NS") {
+		t.Errorf("IXFR older: %s", got)
+	}
+}
