@@ -73,9 +73,17 @@ type Query struct {
 	Addr      netip.Addr
 }
 
+// Index is what an Explainer reads of the plugin's index (internal/index):
+// what it has taken in, under its lock, and when that changed.
+type Index interface {
+	TakenIn(key string) (*object.Service, []*object.Slice)
+	HoldersOf(a netip.Addr) []index.Holder
+	Generation() uint64
+}
+
 // Options are what an Explainer reads.
 type Options struct {
-	Index      *index.Index
+	Index      Index
 	Namespaces []string        // the stanza's namespaces; none: all
 	Labels     string          // the stanza's labels, as written
 	Selector   labels.Selector // the same, parsed; nil: all

@@ -9,6 +9,19 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 )
 
+// Options configure an Index.
+type Options struct {
+	Zones      []string        // forward zones, lowercase FQDN; SRV targets are built for each, PTR targets in Zones[0]
+	TTL        uint32          // TTL of every record
+	PodNames   bool            // endpoint_pod_names: name endpoints without hostname by their pod
+	Zonal      bool            // zone-scoped names
+	Selector   labels.Selector // Services must match; nil selects all
+	Namespaces []string        // only these namespaces; none means all
+	Scoped     bool            // namespace_labels: only the namespaces SetNamespace puts in scope are published
+	Hostnames  bool            // publish_not_ready hostnames: for Services that set no headless.dns/publish-not-ready
+	Hooks      Hooks           // what the plugin's metrics are told
+}
+
 // Hooks are told what the index does; a nil hook is not called.
 type Hooks struct {
 	// Published is told how long one publish took.
@@ -314,6 +327,3 @@ func (ix *Index) WaitSynced(timeout time.Duration, stop <-chan struct{}) bool {
 	}
 	return false
 }
-
-// Options are the options the index was made with.
-func (ix *Index) Options() Options { return ix.opts }

@@ -4,7 +4,6 @@ import (
 	"net/netip"
 
 	"github.com/headlessdns/headless/internal/object"
-	"k8s.io/apimachinery/pkg/labels"
 )
 
 // What the plugin reads of the index: published answers and the state of
@@ -91,20 +90,10 @@ func (ix *Index) Counts() (services, addresses int64) {
 // the same while it is (for memos of what is derived from it).
 func (ix *Index) Generation() uint64 { return ix.gen.Load() }
 
-// Options configure an Index.
-type Options struct {
-	Zones      []string        // forward zones, lowercase FQDN; SRV targets are built for each, PTR targets in Zones[0]
-	TTL        uint32          // TTL of every record
-	PodNames   bool            // endpoint_pod_names: name endpoints without hostname by their pod
-	Zonal      bool            // zone-scoped names
-	Selector   labels.Selector // Services must match; nil selects all
-	Namespaces []string        // only these namespaces; none means all
-	Scoped     bool            // namespace_labels: only the namespaces SetNamespace puts in scope are published
-	Hostnames  bool            // publish_not_ready hostnames: for Services that set no headless.dns/publish-not-ready
-	Hooks      Hooks           // what the plugin's metrics are told
-}
-
 // Policies is which per-Service policies the published Services use.
 func (ix *Index) Policies() Policies {
 	return Policies{Capped: ix.capped.Load() > 0, OwnTTL: ix.ownTTL.Load() > 0, NegativeTTL: ix.ownNegTTL.Load() > 0}
 }
+
+// Options are the options the index was made with.
+func (ix *Index) Options() Options { return ix.opts }
