@@ -111,10 +111,13 @@ func (w *clientWriter) Value(key any) any {
 	return w.Context.Value(key)
 }
 
-// planOf is the clientWriter of the query ctx belongs to, or nil.
-func planOf(ctx context.Context) *clientWriter {
-	cw, _ := ctx.Value(planKey{}).(*clientWriter)
-	return cw
+// ordererOf is the front step's plan for the query ctx belongs to, when it
+// presorts (nil: none).
+func ordererOf(ctx context.Context) orderer {
+	if cw, ok := ctx.Value(planKey{}).(*clientWriter); ok {
+		return cw
+	}
+	return nil
 }
 
 // clientWriter shapes the reply on its way out. It is also the query's
@@ -261,7 +264,7 @@ func (h *Headless) locate(a netip.Addr) topology.ClientLoc {
 // (copies, as copyRRs makes, placed by rank). It remembers what it wrote so
 // that the front step can tell whether anything reordered it since.
 func (cw *clientWriter) presortedAnswer(set *index.RRSet, qtype uint16, name string) ([]dns.RR, bool) {
-	if cw == nil || (qtype != dns.TypeA && qtype != dns.TypeAAAA) || !cw.s.Ordered() || cw.sc == nil || cw.recs.Name("") != set {
+	if (qtype != dns.TypeA && qtype != dns.TypeAAAA) || !cw.s.Ordered() || cw.sc == nil || cw.recs.Name("") != set {
 		return nil, false
 	}
 	sc := cw.sc

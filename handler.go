@@ -34,11 +34,11 @@ func (h *Headless) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Ms
 		}
 		return h.pass(ctx, w, r, z)
 	}
-	var cw *clientWriter
+	var o orderer
 	if h.cfg.topology {
-		cw = planOf(ctx)
+		o = ordererOf(ctx)
 	}
-	return h.reply(cw, w, r, z, res)
+	return h.reply(o, w, r, z, res)
 }
 
 // question is a query's one question as the grammar reads it: worked out

@@ -61,7 +61,7 @@ func (h *Headless) answerAnew(ctx context.Context, w dns.ResponseWriter, r *dns.
 		return false, nil
 	}
 	staleNegatives.Inc()
-	_, err = h.reply(planOf(ctx), w, r, z, res)
+	_, err = h.reply(ordererOf(ctx), w, r, z, res)
 	return true, err
 }
 

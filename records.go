@@ -11,9 +11,16 @@ import (
 // The records of a reply: the answer, the apex, the SOA of a negative
 // answer, and the copies every reply gets.
 
+// orderer writes the A or AAAA answer of a Service name in the client's
+// order: the front step's plan for this query, which it hands down in the
+// query's context in a block without cache (front.go).
+type orderer interface {
+	presortedAnswer(set *index.RRSet, qtype uint16, name string) ([]dns.RR, bool)
+}
+
 // fill puts the records of the question's type into m; false when there are
-// none (NODATA).
-func (h *Headless) fill(cw *clientWriter, m *dns.Msg, q dns.Question, z *zone, qzone string, res result) bool {
+// none (NODATA). o, when not nil, orders a Service name's answer.
+func (h *Headless) fill(o orderer, m *dns.Msg, q dns.Question, z *zone, qzone string, res result) bool {
 	if res.ptr != nil {
 		if q.Qtype != dns.TypePTR {
 			return false
@@ -22,9 +29,11 @@ func (h *Headless) fill(cw *clientWriter, m *dns.Msg, q dns.Question, z *zone, q
 		return true
 	}
 	set := res.set
-	if rrs, ok := cw.presortedAnswer(set, q.Qtype, q.Name); ok {
-		m.Answer = rrs
-		return len(rrs) > 0
+	if o != nil {
+		if rrs, ok := o.presortedAnswer(set, q.Qtype, q.Name); ok {
+			m.Answer = rrs
+			return len(rrs) > 0
+		}
 	}
 	switch q.Qtype {
 	case dns.TypeA:

@@ -13,9 +13,9 @@ type zone struct {
 	reverse bool
 }
 
-// reply writes the reply for a resolved question; cw is the front step's
-// plan for this query when it has one.
-func (h *Headless) reply(cw *clientWriter, w dns.ResponseWriter, r *dns.Msg, z *zone, res result) (int, error) {
+// reply writes the reply for a resolved question; o orders a Service name's
+// answer for the client (nil: none does).
+func (h *Headless) reply(o orderer, w dns.ResponseWriter, r *dns.Msg, z *zone, res result) (int, error) {
 	q := r.Question[0]
 	m := new(dns.Msg)
 	m.SetReply(r)
@@ -24,7 +24,7 @@ func (h *Headless) reply(cw *clientWriter, w dns.ResponseWriter, r *dns.Msg, z *
 	out := res.out
 	switch out {
 	case answer:
-		if !h.fill(cw, m, q, z, qzone, res) {
+		if !h.fill(o, m, q, z, qzone, res) {
 			out = nodata
 		} else if res.svc != nil && res.svc.Policy.TTL >= 0 {
 			setTTL(m.Answer, uint32(res.svc.Policy.TTL))
