@@ -52,7 +52,7 @@ func (f *front) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) 
 	h := f.h
 	var q question // read once, when a step here needs it (off: no parse on the query path); z nil: none
 	if h.explain != nil || h.mayShape() || h.cfg.hasNegTTL || h.index.Policies().NegativeTTL {
-		q, _ = h.question(r)
+		h.question(r, &q)
 	}
 	if h.explain != nil {
 		w = h.explainWriterFor(w, r, q)

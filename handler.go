@@ -16,8 +16,8 @@ import (
 // and a write: no scan, and no lock but when the query is the first read
 // after a change was taken in (the index then publishes it first).
 func (h *Headless) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
-	q, ok := h.question(r)
-	if !ok || q.z == nil {
+	var q question
+	if !h.question(r, &q) || q.z == nil {
 		return h.notOurs(ctx, w, r)
 	}
 	z := q.z
@@ -27,7 +27,7 @@ func (h *Headless) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Ms
 		}
 		return h.pass(ctx, w, r, z)
 	}
-	res := h.resolve(q)
+	res := h.resolve(&q)
 	if res.out == pass || res.out == nxdomain && h.fallsThrough(q.name) {
 		if h.serialMerge && q.name == z.name {
 			w = &serialWriter{ResponseWriter: w, h: h}
@@ -48,23 +48,34 @@ type question struct {
 	name  string // lowercase FQDN
 	qtype uint16
 	z     *zone         // the longest of our zones it is in; nil: none
+	rev   bool          // a reverse name (in-addr.arpa, ip6.arpa)
 	fwd   names.Forward // a forward name in z: the name parsed
 }
 
-// question reads r's question; ok is false unless r has exactly one.
-func (h *Headless) question(r *dns.Msg) (q question, ok bool) {
+// question reads r's question into q; false unless r has exactly one.
+func (h *Headless) question(r *dns.Msg, q *question) bool {
 	if len(r.Question) != 1 {
-		return q, false
+		return false
 	}
-	return h.ask(strings.ToLower(r.Question[0].Name), r.Question[0].Qtype), true
+	h.read(q, strings.ToLower(r.Question[0].Name), r.Question[0].Qtype)
+	return true
 }
 
-// ask reads a question of a lowercase name.
-func (h *Headless) ask(name string, qtype uint16) question {
-	q := question{name: name, qtype: qtype, z: h.matchZone(name)}
-	if q.z != nil && !names.IsReverse(name) {
+// read reads a question of a lowercase name into q.
+func (h *Headless) read(q *question, name string, qtype uint16) {
+	q.name, q.qtype, q.z = name, qtype, h.matchZone(name)
+	if q.z == nil {
+		return
+	}
+	if q.rev = names.IsReverse(name); !q.rev {
 		q.fwd = names.ParseForward(name, len(q.z.name), h.cfg.zonal)
 	}
+}
+
+// ask is the question of a lowercase name.
+func (h *Headless) ask(name string, qtype uint16) question {
+	var q question
+	h.read(&q, name, qtype)
 	return q
 }
 

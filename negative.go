@@ -47,7 +47,7 @@ func (w *recheckWriter) WriteMsg(m *dns.Msg) error {
 // replaced false when it wrote nothing (the negative reply stands).
 func (h *Headless) answerAnew(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, q question) (replaced bool, err error) {
 	z := q.z
-	res := h.resolve(q)
+	res := h.resolve(&q)
 	if res.out != answer || !hasType(res, q.qtype, z) {
 		return false, nil
 	}

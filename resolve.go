@@ -33,11 +33,11 @@ type result struct {
 }
 
 // resolve finds what answers a question in one of our zones.
-func (h *Headless) resolve(q question) result {
-	if names.IsReverse(q.name) {
+func (h *Headless) resolve(q *question) result {
+	if q.rev {
 		return h.resolveReverse(q.name, q.z)
 	}
-	n := q.fwd
+	n := &q.fwd
 	if n.Kind != names.Service {
 		return h.resolveAncestor(n)
 	}
@@ -83,7 +83,7 @@ func (h *Headless) resolve(q question) result {
 
 // resolveAncestor answers the names above Services: the next plugin's when
 // there is one, else the apex, ns.dns and empty non-terminals of ours.
-func (h *Headless) resolveAncestor(n names.Forward) result {
+func (h *Headless) resolveAncestor(n *names.Forward) result {
 	if h.Next != nil {
 		return result{out: pass}
 	}
