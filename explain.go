@@ -107,12 +107,14 @@ func (h *Headless) staleWatch() (string, time.Time, bool) {
 }
 
 // explainWriterFor wraps w when the reply to r may need an EDE (explain is
-// on): r has EDNS and asks one name in our zones.
-func (h *Headless) explainWriterFor(w dns.ResponseWriter, r *dns.Msg, q question) dns.ResponseWriter {
+// on): r has EDNS and asks one name in our zones (into is where it goes:
+// the front step's frontQuery).
+func (h *Headless) explainWriterFor(w dns.ResponseWriter, r *dns.Msg, q *question, into *explainWriter) dns.ResponseWriter {
 	if q.z == nil || r.IsEdns0() == nil {
 		return w
 	}
-	return &explainWriter{ResponseWriter: w, h: h, req: r, q: q}
+	*into = explainWriter{ResponseWriter: w, h: h, req: r, q: q}
+	return into
 }
 
 // explainWriter adds the EDEs to a reply on its way out: the reason of a
@@ -122,7 +124,7 @@ type explainWriter struct {
 	dns.ResponseWriter
 	h   *Headless
 	req *dns.Msg
-	q   question
+	q   *question
 }
 
 func (w *explainWriter) WriteMsg(m *dns.Msg) error {
@@ -136,7 +138,7 @@ func (w *explainWriter) WriteMsg(m *dns.Msg) error {
 
 // withEDE returns a copy of m carrying the EDEs (m's sections are not
 // written to: cache may hold them).
-func (h *Headless) withEDE(req *dns.Msg, q question, m *dns.Msg, negative, stale bool) *dns.Msg {
+func (h *Headless) withEDE(req *dns.Msg, q *question, m *dns.Msg, negative, stale bool) *dns.Msg {
 	var edes []dns.EDNS0
 	if negative {
 		text := "headless: " + explain.ShortName(q.name, q.z.name) + ": "
@@ -211,7 +213,7 @@ func (h *Headless) firstForwardZone() string {
 
 // explainQuery is a question as the grammar reads it, for the explain
 // option's reasons.
-func (h *Headless) explainQuery(q question) explain.Query {
+func (h *Headless) explainQuery(q *question) explain.Query {
 	if q.z == nil {
 		return explain.Query{Name: q.name, Type: q.qtype} // explain.OutOfZone
 	}

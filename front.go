@@ -48,28 +48,20 @@ func (f *front) Name() string { return frontName }
 // query, and copying stacks cost more than the shaping itself.) CoreDNS
 // plugins write before they return (their rcode tells the server whether
 // they did), so nothing waits on the held write.
+//
+// Its frame stays below every plugin of the chain while they serve the
+// query, and every byte of it is paid by every query's goroutine (a stack
+// that grows is copied): what it works out before passing the query on is
+// worked out in prepare, whose frame is gone by then.
 func (f *front) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
-	h := f.h
-	var q question // read once, when a step here needs it (off: no parse on the query path); z nil: none
-	if h.explain != nil || h.mayShape() || h.cfg.hasNegTTL || h.index.Policies().NegativeTTL {
-		h.question(r, &q)
-	}
-	if h.explain != nil {
-		w = h.explainWriterFor(w, r, q)
-	}
-	var cw *clientWriter
-	if key, ok := h.shapes(q); ok {
-		cw = h.plan(w, r, key)
-	}
+	w, cw := f.prepare(ctx, w, r)
 	if cw == nil {
-		return plugin.NextOrFailure(f.Name(), f.next, ctx, h.recheckWriterFor(ctx, w, r, q), r)
+		return plugin.NextOrFailure(f.Name(), f.next, ctx, w, r)
 	}
-	cw.sc = topology.GetScratch()
 	if f.presort {
-		cw.Context = ctx
-		ctx = cw
+		ctx = cw // prepare made it the query's context
 	}
-	rc, err := plugin.NextOrFailure(f.Name(), f.next, ctx, h.recheckWriterFor(ctx, cw, r, q), r) // a replaced negative reply is shaped too
+	rc, err := plugin.NextOrFailure(f.Name(), f.next, ctx, w, r)
 	werr := cw.flush()
 	sc := cw.sc
 	cw.sc, cw.done, cw.pre = nil, true, presorted{} // pre.order is sc's
@@ -78,6 +70,53 @@ func (f *front) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) 
 		return dns.RcodeServerFailure, plugin.Error(frontName, werr)
 	}
 	return rc, err
+}
+
+// frontQuery is what the front step keeps of one query while the plugins
+// below serve it: the question, read once, and the writers that read it.
+// One allocation, and none of it on the frame that stays below the chain.
+type frontQuery struct {
+	q  question // z nil: not one question in our zones
+	ew explainWriter
+	rw recheckWriter
+}
+
+// prepare wraps the writer of a query as the steps that are on need it:
+// explain's EDE, the client's plan (cw, nil: none; the writer returned
+// is then cw's recheck wrapper, and a replaced negative reply is shaped
+// too), the recheck of negative replies. The question is read once, for
+// all of them; with none of them on, nothing is read.
+//
+//go:noinline
+func (f *front) prepare(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (dns.ResponseWriter, *clientWriter) {
+	h := f.h
+	if h.explain == nil && !h.mayShape() {
+		if !h.cfg.hasNegTTL && !h.index.Policies().NegativeTTL || len(r.Question) != 1 {
+			return w, nil
+		}
+		// the recheck alone: the question is read for a negative reply only
+		fq := &frontQuery{}
+		fq.rw = recheckWriter{ResponseWriter: w, ctx: ctx, h: h, req: r, q: &fq.q, unread: true}
+		return &fq.rw, nil
+	}
+	fq := &frontQuery{}
+	h.question(r, &fq.q)
+	if h.explain != nil {
+		w = h.explainWriterFor(w, r, &fq.q, &fq.ew)
+	}
+	var cw *clientWriter
+	if key, ok := h.shapes(&fq.q); ok {
+		cw = h.plan(w, r, key)
+	}
+	if cw == nil {
+		return h.recheckWriterFor(ctx, w, r, &fq.q, &fq.rw), nil
+	}
+	cw.sc = topology.GetScratch()
+	if f.presort {
+		cw.Context = ctx
+		ctx = cw
+	}
+	return h.recheckWriterFor(ctx, cw, r, &fq.q, &fq.rw), cw
 }
 
 // mayShape reports whether replies may need per-client work: topology or a
@@ -89,7 +128,7 @@ func (h *Headless) mayShape() bool {
 // shapes reports whether the reply to q may need per-client work: an A,
 // AAAA or SRV question for a name below a Service in our forward zones,
 // while mayShape. It returns the Service's key.
-func (h *Headless) shapes(q question) (string, bool) {
+func (h *Headless) shapes(q *question) (string, bool) {
 	if q.z == nil || q.z.reverse || !h.mayShape() {
 		return "", false
 	}

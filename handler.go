@@ -16,20 +16,17 @@ import (
 // and a write: no scan, and no lock but when the query is the first read
 // after a change was taken in (the index then publishes it first).
 func (h *Headless) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
-	var q question
-	if !h.question(r, &q) || q.z == nil {
+	z, res, how := h.resolveQuestion(r)
+	switch {
+	case z == nil:
 		return h.notOurs(ctx, w, r)
-	}
-	z := q.z
-	if q.qtype == dns.TypeAXFR || q.qtype == dns.TypeIXFR {
+	case how == isXfr:
 		if h.Next == nil {
 			return dns.RcodeRefused, nil // as stock: the server answers REFUSED, nothing logged
 		}
 		return h.pass(ctx, w, r, z)
-	}
-	res := h.resolve(&q)
-	if res.out == pass || res.out == nxdomain && h.fallsThrough(q.name) {
-		if h.serialMerge && q.name == z.name {
+	case res.out == pass:
+		if h.serialMerge && how == atApex {
 			w = &serialWriter{ResponseWriter: w, h: h}
 		}
 		return h.pass(ctx, w, r, z)
@@ -39,6 +36,37 @@ func (h *Headless) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Ms
 		o = ordererOf(ctx)
 	}
 	return h.reply(o, w, r, z, res)
+}
+
+// What resolveQuestion found besides the result.
+const (
+	isXfr  = 1 + iota // AXFR or IXFR: not resolved
+	atApex            // the name is the zone's apex
+)
+
+// resolveQuestion reads r's question and resolves it: z nil when it is not
+// one question in our zones; a fallthrough NXDOMAIN comes back as pass. A
+// function of its own so that the parsed question lives in its stack frame
+// and not in ServeDNS's, which is below the packing of the reply: each byte
+// of frame there is paid by every query's goroutine (front.go).
+//
+//go:noinline
+func (h *Headless) resolveQuestion(r *dns.Msg) (z *zone, res result, how int) {
+	var q question
+	if !h.question(r, &q) || q.z == nil {
+		return nil, res, 0
+	}
+	if q.qtype == dns.TypeAXFR || q.qtype == dns.TypeIXFR {
+		return q.z, res, isXfr
+	}
+	res = h.resolve(&q)
+	if res.out == nxdomain && h.fallsThrough(q.name) {
+		res.out = pass
+	}
+	if q.name == q.z.name {
+		how = atApex
+	}
+	return q.z, res, how
 }
 
 // question is a query's one question as the grammar reads it: worked out
@@ -72,10 +100,10 @@ func (h *Headless) read(q *question, name string, qtype uint16) {
 	}
 }
 
-// ask is the question of a lowercase name.
-func (h *Headless) ask(name string, qtype uint16) question {
-	var q question
-	h.read(&q, name, qtype)
+// ask is the question of a lowercase name (off the query path).
+func (h *Headless) ask(name string, qtype uint16) *question {
+	q := &question{}
+	h.read(q, name, qtype)
 	return q
 }
 

@@ -17,24 +17,34 @@ import (
 
 // recheckWriterFor wraps w when a negative reply to r may have to be
 // replaced: some Service (or the Corefile) sets a negative TTL.
-func (h *Headless) recheckWriterFor(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, q question) dns.ResponseWriter {
+// (into is where it goes: the front step's frontQuery).
+func (h *Headless) recheckWriterFor(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, q *question, into *recheckWriter) dns.ResponseWriter {
 	if !h.cfg.hasNegTTL && !h.index.Policies().NegativeTTL || q.z == nil {
 		return w
 	}
-	return &recheckWriter{ResponseWriter: w, ctx: ctx, h: h, req: r, q: q}
+	*into = recheckWriter{ResponseWriter: w, ctx: ctx, h: h, req: r, q: q}
+	return into
 }
 
 // recheckWriter replaces a negative reply that the index contradicts.
 type recheckWriter struct {
 	dns.ResponseWriter
-	ctx context.Context
-	h   *Headless
-	req *dns.Msg
-	q   question
+	ctx    context.Context
+	h      *Headless
+	req    *dns.Msg
+	q      *question
+	unread bool // q is still to be read from req
 }
 
 func (w *recheckWriter) WriteMsg(m *dns.Msg) error {
 	if m.Rcode == dns.RcodeNameError || (m.Rcode == dns.RcodeSuccess && len(m.Answer) == 0) {
+		if w.unread {
+			w.h.question(w.req, w.q)
+			w.unread = false
+		}
+		if w.q.z == nil {
+			return w.ResponseWriter.WriteMsg(m)
+		}
 		if replaced, err := w.h.answerAnew(w.ctx, w.ResponseWriter, w.req, w.q); replaced {
 			return err
 		}
@@ -45,9 +55,9 @@ func (w *recheckWriter) WriteMsg(m *dns.Msg) error {
 // answerAnew writes the index's answer to r when it has records for the
 // question's name and the name is below a Service with a negative TTL:
 // replaced false when it wrote nothing (the negative reply stands).
-func (h *Headless) answerAnew(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, q question) (replaced bool, err error) {
+func (h *Headless) answerAnew(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, q *question) (replaced bool, err error) {
 	z := q.z
-	res := h.resolve(&q)
+	res := h.resolve(q)
 	if res.out != answer || !hasType(res, q.qtype, z) {
 		return false, nil
 	}
