@@ -99,6 +99,18 @@ func (f *front) prepare(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (
 		fq.rw = recheckWriter{ResponseWriter: w, ctx: ctx, h: h, req: r, q: &fq.q, unread: true}
 		return &fq.rw, nil
 	}
+	recheck := h.cfg.hasNegTTL || h.index.Policies().NegativeTTL
+	if h.explain == nil && !recheck { // shaping alone: nothing keeps the question
+		var q question
+		h.question(r, &q)
+		if key, ok := h.shapes(&q); ok {
+			if cw := h.plan(w, r, key); cw != nil {
+				f.planned(ctx, cw)
+				return cw, cw
+			}
+		}
+		return w, nil
+	}
 	fq := &frontQuery{}
 	h.question(r, &fq.q)
 	if h.explain != nil {
@@ -111,12 +123,18 @@ func (f *front) prepare(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (
 	if cw == nil {
 		return h.recheckWriterFor(ctx, w, r, &fq.q, &fq.rw), nil
 	}
+	return h.recheckWriterFor(f.planned(ctx, cw), cw, r, &fq.q, &fq.rw), cw
+}
+
+// planned readies a plan for the chain: its scratch, and with presort the
+// plan as the query's context (returned).
+func (f *front) planned(ctx context.Context, cw *clientWriter) context.Context {
 	cw.sc = topology.GetScratch()
 	if f.presort {
 		cw.Context = ctx
-		ctx = cw
+		return cw
 	}
-	return h.recheckWriterFor(ctx, cw, r, &fq.q, &fq.rw), cw
+	return ctx
 }
 
 // mayShape reports whether replies may need per-client work: topology or a
