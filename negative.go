@@ -2,6 +2,7 @@ package headless
 
 import (
 	"context"
+	"slices"
 
 	"github.com/miekg/dns"
 )
@@ -45,21 +46,46 @@ func (w *recheckWriter) WriteMsg(m *dns.Msg) error {
 		if w.q.z == nil {
 			return w.ResponseWriter.WriteMsg(m)
 		}
-		if replaced, err := w.h.answerAnew(w.ctx, w.ResponseWriter, w.req, w.q); replaced {
+		replaced, n, err := w.h.answerAnew(w.ctx, w.ResponseWriter, w.req, w.q)
+		if replaced {
 			return err
+		}
+		if n >= 0 {
+			m = clampNegative(m, uint32(n))
 		}
 	}
 	return w.ResponseWriter.WriteMsg(m)
 }
 
+// clampNegative is m with the TTL of its authority records at most n: a
+// copy when one is higher (cache may hold m's records).
+func clampNegative(m *dns.Msg, n uint32) *dns.Msg {
+	i := slices.IndexFunc(m.Ns, func(rr dns.RR) bool { return rr.Header().Ttl > n })
+	if i < 0 {
+		return m
+	}
+	c := *m
+	c.Ns = make([]dns.RR, len(m.Ns))
+	for j, rr := range m.Ns {
+		if rr.Header().Ttl > n {
+			rr = dns.Copy(rr)
+			rr.Header().Ttl = n
+		}
+		c.Ns[j] = rr
+	}
+	return &c
+}
+
 // answerAnew writes the index's answer to r when it has records for the
 // question's name and the name is below a Service with a negative TTL:
-// replaced false when it wrote nothing (the negative reply stands).
-func (h *Headless) answerAnew(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, q *question) (replaced bool, err error) {
+// replaced false when it wrote nothing (the negative reply stands). n is
+// the negative TTL of the name when the index denies it too (-1: none, or
+// not ours to deny).
+func (h *Headless) answerAnew(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, q *question) (replaced bool, n int32, err error) {
 	z := q.z
 	res := h.resolve(q)
-	if res.out != answer || !hasType(res, q.qtype, z) {
-		return false, nil
+	if res.out != answer && res.out != nodata && res.out != nxdomain {
+		return false, -1, nil
 	}
 	svc := res.svc
 	if res.ptr != nil && svc == nil {
@@ -67,12 +93,13 @@ func (h *Headless) answerAnew(ctx context.Context, w dns.ResponseWriter, r *dns.
 			svc = recs.Service()
 		}
 	}
-	if h.negativeTTL(svc) < 0 {
-		return false, nil
+	n = h.negativeTTL(svc)
+	if n < 0 || res.out != answer || !hasType(res, q.qtype, z) {
+		return false, n, nil
 	}
 	staleNegatives.Inc()
 	_, err = h.reply(ordererOf(ctx), w, r, z, res)
-	return true, err
+	return true, n, err
 }
 
 // hasType reports whether a resolved answer has records of type qtype.

@@ -110,3 +110,45 @@ func TestCachedNegativeReplaced(t *testing.T) {
 		t.Errorf("plain-3 (no negative TTL) through cache: %s, want the cached NXDOMAIN", dns.RcodeToString[m.Rcode])
 	}
 }
+
+// Through a real cache, the header TTL of a negative reply's SOA is at most
+// the negative TTL, on the miss and on the hit (cache rewrites it to what
+// is left of its 5 s denial floor): the annotation's, else the Corefile's;
+// a name no negative TTL covers keeps what cache writes.
+func TestNegativeTTLThroughCache(t *testing.T) {
+	objs := append(bootCluster(),
+		annotated(headlessSvc("ns", "neg", nil), object.AnnotationNegTTL, "1"),
+		slice("ns", "neg-a", "neg", discovery.AddressTypeIPv4, "", peer, ep{IP: "10.4.0.1", Host: "neg-0"}))
+	const svc = ".ns.svc.cluster.local."
+	for _, tc := range []struct {
+		cfg   config
+		name  string
+		qtype uint16
+		max   uint32 // the header TTL a client may see
+	}{
+		{config{}, "neg-9.neg" + svc, dns.TypeA, 1},
+		{config{}, "neg-0.neg" + svc, dns.TypeAAAA, 1},
+		{config{}, "_nope._tcp.neg" + svc, dns.TypeSRV, 1},
+		{config{negativeTTL: 2, hasNegTTL: true}, "db-9.db" + svc, dns.TypeA, 2},
+		{config{negativeTTL: 2, hasNegTTL: true}, "9.9.9.10.in-addr.arpa.", dns.TypePTR, 2},
+		{config{negativeTTL: 0, hasNegTTL: true}, "db" + svc, dns.TypeAAAA, 0},
+		{config{}, "db-9.db" + svc, dns.TypeA, 5}, // no negative TTL: cache's floor
+	} {
+		h, _ := start(t, tc.cfg, objs...)
+		hd := cached(h)
+		h.Next = nil // reverse names are ours to deny
+		for _, from := range []string{"miss", "hit"} {
+			m, _ := edeOf(t, hd, tc.name, tc.qtype)
+			if len(m.Answer) != 0 || len(m.Ns) != 1 {
+				t.Fatalf("%s %s: not a negative reply with an SOA: %v", tc.name, from, m)
+			}
+			s := m.Ns[0].(*dns.SOA)
+			if s.Hdr.Ttl > tc.max || (tc.max < 5 && s.Minttl > tc.max) {
+				t.Errorf("%s %s (%s): SOA TTL %d MINIMUM %d, want at most %d", tc.name, dns.TypeToString[tc.qtype], from, s.Hdr.Ttl, s.Minttl, tc.max)
+			}
+			if tc.max == 5 && s.Hdr.Ttl < 4 {
+				t.Errorf("%s %s (%s): SOA TTL %d lowered without a negative TTL", tc.name, dns.TypeToString[tc.qtype], from, s.Hdr.Ttl)
+			}
+		}
+	}
+}
