@@ -285,6 +285,14 @@ func TestParity(t *testing.T) {
 			if mode.name != "Default" {
 				return
 			}
+			explained := startParityOurs(t, c.Admin, "explain")
+			eventually(t, 60*time.Second, "cluster served with explain on", func() error {
+				if r, err := testbed.Exchange(explained.Addr, "huge.par"+zone, dns.TypeA, true); err != nil || len(r.Answer) != hugeReady {
+					return fmt.Errorf("huge: %v %v", r, err)
+				}
+				return nil
+			})
+			explainChangesOnlyEDE(t, ours.Addr, explained.Addr)
 			parityMutations(t, c)
 			hugeReady, oneAnswer = 109, oneAnswer[:3]
 			for _, addr := range []string{ours.Addr, stock.Addr} {
