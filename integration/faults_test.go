@@ -232,16 +232,31 @@ func TestFaults(t *testing.T) {
 		if waited < 3*time.Second {
 			t.Errorf("served after %s, before startup_timeout 3s", waited)
 		}
-		if !strings.Contains(d.Log(), "starting server with unsynced Kubernetes API") {
-			t.Errorf("no start-up warning in log:\n%s", d.Log())
+		// The stock plugin next to ours waits, logs and SERVFAILs the same
+		// way: what is checked here is ours alone.
+		if !strings.Contains(d.Log(), "plugin/headless: starting server with unsynced Kubernetes API after 3s") {
+			t.Errorf("no start-up warning of headless in log:\n%s", d.Log())
 		}
-		if s := httpStatus(d.ready); s != http.StatusServiceUnavailable {
-			t.Errorf("ready: %d, want 503 while not synced", s)
+		if s, body := httpGet(d.ready); s != http.StatusServiceUnavailable || !strings.Contains(body, "headless") {
+			t.Errorf("ready: %d %q, want 503 naming headless while not synced", s, body)
 		}
-		for _, n := range []string{web, "web-0.web.app" + zone, "nope.web.app" + zone} {
+		// after startup_timeout ours passes Service names on (the next
+		// plugin, unsynced too, SERVFAILs them), says so once and shows it
+		passes := metric(t, d.metrics, `coredns_headless_requests_total{outcome="pass"}`)
+		names := []string{web, "web-0.web.app" + zone, "nope.web.app" + zone}
+		for _, n := range names {
 			if got := answer(t, d.Addr, n, dns.TypeA, false); !strings.HasPrefix(got, "SERVFAIL") {
 				t.Errorf("%s before sync: %q, want SERVFAIL (never a false NXDOMAIN)", n, got)
 			}
+		}
+		if got := metric(t, d.metrics, `coredns_headless_requests_total{outcome="pass"}`) - passes; got != float64(len(names)) {
+			t.Errorf("headless passed %v of the %d names on while unsynced, want all", got, len(names))
+		}
+		if got := metric(t, d.metrics, "coredns_headless_sync_fallback"); got != 1 {
+			t.Errorf("sync_fallback %v while unsynced past startup_timeout, want 1", got)
+		}
+		if n := strings.Count(d.Log(), "plugin/headless: the Service watch has not synced 3s after start-up"); n != 1 {
+			t.Errorf("the fallback logged %d times, want once:\n%s", n, d.Log())
 		}
 		up := time.Now()
 		if err := p2.Up(); err != nil {
@@ -254,6 +269,9 @@ func TestFaults(t *testing.T) {
 			return nil
 		})
 		expect(t, d.Addr, "web-0.web.app"+zone, dns.TypeA, "NOERROR A 10.244.1.10")
+		if got := metric(t, d.metrics, "coredns_headless_sync_fallback"); got != 0 || !strings.Contains(d.Log(), "plugin/headless: the Service watch has synced: answering Service names again") {
+			t.Errorf("after sync: sync_fallback %v, want 0, and the log line of the end of the fallback", got)
+		}
 		t.Logf("CATCH-UP start while unreachable: waited %s for startup_timeout, ready %s after API reachable", waited.Round(time.Millisecond), time.Since(up).Round(time.Millisecond))
 	})
 

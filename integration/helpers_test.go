@@ -6,6 +6,7 @@ package integration
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"sort"
 	"strings"
@@ -144,6 +145,18 @@ type q struct {
 func metric(t testing.TB, url, series string) float64 {
 	t.Helper()
 	return testbed.Metric(t, url, series)
+}
+
+// httpGet is a GET's status and body (0: no answer).
+func httpGet(url string) (int, string) {
+	c := &http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		return 0, ""
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
 
 func httpStatus(url string) int {
