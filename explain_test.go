@@ -21,6 +21,7 @@ import (
 	"github.com/headlessdns/headless/internal/testbed"
 	"github.com/headlessdns/headless/internal/watch"
 	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
 	discovery "k8s.io/api/discovery/v1"
 	meta "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -34,7 +35,29 @@ func (nxNext) Name() string { return "nx" }
 func (nxNext) ServeDNS(_ context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
 	m := new(dns.Msg)
 	m.SetRcode(r, dns.RcodeNameError)
+	// with an SOA, as stock writes it: cache stores no denial without one
+	m.Ns = []dns.RR{&dns.SOA{Hdr: dns.RR_Header{Name: "cluster.local.", Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: 5},
+		Ns: "ns.dns.cluster.local.", Mbox: "hostmaster.cluster.local.", Serial: 1, Refresh: 7200, Retry: 1800, Expire: 86400, Minttl: 5}}
 	return dns.RcodeNameError, w.WriteMsg(m)
+}
+
+// cacheHits is the count of replies CoreDNS's cache served (all caches of
+// the test binary).
+func cacheHits(t *testing.T) float64 {
+	t.Helper()
+	mfs, err := prometheus.DefaultGatherer.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() == "coredns_cache_hits_total" {
+			for _, m := range mf.GetMetric() {
+				sum += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return sum
 }
 
 // cached is the plugin behind a real cache, with the front step ahead of
@@ -99,12 +122,20 @@ func TestExplainEDE(t *testing.T) {
 		if qt == 0 {
 			qt = dns.TypeA
 		}
-		for round := 0; round < 2; round++ { // the second reply comes from cache
-			var texts []string
-			waitFor(t, tc.name+" explained", func() bool { // (an unwatched Service is looked up in the background)
-				_, texts = edeOf(t, hd, tc.name, qt)
-				return len(texts) == 1 && strings.HasPrefix(texts[0], "Other|"+tc.text)
-			})
+		waitFor(t, tc.name+" explained", func() bool { // (an unwatched Service is looked up in the background)
+			_, texts := edeOf(t, hd, tc.name, qt)
+			return len(texts) == 1 && strings.HasPrefix(texts[0], "Other|"+tc.text)
+		})
+		hits := cacheHits(t)
+		if _, texts := edeOf(t, hd, tc.name, qt); len(texts) != 1 || !strings.HasPrefix(texts[0], "Other|"+tc.text) {
+			t.Errorf("%s from cache: EDE %q", tc.name, texts)
+		}
+		if got := cacheHits(t) - hits; got != 1 {
+			t.Errorf("%s: the second reply is not a cache hit (%v hits)", tc.name, got)
+		}
+		_, msg, _ := strings.Cut(strings.TrimPrefix(tc.text, "headless: "), ": ") // the EDE is "headless: NAME: " and the message
+		if ex := (explainSource{h}).Explain(tc.name, qt); len(ex.Reasons) != 1 || ex.Reasons[0].Code != tc.code || !strings.HasPrefix(ex.Reasons[0].Message, msg) {
+			t.Errorf("%s: reasons %+v, want one of code %s with the EDE's message", tc.name, ex.Reasons, tc.code)
 		}
 	}
 	// SRV for a port the Service lacks; AAAA for an IPv4-only name
