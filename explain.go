@@ -106,59 +106,50 @@ func (h *Headless) staleWatch() (string, time.Time, bool) {
 	return w.Name, w.FailingSince, ok
 }
 
-// explainWriterFor wraps w when the reply to r may need an EDE (explain is
-// on): r has EDNS and asks one name in our zones (into is where it goes:
-// the front step's frontQuery).
-func (h *Headless) explainWriterFor(w dns.ResponseWriter, r *dns.Msg, q *question, into *explainWriter) dns.ResponseWriter {
-	if q.z == nil || r.IsEdns0() == nil {
+// explainWriter wraps w in fq's explain writer when the reply may need an
+// EDE: explain is on and the query has EDNS.
+func (fq *frontQuery) explainWriter(h *Headless, w dns.ResponseWriter) dns.ResponseWriter {
+	if h.explain == nil || fq.req.IsEdns0() == nil {
 		return w
 	}
-	*into = explainWriter{ResponseWriter: w, h: h, req: r, q: q}
-	return into
+	fq.ew = explainWriter{ResponseWriter: w, h: h, fq: fq}
+	return &fq.ew
 }
 
 // explainWriter adds the EDEs to a reply on its way out: the reason of a
-// negative answer, and the stale codes while a watch is failing. Positive
-// answers pass untouched otherwise.
+// negative answer in our zones, and the stale codes while a watch is
+// failing. Positive answers pass untouched otherwise.
 type explainWriter struct {
 	dns.ResponseWriter
-	h   *Headless
-	req *dns.Msg
-	q   *question
+	h  *Headless
+	fq *frontQuery
 }
 
 func (w *explainWriter) WriteMsg(m *dns.Msg) error {
 	negative := m.Rcode == dns.RcodeNameError || (m.Rcode == dns.RcodeSuccess && len(m.Answer) == 0)
-	_, _, stale := w.h.staleWatch()
-	if negative || stale {
-		m = w.h.withEDE(w.req, w.q, m, negative, stale)
+	what, since, stale := w.h.staleWatch()
+	if !negative && !stale {
+		return w.ResponseWriter.WriteMsg(m)
 	}
-	return w.ResponseWriter.WriteMsg(m)
-}
-
-// withEDE returns a copy of m carrying the EDEs (m's sections are not
-// written to: cache may hold them).
-func (h *Headless) withEDE(req *dns.Msg, q *question, m *dns.Msg, negative, stale bool) *dns.Msg {
+	q := w.fq.question(w.h)
+	if q.z == nil {
+		return w.ResponseWriter.WriteMsg(m)
+	}
 	var edes []dns.EDNS0
 	if negative {
-		text := "headless: " + explain.ShortName(q.name, q.z.name) + ": "
-		if rs, ok := h.explain.ex.ForReply(h.explainQuery(q)); !ok {
-			text += "not explained (too many new negative answers a second)"
-		} else if len(rs) > 0 {
-			text += rs[0].Message
-			h.explain.ex.LogOnce(q.name+" "+dns.TypeToString[q.qtype], rs[0])
+		ede := w.h.explain.ex.ReplyEDE(q.name, q.qtype, q.z.name, &q.fwd)
+		if !stale { // every negative reply, also from cache: its EDE made once
+			return explain.WriteWithEDE(w.ResponseWriter, w.fq.req, m, ede)
 		}
-		edes = append(edes, &dns.EDNS0_EDE{InfoCode: dns.ExtendedErrorCodeOther, ExtraText: text})
+		edes = append(edes, ede.Option)
 	}
-	if stale {
-		code := dns.ExtendedErrorCodeStaleAnswer
-		if m.Rcode == dns.RcodeNameError {
-			code = dns.ExtendedErrorCodeStaleNXDOMAINAnswer
-		}
-		what, since, _ := h.staleWatch()
-		edes = append(edes, &dns.EDNS0_EDE{InfoCode: code, ExtraText: "headless: watch of " + what + " failing since " + since.UTC().Format(time.RFC3339)})
+	code := dns.ExtendedErrorCodeStaleAnswer
+	if m.Rcode == dns.RcodeNameError {
+		code = dns.ExtendedErrorCodeStaleNXDOMAINAnswer
 	}
-	return explain.WithEDE(req, m, edes...)
+	edes = append(edes, &dns.EDNS0_EDE{InfoCode: code, ExtraText: "headless: watch of " + what + " failing since " + since.UTC().Format(time.RFC3339)})
+	explain.AddEDE(w.fq.req, m, edes...)
+	return w.ResponseWriter.WriteMsg(m)
 }
 
 // explainSource answers the HTTP endpoint: the question resolved as the

@@ -73,33 +73,45 @@ func (f *front) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) 
 }
 
 // frontQuery is what the front step keeps of one query while the plugins
-// below serve it: the question, read once, and the writers that read it.
-// One allocation, and none of it on the frame that stays below the chain.
+// below serve it: the question, read once (and only when a reply needs it,
+// unless the plan needs it first), and the writers that read it. One
+// allocation, and none of it on the frame that stays below the chain.
 type frontQuery struct {
-	q  question // z nil: not one question in our zones
-	ew explainWriter
-	rw recheckWriter
+	q      question // z nil: not one question in our zones
+	req    *dns.Msg
+	unread bool // q is still to be read from req
+	ew     explainWriter
+	rw     recheckWriter
+}
+
+// question is the query's question, read on first use.
+func (fq *frontQuery) question(h *Headless) *question {
+	if fq.unread {
+		h.question(fq.req, &fq.q)
+		fq.unread = false
+	}
+	return &fq.q
 }
 
 // prepare wraps the writer of a query as the steps that are on need it:
 // explain's EDE, the client's plan (cw, nil: none; the writer returned
 // is then cw's recheck wrapper, and a replaced negative reply is shaped
 // too), the recheck of negative replies. The question is read once, for
-// all of them; with none of them on, nothing is read.
+// all of them: at once when the plan needs it, else by the first reply
+// that does (a negative one); with none of them on, nothing is read.
 //
 //go:noinline
 func (f *front) prepare(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (dns.ResponseWriter, *clientWriter) {
 	h := f.h
-	if h.explain == nil && !h.mayShape() {
-		if !h.cfg.hasNegTTL && !h.index.Policies().NegativeTTL || len(r.Question) != 1 {
+	recheck := h.cfg.hasNegTTL || h.index.Policies().NegativeTTL
+	if !h.mayShape() {
+		explain := h.explain != nil && r.IsEdns0() != nil
+		if !explain && !recheck || len(r.Question) != 1 {
 			return w, nil
 		}
-		// the recheck alone: the question is read for a negative reply only
-		fq := &frontQuery{}
-		fq.rw = recheckWriter{ResponseWriter: w, ctx: ctx, h: h, req: r, q: &fq.q, unread: true}
-		return &fq.rw, nil
+		fq := &frontQuery{req: r, unread: true}
+		return fq.recheckWriter(ctx, h, fq.explainWriter(h, w), recheck), nil
 	}
-	recheck := h.cfg.hasNegTTL || h.index.Policies().NegativeTTL
 	if h.explain == nil && !recheck { // shaping alone: nothing keeps the question
 		var q question
 		h.question(r, &q)
@@ -111,19 +123,20 @@ func (f *front) prepare(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (
 		}
 		return w, nil
 	}
-	fq := &frontQuery{}
+	fq := &frontQuery{req: r}
 	h.question(r, &fq.q)
-	if h.explain != nil {
-		w = h.explainWriterFor(w, r, &fq.q, &fq.ew)
+	if fq.q.z == nil {
+		return w, nil // not ours: nothing to explain, shape or recheck
 	}
+	w = fq.explainWriter(h, w)
 	var cw *clientWriter
 	if key, ok := h.shapes(&fq.q); ok {
 		cw = h.plan(w, r, key)
 	}
 	if cw == nil {
-		return h.recheckWriterFor(ctx, w, r, &fq.q, &fq.rw), nil
+		return fq.recheckWriter(ctx, h, w, recheck), nil
 	}
-	return h.recheckWriterFor(f.planned(ctx, cw), cw, r, &fq.q, &fq.rw), cw
+	return fq.recheckWriter(f.planned(ctx, cw), h, cw, recheck), cw
 }
 
 // planned readies a plan for the chain: its scratch, and with presort the

@@ -320,6 +320,11 @@ func (w *discardWriter) WriteMsg(m *dns.Msg) error {
 	return err
 }
 
+func (w *discardWriter) Write(b []byte) (int, error) {
+	w.n = len(b)
+	return len(b), nil
+}
+
 // IPv6: AAAA answers ordered, the client located by a client_zones IPv6
 // CIDR or by an IPv6 pod CIDR.
 func TestTopologyIPv6(t *testing.T) {

@@ -16,37 +16,32 @@ import (
 // instead. A member created after a peer asked for it then resolves as soon
 // as its endpoint reaches us, through any cache in the block.
 
-// recheckWriterFor wraps w when a negative reply to r may have to be
-// replaced: some Service (or the Corefile) sets a negative TTL.
-// (into is where it goes: the front step's frontQuery).
-func (h *Headless) recheckWriterFor(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, q *question, into *recheckWriter) dns.ResponseWriter {
-	if !h.cfg.hasNegTTL && !h.index.Policies().NegativeTTL || q.z == nil {
+// recheckWriter wraps w in fq's recheck writer when a negative reply may
+// have to be replaced or clamped: some Service (or the Corefile) sets a
+// negative TTL (on).
+func (fq *frontQuery) recheckWriter(ctx context.Context, h *Headless, w dns.ResponseWriter, on bool) dns.ResponseWriter {
+	if !on {
 		return w
 	}
-	*into = recheckWriter{ResponseWriter: w, ctx: ctx, h: h, req: r, q: q}
-	return into
+	fq.rw = recheckWriter{ResponseWriter: w, ctx: ctx, h: h, fq: fq}
+	return &fq.rw
 }
 
 // recheckWriter replaces a negative reply that the index contradicts.
 type recheckWriter struct {
 	dns.ResponseWriter
-	ctx    context.Context
-	h      *Headless
-	req    *dns.Msg
-	q      *question
-	unread bool // q is still to be read from req
+	ctx context.Context
+	h   *Headless
+	fq  *frontQuery
 }
 
 func (w *recheckWriter) WriteMsg(m *dns.Msg) error {
 	if m.Rcode == dns.RcodeNameError || (m.Rcode == dns.RcodeSuccess && len(m.Answer) == 0) {
-		if w.unread {
-			w.h.question(w.req, w.q)
-			w.unread = false
-		}
-		if w.q.z == nil {
+		q := w.fq.question(w.h)
+		if q.z == nil {
 			return w.ResponseWriter.WriteMsg(m)
 		}
-		replaced, n, err := w.h.answerAnew(w.ctx, w.ResponseWriter, w.req, w.q)
+		replaced, n, err := w.h.answerAnew(w.ctx, w.ResponseWriter, w.fq.req, q)
 		if replaced {
 			return err
 		}

@@ -14,6 +14,7 @@ import (
 	clog "github.com/coredns/coredns/plugin/pkg/log"
 
 	"github.com/headlessdns/headless/internal/index"
+	"github.com/headlessdns/headless/internal/names"
 	"github.com/headlessdns/headless/internal/object"
 	"github.com/miekg/dns"
 	core "k8s.io/api/core/v1"
@@ -101,7 +102,7 @@ type Explainer struct {
 	lim    *rate.Limiter // reasons computed a second for replies (memo misses)
 
 	mu   sync.Mutex
-	memo map[memoKey]memoEntry // a reply's reasons, while nothing they read changed
+	memo map[memoKey]memoEntry // a reply's EDE, while nothing its reason read changed
 }
 
 type memoKey struct {
@@ -110,8 +111,8 @@ type memoKey struct {
 }
 
 type memoEntry struct {
-	gen, lgen uint64 // the index's and the lookup's generations they were computed at
-	reasons   []Reason
+	gen, lgen uint64 // the index's and the lookup's generations it was computed at
+	ede       *EDE
 }
 
 const memoMax = 8192
@@ -121,30 +122,38 @@ func New(o Options) *Explainer {
 	return &Explainer{o: o, lim: rate.NewLimiter(1000, 1000), memo: map[memoKey]memoEntry{}}
 }
 
-// ForReply are the reasons of a negative reply to q, without stale (the
-// caller adds what it needs of that): remembered per name and type while
-// the index takes no change in and the lookup learns nothing, computed
-// anew at most 1,000 times a second; false when over that rate.
-func (e *Explainer) ForReply(q Query) ([]Reason, bool) {
-	k := memoKey{q.Name, q.Type}
+// ReplyEDE is the EDE of a negative reply to name (lowercase FQDN, in
+// zone; fwd is the name parsed when it is a forward name) of type qtype:
+// INFO-CODE 0 (Other), "headless: NAME: REASON". It is one option per name
+// and type while the index takes no change in and the lookup learns
+// nothing, shared by every reply (never written to); reasons are computed
+// anew at most 1,000 times a second, a reply over that rate says "not
+// explained". A new reason is logged at debug level.
+func (e *Explainer) ReplyEDE(name string, qtype uint16, zone string, fwd *names.Forward) *EDE {
+	k := memoKey{name, qtype}
 	gen, lgen := e.o.Index.Generation(), e.lookupGen()
 	e.mu.Lock()
 	m, ok := e.memo[k]
 	e.mu.Unlock()
 	if ok && m.gen == gen && m.lgen == lgen {
-		return m.reasons, true
+		return m.ede
 	}
+	text := "headless: " + ShortName(name, zone) + ": "
 	if !e.lim.Allow() {
-		return nil, false
+		return NewEDE(dns.ExtendedErrorCodeOther, text+"not explained (too many new negative answers a second)")
 	}
-	rs := e.why(q, 0)
+	if rs := e.why(QueryOf(name, qtype, *fwd), 0); len(rs) > 0 {
+		text += rs[0].Message
+		e.LogOnce(name+" "+dns.TypeToString[qtype], rs[0])
+	}
+	ede := NewEDE(dns.ExtendedErrorCodeOther, text)
 	e.mu.Lock()
 	if len(e.memo) >= memoMax {
 		clear(e.memo)
 	}
-	e.memo[k] = memoEntry{gen: gen, lgen: lgen, reasons: rs}
+	e.memo[k] = memoEntry{gen: gen, lgen: lgen, ede: ede}
 	e.mu.Unlock()
-	return rs, true
+	return ede
 }
 
 func (e *Explainer) lookupGen() uint64 {
