@@ -131,6 +131,11 @@ func (w *explainWriter) WriteMsg(m *dns.Msg) error {
 	if !negative && !stale {
 		return w.ResponseWriter.WriteMsg(m)
 	}
+	if req := w.fq.req; negative && !stale && w.fq.unread { // a name asked before: its EDE without reading the question
+		if ede := w.h.explain.ex.RememberedEDE(req.Question[0].Name, req.Question[0].Qtype); ede != nil {
+			return explain.WriteWithEDE(w.ResponseWriter, req, m, ede)
+		}
+	}
 	q := w.fq.question(w.h)
 	if q.z == nil {
 		return w.ResponseWriter.WriteMsg(m)

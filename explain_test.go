@@ -151,6 +151,11 @@ func TestExplainEDE(t *testing.T) {
 			t.Errorf("%s: reasons %+v, want one of code %s with the EDE's message", tc.name, ex.Reasons, tc.code)
 		}
 	}
+	// a spelling with capitals, of a name remembered in lowercase: the same reason
+	if _, texts := edeOf(t, hd, "DB-2.Hdls.testns.svc.cluster.local.", dns.TypeA); len(texts) != 1 ||
+		!strings.HasPrefix(texts[0], "Other|headless: db-2.hdls.testns: no endpoint of Service hdls has the name db-2") {
+		t.Errorf("capitals: EDE %q", texts)
+	}
 	// SRV for a port the Service lacks; AAAA for an IPv4-only name
 	if _, texts := edeOf(t, hd, "_htp._tcp.hdls.testns.svc.cluster.local.", dns.TypeSRV); len(texts) != 1 ||
 		!strings.Contains(texts[0], "no port htp/tcp; the Service's ports: dns/udp 53, http/tcp 80") {

@@ -124,6 +124,7 @@ type result struct {
 	Samples  map[string][]float64 `json:"samples"`
 	Started  time.Time            `json:"started"`
 	Duration string               `json:"duration"`
+	Notes    []string             `json:"notes,omitempty"` // how a figure was taken (e.g. the order of groups)
 }
 
 func (r *result) set(k string, v float64)    { r.Figures[k] = v }
@@ -164,6 +165,11 @@ const corefileOurs = `metrics.invalid:METRICSDNS {
 }`
 
 func startServer(name, bin, corefile string, kubeconfig string) (*server, time.Duration) {
+	return startServerOn("1", name, bin, corefile, kubeconfig)
+}
+
+// startServerOn is startServer on the given cores (taskset -c).
+func startServerOn(cpus, name, bin, corefile string, kubeconfig string) (*server, time.Duration) {
 	rp := testbed.FreePort(t)
 	var cf string
 	if strings.Contains(corefile, "headless") {
@@ -180,7 +186,7 @@ func startServer(name, bin, corefile string, kubeconfig string) (*server, time.D
 		cf = strings.Replace(cf, "startup_timeout 60s", "startup_timeout 60s\n        compression", 1)
 	}
 	start := time.Now()
-	c := testbed.StartCoreDNSWith(t, []string{"taskset", "-c", "1"}, bin, cf)
+	c := testbed.StartCoreDNSWith(t, []string{"taskset", "-c", cpus}, bin, cf)
 	s := &server{CoreDNS: c, name: name, ready: fmt.Sprintf("http://127.0.0.1:%d/ready", rp), metrics: fmt.Sprintf("http://127.0.0.1:%d/metrics", mp)}
 	waitReady(name, s.ready, start)
 	return s, time.Since(start)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"math/rand/v2"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -16,6 +18,7 @@ import (
 var (
 	replicas      = flag.String("replicas", "8", "replicas: CoreDNS replica counts of each kind against one API server, comma-separated (8,32)")
 	replicaRounds = flag.Int("replica-rounds", 2, "replicas: rounds of every group (medians reported)")
+	replicaSeed   = flag.Uint64("replica-seed", 0, "replicas: seed of the groups' order in each round (0: from the clock; logged)")
 )
 
 // replicaCounts parses -replicas.
@@ -81,15 +84,80 @@ func replicaCost(res *result, c *testbed.Cluster, cs *kubernetes.Clientset, fx *
 	for _, n := range replicaCounts() {
 		groups = append(groups, group{"stock", stock, corefileStock, n}, group{"ours", ours, corefileOurs, n})
 	}
+	// the groups in a new random order each round, so that drift and what
+	// one group leaves behind (stock's lists of every ClusterIP slice) fall
+	// on no side in particular; the order is logged and kept
+	seed := *replicaSeed
+	if seed == 0 {
+		seed = uint64(time.Now().UnixNano())
+	}
+	rng := rand.New(rand.NewPCG(seed, 1))
 	for round := 0; round < *replicaRounds; round++ {
-		for _, g := range groups {
-			key := fmt.Sprintf("%s/%d", g.name, g.n)
-			if g.n == 0 {
-				key = "none"
-			}
-			replicaGroup(res, c, cs, fx, key, g.bin, g.corefile, g.n, round)
+		order := slices.Clone(groups)
+		rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+		var names []string
+		for _, g := range order {
+			names = append(names, groupKey(g.name, g.n))
+		}
+		res.Notes = append(res.Notes, fmt.Sprintf("replicas round %d (seed %d): %s", round+1, seed, strings.Join(names, ", ")))
+		t.Logf("replicas round %d: groups in the order %s", round+1, strings.Join(names, ", "))
+		for _, g := range order {
+			replicaGroup(res, c, cs, fx, groupKey(g.name, g.n), g.bin, g.corefile, g.n, round)
 		}
 	}
+}
+
+// groupKey names a group of replicas in the results: kind/count, or none.
+func groupKey(kind string, n int) string {
+	if n == 0 {
+		return "none"
+	}
+	return fmt.Sprintf("%s/%d", kind, n)
+}
+
+// replicaCPUs are the cores replica i runs on: both cores, in turn.
+func replicaCPUs(i int) string { return strconv.Itoa(i % 2) }
+
+// settle waits until the API server is quiet: over two 1 s windows in a
+// row it used under 5 % of a core and served no new LIST (the replicas'
+// and kube-controller-manager's relists done); at most 2 minutes. It
+// returns how long it waited.
+func settle(c *testbed.Cluster, cs *kubernetes.Clientset, what string) time.Duration {
+	start := time.Now()
+	quiet := 0
+	cpu, lists := cpuSeconds(c.APIServer.Cmd.Process.Pid), apiLists(cs)
+	for quiet < 2 {
+		if time.Since(start) > 2*time.Minute {
+			t.Logf("settle %s: API server not quiet after 2 minutes; going on", what)
+			break
+		}
+		time.Sleep(time.Second)
+		cpu1, lists1 := cpuSeconds(c.APIServer.Cmd.Process.Pid), apiLists(cs)
+		if cpu1-cpu < 0.05 && lists1 == lists {
+			quiet++
+		} else {
+			quiet = 0
+		}
+		cpu, lists = cpu1, lists1
+	}
+	return time.Since(start)
+}
+
+// apiLists is the number of LIST requests the API server has served.
+func apiLists(cs *kubernetes.Clientset) float64 {
+	raw, err := cs.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(context.Background())
+	if err != nil {
+		t.Fatalf("API server metrics: %v", err)
+	}
+	n := 0.0
+	for _, line := range strings.Split(string(raw), "\n") {
+		if strings.HasPrefix(line, "apiserver_request_total{") && strings.Contains(line, `verb="LIST"`) {
+			f := strings.Fields(line)
+			v, _ := strconv.ParseFloat(f[len(f)-1], 64)
+			n += v
+		}
+	}
+	return n
 }
 
 // replicaGroup runs n replicas of bin through the updates and adds its
@@ -97,10 +165,10 @@ func replicaCost(res *result, c *testbed.Cluster, cs *kubernetes.Clientset, fx *
 func replicaGroup(res *result, c *testbed.Cluster, cs *kubernetes.Clientset, fx *fixture, key, bin, corefile string, n, round int) {
 	var group []*server
 	for i := 0; i < n; i++ {
-		sv, _ := startServer(fmt.Sprintf("%s-%d", key, i), bin, corefile, c.Admin)
+		sv, _ := startServerOn(replicaCPUs(i), fmt.Sprintf("%s-%d", key, i), bin, corefile, c.Admin)
 		group = append(group, sv)
 	}
-	time.Sleep(5 * time.Second) // settled
+	settled := settle(c, cs, key+" started")
 	var rss []float64
 	for _, sv := range group {
 		rss = append(rss, rssMiB(sv.Cmd.Process.Pid))
@@ -117,7 +185,7 @@ func replicaGroup(res *result, c *testbed.Cluster, cs *kubernetes.Clientset, fx 
 	start := time.Now()
 	fx.churn("bench", "cip", *nClusterIP, *updates)
 	took := time.Since(start)
-	time.Sleep(5 * time.Second)
+	settledAfter := settle(c, cs, key+" after the updates")
 	cpu := cpuSeconds(c.APIServer.Cmd.Process.Pid) - cpu0
 	ev1, by1 := apiWatchStats(cs)
 	for _, sv := range group {
@@ -130,12 +198,12 @@ func replicaGroup(res *result, c *testbed.Cluster, cs *kubernetes.Clientset, fx 
 	res.add("replicas_rss_mib/"+key, rss[len(rss)/2])
 	res.add("replicas_cpu_s/"+key, replicaCPU)
 	res.add("replicas_updates_s/"+key, took.Seconds())
-	t.Logf("%s replicas, round %d: %d updates in %s; API server CPU %.2f s, watch events sent %.0f (%.1f MiB), replicas' CPU %.2f s, replica RSS median %.0f MiB (%.0f-%.0f)",
-		key, round+1, *updates, took.Round(time.Millisecond), cpu, ev1-ev0, (by1-by0)/(1<<20), replicaCPU, rss[len(rss)/2], rss[0], rss[len(rss)-1])
+	t.Logf("%s replicas, round %d: settled %s after start and %s after the updates; %d updates in %s; API server CPU %.2f s, watch events sent %.0f (%.1f MiB), replicas' CPU %.2f s, replica RSS median %.0f MiB (%.0f-%.0f)",
+		key, round+1, settled.Round(time.Second), settledAfter.Round(time.Second), *updates, took.Round(time.Millisecond), cpu, ev1-ev0, (by1-by0)/(1<<20), replicaCPU, rss[len(rss)/2], rss[0], rss[len(rss)-1])
 	for _, sv := range group {
 		sv.Stop()
 	}
-	time.Sleep(3 * time.Second)
+	settle(c, cs, key+" stopped")
 }
 
 // replicaRows is the replicas table: per count, ours against stock, with
@@ -145,6 +213,12 @@ func replicaRows(r *result) string {
 	f := r.Figures
 	var b strings.Builder
 	base := func(k string) float64 { return f[k+"/none"] }
+	fmt.Fprintf(&b, "\nReplicas run on both cores in turn (replica i on core i mod 2), beside the control plane; each group starts after the API server is quiet (two 1 s windows under 5 %% CPU with no new LIST), and is measured until it is quiet again. Groups ran in a new random order each round:\n\n")
+	for _, n := range r.Notes {
+		if strings.HasPrefix(n, "replicas round ") {
+			fmt.Fprintf(&b, "- %s\n", n)
+		}
+	}
 	fmt.Fprintf(&b, "\nThe API server alone (no CoreDNS replica) through %d updates: CPU %.1f s, %.0f watch events, %.1f MiB.\n\n", *updates,
 		base("replicas_api_cpu_s"), base("replicas_watch_events"), base("replicas_watch_mib"))
 	b.WriteString("| replicas | figure | ours | stock | ours/stock |\n|---|---|---|---|---|\n")

@@ -130,14 +130,11 @@ func New(o Options) *Explainer {
 // anew at most 1,000 times a second, a reply over that rate says "not
 // explained". A new reason is logged at debug level.
 func (e *Explainer) ReplyEDE(name string, qtype uint16, zone string, fwd *names.Forward) *EDE {
+	if ede := e.RememberedEDE(name, qtype); ede != nil {
+		return ede
+	}
 	k := memoKey{name, qtype}
 	gen, lgen := e.o.Index.Generation(), e.lookupGen()
-	e.mu.Lock()
-	m, ok := e.memo[k]
-	e.mu.Unlock()
-	if ok && m.gen == gen && m.lgen == lgen {
-		return m.ede
-	}
 	text := "headless: " + ShortName(name, zone) + ": "
 	if !e.lim.Allow() {
 		return NewEDE(dns.ExtendedErrorCodeOther, text+"not explained (too many new negative answers a second)")
@@ -154,6 +151,21 @@ func (e *Explainer) ReplyEDE(name string, qtype uint16, zone string, fwd *names.
 	e.memo[k] = memoEntry{gen: gen, lgen: lgen, ede: ede}
 	e.mu.Unlock()
 	return ede
+}
+
+// RememberedEDE is the EDE ReplyEDE made for name (as ReplyEDE takes it)
+// and qtype, while it is current; nil otherwise. A name in a question is
+// looked up as it came: one whose spelling has capitals is not found, and
+// is read and lowercased for ReplyEDE.
+func (e *Explainer) RememberedEDE(name string, qtype uint16) *EDE {
+	gen, lgen := e.o.Index.Generation(), e.lookupGen()
+	e.mu.Lock()
+	m, ok := e.memo[memoKey{name, qtype}]
+	e.mu.Unlock()
+	if ok && m.gen == gen && m.lgen == lgen {
+		return m.ede
+	}
+	return nil
 }
 
 func (e *Explainer) lookupGen() uint64 {
