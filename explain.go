@@ -62,7 +62,7 @@ func (h *Headless) startExplain(src watch.Source) error {
 	}
 	lk := explain.NewLookup(src.Service)
 	h.explain = &explaining{lookup: lk,
-		ex: explain.New(explain.Options{Index: h.index, Namespaces: h.cfg.namespaces, Labels: h.cfg.labels, Selector: h.cfg.selector, Hostnames: h.cfg.hostnames,
+		ex: explain.New(explain.Options{Index: h.index, Namespaces: h.cfg.namespaces, NSLabels: h.cfg.nsLabels, Labels: h.cfg.labels, Selector: h.cfg.selector, Hostnames: h.cfg.hostnames,
 			PodNames: h.cfg.podNames, Lookup: lk, Stale: h.staleWatch})}
 	return h.listenExplain()
 }

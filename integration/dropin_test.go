@@ -321,7 +321,7 @@ func testNamespaceLabels(t *testing.T, c *testbed.Cluster) {
 	c.Pod(t, testbed.PodSpec{Namespace: "other", Name: "db-0", Node: "node-a", Hostname: "db-0", Subdomain: "db",
 		Labels: map[string]string{"app": "db-other"}, IPs: []string{"10.244.4.10"}, Ready: true})
 	label(t, c, "team", map[string]string{"dns": "yes"})
-	d := startOursWith(t, c.Admin, "", "startup_timeout 10s\n        namespace_labels dns in (yes)")
+	d := startOursWith(t, c.Admin, "", "startup_timeout 10s\n        namespace_labels dns in (yes)\n        explain")
 	expect(t, d.Addr, "db-0.db.team.svc.cluster.local.", dns.TypeA, "NOERROR A 10.244.3.10")
 	passedOn := func(name string) func() error {
 		return func() error {
@@ -336,6 +336,10 @@ func testNamespaceLabels(t *testing.T, c *testbed.Cluster) {
 		}
 	}
 	eventually(t, 5*time.Second, "other passed on", passedOn("db-0.db.other.svc.cluster.local."))
+	if _, got := edes(t, d.Addr, "db-0.db.other.svc.cluster.local.", dns.TypeA); len(got) != 1 ||
+		!strings.Contains(got[0], "headless: db-0.db.other: namespace other does not exist or its labels do not match namespace_labels (dns in (yes))") {
+		t.Errorf("out of namespace_labels' scope: EDE %q", got)
+	}
 	start := time.Now()
 	label(t, c, "other", map[string]string{"dns": "yes"})
 	expect(t, d.Addr, "db-0.db.other.svc.cluster.local.", dns.TypeA, "NOERROR A 10.244.4.10")

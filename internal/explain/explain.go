@@ -80,12 +80,14 @@ type Index interface {
 	TakenIn(key string) (*object.Service, []*object.Slice)
 	HoldersOf(a netip.Addr) []index.Holder
 	Generation() uint64
+	InScope(ns string) bool // with namespace_labels, whether the namespace's Services are published
 }
 
 // Options are what an Explainer reads.
 type Options struct {
 	Index      Index
 	Namespaces []string        // the stanza's namespaces; none: all
+	NSLabels   string          // the stanza's namespace_labels, as written; "": none
 	Labels     string          // the stanza's labels, as written
 	Selector   labels.Selector // the same, parsed; nil: all
 	PodNames   bool            // endpoint_pod_names
@@ -232,6 +234,9 @@ var fixes = map[string]string{
 func (e *Explainer) filteredNS(ns string) []Reason {
 	if len(e.o.Namespaces) > 0 && !slices.Contains(e.o.Namespaces, ns) {
 		return one(Filtered, "namespace %s is not among the stanza's namespaces (%s)", ns, strings.Join(e.o.Namespaces, " "))
+	}
+	if e.o.NSLabels != "" && !e.o.Index.InScope(ns) {
+		return one(Filtered, "namespace %s does not exist or its labels do not match namespace_labels (%s)", ns, e.o.NSLabels)
 	}
 	return nil
 }

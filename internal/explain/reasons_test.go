@@ -128,3 +128,36 @@ func TestReasonCodes(t *testing.T) {
 		}
 	}
 }
+
+// With namespace_labels, a name in a namespace the selector leaves out is
+// filtered, naming the selector; one in scope is explained as usual.
+func TestReasonNamespaceLabels(t *testing.T) {
+	ix := index.New(index.Options{Zones: []string{zone}, TTL: 5, Scoped: true})
+	s := objecttest.HeadlessService("team-a", "web", nil)
+	o, _ := object.TransformService(s)
+	ix.UpdateService(o.(*object.Service), false)
+	s = objecttest.HeadlessService("team-b", "web", nil)
+	o, _ = object.TransformService(s)
+	ix.UpdateService(o.(*object.Service), false)
+	ix.SetNamespace("team-a", true)
+	ex := New(Options{Index: ix, NSLabels: "dns=on"})
+	for _, c := range []struct {
+		name, code string
+		mentions   []string
+	}{
+		{"web-0.web.team-b.svc.cluster.local.", Filtered, []string{"team-b", "namespace_labels (dns=on)"}},
+		{"web.gone.svc.cluster.local.", Filtered, []string{"gone", "dns=on"}},
+		{"web-0.web.team-a.svc.cluster.local.", NoEndpoints, []string{"web"}},
+	} {
+		rs := ex.Reasons(question(c.name, dns.TypeA), false, 0)
+		if len(rs) == 0 || rs[0].Code != c.code {
+			t.Errorf("%s: reasons %+v, want code %s", c.name, rs, c.code)
+			continue
+		}
+		for _, m := range c.mentions {
+			if !strings.Contains(rs[0].Message, m) {
+				t.Errorf("%s: message %q does not mention %q", c.name, rs[0].Message, m)
+			}
+		}
+	}
+}

@@ -180,6 +180,14 @@ func (ix *Index) allowed(ns string) bool { return ix.nsAllow == nil || ix.nsAllo
 // inScope reports whether a namespace's Services are published (under mu).
 func (ix *Index) inScope(ns string) bool { return ix.scope == nil || ix.scope[ns] }
 
+// InScope reports whether a namespace's Services are published: always,
+// without namespace_labels.
+func (ix *Index) InScope(ns string) bool {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	return ix.inScope(ns)
+}
+
 // SetNamespace puts a namespace in scope or takes it out (namespace_labels):
 // its Services are published or withdrawn at the next publish. What the
 // watches delivered of it is kept either way, so a namespace relabelled
