@@ -276,18 +276,20 @@ func BenchmarkFront(b *testing.B) {
 	objs := []runtime.Object{headlessSvc("ns", "hundred", nil), topoSlice("ns", "hundred-1", "hundred", eps...),
 		node("node-0", "zone-0", []string{"10.9.0.0/24"})}
 	for _, bc := range []struct {
-		name string
-		cfg  config
-	}{{"off", config{}}, {"topology", config{topology: true, defaultMode: object.TrafficSameZone}},
-		{"topology_unset", config{topology: true}}, // the Service asks for no order: passes through
-		{"max_answers_8", config{maxAnswers: 8}}} {
+		name      string
+		cfg       config
+		noPresort bool // as in a block with cache: the front step orders the reply itself
+	}{{"off", config{}, false}, {"topology", config{topology: true, defaultMode: object.TrafficSameZone}, false},
+		{"topology_not_presorted", config{topology: true, defaultMode: object.TrafficSameZone}, true},
+		{"topology_unset", config{topology: true}, false}, // the Service asks for no order: passes through
+		{"max_answers_8", config{maxAnswers: 8}, false}} {
 		b.Run(bc.name, func(b *testing.B) {
 			h, _ := start(b, bc.cfg, objs...)
 			if bc.cfg.topology {
 				waitFor(b, "nodes", func() bool { _, ok := h.nodes.Lookup(netip.MustParseAddr("10.9.0.5")); return ok })
 			}
 			h.Next = test.NextHandler(dns.RcodeNameError, nil)
-			f := &front{h: h, next: h, presort: true}
+			f := &front{h: h, next: h, presort: !bc.noPresort}
 			m := new(dns.Msg)
 			m.SetQuestion("hundred.ns.svc.cluster.local.", dns.TypeA)
 			m.SetEdns0(4096, false)
