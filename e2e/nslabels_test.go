@@ -17,7 +17,7 @@ import (
 func nsLabelsManifest(labelB string) string {
 	var b strings.Builder
 	for i, ns := range []string{"team-a", "team-b"} {
-		labels := "{dns: on}"
+		labels := `{dns: "on"}`
 		if ns == "team-b" {
 			labels = labelB
 		}
@@ -55,7 +55,7 @@ endpoints:
 func TestManifestsNamespaceLabels(t *testing.T) {
 	bin := testbed.OurCoreDNS(t)
 	file := filepath.Join(t.TempDir(), "cluster.yaml")
-	if err := os.WriteFile(file, []byte(nsLabelsManifest("{dns: off}")), 0o644); err != nil {
+	if err := os.WriteFile(file, []byte(nsLabelsManifest(`{dns: "off"}`)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	c := testbed.StartCoreDNS(t, bin, `.:{PORT} {
@@ -89,7 +89,7 @@ func TestManifestsNamespaceLabels(t *testing.T) {
 	if got != "NXDOMAIN" || len(edes) != 1 || !strings.Contains(edes[0], "namespace team-b does not exist or its labels do not match namespace_labels (dns=on)") {
 		t.Errorf("team-b (dns=off): %q, EDE %q", got, edes)
 	}
-	if err := os.WriteFile(file, []byte(nsLabelsManifest("{dns: on}")), 0o644); err != nil {
+	if err := os.WriteFile(file, []byte(nsLabelsManifest(`{dns: "on"}`)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	testbed.Eventually(t, 10*time.Second, "team-b relabelled into scope", func() error {

@@ -14,6 +14,7 @@ import (
 	"github.com/headlessdns/headless/internal/object"
 	core "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 )
 
@@ -229,5 +230,70 @@ func waitUntil(t *testing.T, cond func() bool) {
 			t.Fatal("timed out")
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// Every resource the plugin watches lists as its own kind of list, with the
+// file's objects of that resource (namespaces for namespace_labels too).
+func TestSourceListsEveryResource(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "m.yaml")
+	doc := `apiVersion: v1
+kind: Namespace
+metadata: {name: team, labels: {dns: "on"}}
+---
+apiVersion: v1
+kind: Node
+metadata: {name: node-a}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: db, namespace: team}
+spec: {clusterIP: None}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: db-1, namespace: team, labels: {kubernetes.io/service-name: db}}
+addressType: IPv4
+endpoints: [{addresses: ["192.0.2.1"]}]
+`
+	if err := os.WriteFile(p, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l, err := Load([]string{p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := NewSource([]string{p}, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	for resource, want := range map[string]string{"namespaces": "team", "nodes": "node-a", "services": "db", "endpointslices": "db-1"} {
+		o, err := src.ListerWatcher(resource, "").List(metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		switch v := o.(type) {
+		case *core.NamespaceList:
+			for _, x := range v.Items {
+				names = append(names, x.Name)
+			}
+		case *core.NodeList:
+			for _, x := range v.Items {
+				names = append(names, x.Name)
+			}
+		case *core.ServiceList:
+			for _, x := range v.Items {
+				names = append(names, x.Name)
+			}
+		case *discovery.EndpointSliceList:
+			for _, x := range v.Items {
+				names = append(names, x.Name)
+			}
+		}
+		if len(names) != 1 || names[0] != want || !strings.HasSuffix(fmt.Sprintf("%T", o), "List") {
+			t.Errorf("%s: a %T of %v, want %s", resource, o, names, want)
+		}
 	}
 }

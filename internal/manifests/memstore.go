@@ -103,7 +103,8 @@ func (l *memLW) List(metav1.ListOptions) (runtime.Object, error) {
 	var svcs core.ServiceList
 	var eps discovery.EndpointSliceList
 	var nodes core.NodeList
-	svcs.ResourceVersion, eps.ResourceVersion, nodes.ResourceVersion = rv, rv, rv
+	var nss core.NamespaceList
+	svcs.ResourceVersion, eps.ResourceVersion, nodes.ResourceVersion, nss.ResourceVersion = rv, rv, rv, rv
 	for key, o := range s.objs {
 		resource, rest, _ := strings.Cut(key, "/")
 		ns, _, _ := strings.Cut(rest, "/")
@@ -117,6 +118,8 @@ func (l *memLW) List(metav1.ListOptions) (runtime.Object, error) {
 			eps.Items = append(eps.Items, *v)
 		case *core.Node:
 			nodes.Items = append(nodes.Items, *v)
+		case *core.Namespace:
+			nss.Items = append(nss.Items, *v)
 		}
 	}
 	switch l.resource {
@@ -124,6 +127,8 @@ func (l *memLW) List(metav1.ListOptions) (runtime.Object, error) {
 		return &svcs, nil
 	case "nodes":
 		return &nodes, nil
+	case "namespaces":
+		return &nss, nil
 	}
 	return &eps, nil
 }

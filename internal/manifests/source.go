@@ -52,7 +52,7 @@ func NewSource(paths []string, loaded *Loaded) (*Source, error) {
 }
 
 // ListerWatcher lists and watches one resource ("services",
-// "endpointslices", "nodes") in a namespace ("" for all). It applies no
+// "endpointslices", "nodes", "namespaces") in a namespace ("" for all). It applies no
 // selector: every object arrives, and the plugin filters.
 func (m *Source) ListerWatcher(resource, namespace string) cache.ListerWatcher {
 	return &memLW{store: m.store, resource: resource, namespace: namespace}
