@@ -6,8 +6,67 @@ import (
 	"sync"
 
 	"github.com/coredns/coredns/request"
+	"github.com/headlessdns/headless/internal/names"
 	"github.com/miekg/dns"
 )
+
+// ReplyEDE is the EDE of a negative reply to name (lowercase FQDN, in
+// zone; fwd is the name parsed when it is a forward name) of type qtype:
+// INFO-CODE 0 (Other), "headless: NAME: REASON". It is one option per name
+// and type while the index takes no change in and the lookup learns
+// nothing, shared by every reply (never written to); reasons are computed
+// anew at most 1,000 times a second, a reply over that rate says "not
+// explained". A new reason is logged at debug level.
+func (e *Explainer) ReplyEDE(name string, qtype uint16, zone string, fwd *names.Forward) *EDE {
+	if ede := e.RememberedEDE(name, qtype); ede != nil {
+		return ede
+	}
+	k := memoKey{name, qtype}
+	gen, lgen := e.o.Index.Generation(), e.lookupGen()
+	text := "headless: " + ShortName(name, zone) + ": "
+	if !e.lim.Allow() {
+		return NewEDE(dns.ExtendedErrorCodeOther, text+"not explained (too many new negative answers a second)")
+	}
+	if rs := e.why(QueryOf(name, qtype, *fwd), 0); len(rs) > 0 {
+		text += rs[0].Message
+		e.LogOnce(name+" "+dns.TypeToString[qtype], rs[0])
+	}
+	ede := NewEDE(dns.ExtendedErrorCodeOther, text)
+	e.mu.Lock()
+	if len(e.memo) >= memoMax {
+		clear(e.memo)
+	}
+	e.memo[k] = memoEntry{gen: gen, lgen: lgen, ede: ede}
+	e.mu.Unlock()
+	return ede
+}
+
+// RememberedEDE is the EDE ReplyEDE made for name (as ReplyEDE takes it)
+// and qtype, while it is current; nil otherwise. A name in a question is
+// looked up as it came: one whose spelling has capitals is not found, and
+// is read and lowercased for ReplyEDE.
+func (e *Explainer) RememberedEDE(name string, qtype uint16) *EDE {
+	gen, lgen := e.o.Index.Generation(), e.lookupGen()
+	e.mu.Lock()
+	m, ok := e.memo[memoKey{name, qtype}]
+	e.mu.Unlock()
+	if ok && m.gen == gen && m.lgen == lgen {
+		return m.ede
+	}
+	return nil
+}
+
+type memoKey struct {
+	name  string
+	qtype uint16
+}
+
+type memoEntry struct {
+	gen, lgen uint64 // the index's and the lookup's generations it was computed at
+	ede       *EDE
+}
+
+const memoMax = 8192
 
 // AddEDE adds edes to the OPT record of m, a reply to req (one is made for
 // req's buffer size when m has none). m's sections are not written to (a
