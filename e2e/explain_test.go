@@ -14,8 +14,8 @@ import (
 	"github.com/miekg/dns"
 )
 
-// explainEDE asks name (A, EDNS) and returns its EDE texts.
-func explainEDE(t *testing.T, addr, name string) []string {
+// explainEDE asks name (A, EDNS) and returns the reply and its EDE texts.
+func explainEDE(t *testing.T, addr, name string) (*dns.Msg, []string) {
 	t.Helper()
 	r, err := testbed.ExchangeFrom("127.0.0.1", addr, name, dns.TypeA, false, 1232)
 	if err != nil {
@@ -29,7 +29,7 @@ func explainEDE(t *testing.T, addr, name string) []string {
 			}
 		}
 	}
-	return out
+	return r, out
 }
 
 // explainStatus is the HTTP status of an explanation from port (0: nothing
@@ -73,7 +73,7 @@ func TestExplainListenerReload(t *testing.T) {
 	state := func(what string, ede bool, want1, want2 int) {
 		t.Helper()
 		testbed.Eventually(t, 10*time.Second, what, func() error {
-			got := explainEDE(t, c.Addr, missing)
+			_, got := explainEDE(t, c.Addr, missing)
 			if hasEDE := len(got) == 1 && strings.Contains(got[0], "headless: web-9.web.default"); hasEDE != ede {
 				return fmt.Errorf("EDE %q, want one: %v", got, ede)
 			}

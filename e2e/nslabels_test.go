@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/headlessdns/headless/internal/testbed"
-	"github.com/miekg/dns"
 )
 
 // nsLabelsManifest is two namespaces, one labelled dns=on, each with a
@@ -67,19 +66,8 @@ func TestManifestsNamespaceLabels(t *testing.T) {
     }
 }`)
 	ask := func(name string) (string, []string) {
-		r, err := testbed.ExchangeFrom("127.0.0.1", c.Addr, name, dns.TypeA, false, 1232)
-		if err != nil {
-			t.Fatal(err)
-		}
+		r, edes := explainEDE(t, c.Addr, name)
 		rcode, rrs := testbed.Answers(r)
-		var edes []string
-		if o := r.IsEdns0(); o != nil {
-			for _, e := range o.Option {
-				if ede, ok := e.(*dns.EDNS0_EDE); ok {
-					edes = append(edes, ede.ExtraText)
-				}
-			}
-		}
 		return strings.TrimSpace(rcode + " " + strings.Join(rrs, " ")), edes
 	}
 	if got, _ := ask("db-0.db.team-a.svc.cluster.local."); got != "NOERROR A 192.0.2.10" {
