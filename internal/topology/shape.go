@@ -25,11 +25,6 @@ type Shaping struct {
 // Locator finds where the endpoint with an address runs (nil: unknown).
 type Locator interface{ Loc(net.IP) *object.Loc }
 
-// LocFunc is a Locator made of a function.
-type LocFunc func(net.IP) *object.Loc
-
-func (f LocFunc) Loc(ip net.IP) *object.Loc { return f(ip) }
-
 // Topology match of a reply, the match label of its metric: the best
 // group it holds for the client.
 const (
@@ -72,14 +67,9 @@ func (sc *Scratch) Keep(rrs []dns.RR) []dns.RR {
 	return sc.order
 }
 
-// Shape orders and caps m (its sections are replaced, never written to). It
-// returns the topology match ("" when no order applied) and whether records
-// were left out.
-func Shape(m *dns.Msg, s Shaping) (match string, capped bool) {
-	return ShapeWith(m, s, &Scratch{}, nil)
-}
-
-// ShapeWith is Shape with working memory sc. pre, when not nil, says m's
+// ShapeWith orders and caps m (its sections are replaced, never written to)
+// with working memory sc. It returns the topology match ("" when no order
+// applied) and whether records were left out. pre, when not nil, says m's
 // answer is already in topology order, with these group ends (headless
 // wrote it so).
 func ShapeWith(m *dns.Msg, s Shaping, sc *Scratch, pre *Ends) (match string, capped bool) {
