@@ -150,7 +150,7 @@ func WriteWithEDE(w dns.ResponseWriter, req, m *dns.Msg, ede *EDE) error {
 	}
 	data := dns.Len(opt) - optHeaderLen // the OPT's options as packed
 	bp := packBufs.Get().(*[]byte)
-	defer func() { packBufs.Put(bp) }()
+	defer packBufs.Put(bp)
 	b, err := m.PackBuffer(*bp)
 	if err != nil {
 		return err
