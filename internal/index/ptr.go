@@ -30,7 +30,7 @@ type PTRs struct {
 }
 
 // ServiceKey is the key ("namespace/name") of the Service of the first
-// contribution.
+// contribution (the first by namespace, then name).
 func (p *PTRs) ServiceKey() string { return p.first.svc }
 
 func (p *PTRs) empty() bool { return !p.first.addr.IsValid() }
@@ -51,12 +51,41 @@ func (p *PTRs) setOthers(m []ptrRef) {
 	}
 }
 
+// add files r in its place: an address's contributions are kept in the
+// order of cmpPTRRefs, so that its records come in one order on every
+// replica, whatever order the slices arrived in.
 func (p *PTRs) add(r ptrRef) {
 	if p.empty() {
 		p.first = r
-	} else {
-		p.setOthers(append(p.others(), r))
+		return
 	}
+	if cmpPTRRefs(r, p.first) < 0 {
+		r, p.first = p.first, r
+	}
+	more := p.others()
+	i := 0
+	for i < len(more) && cmpPTRRefs(more[i], r) <= 0 {
+		i++
+	}
+	p.setOthers(slices.Insert(more, i, r))
+}
+
+// cmpPTRRefs orders an address's contributions: by Service (namespace,
+// then name), then target, a named endpoint first.
+func cmpPTRRefs(a, b ptrRef) int {
+	if c := cmpServiceKeys(a.svc, b.svc); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.target, b.target); c != 0 {
+		return c
+	}
+	if a.named != b.named {
+		if a.named {
+			return -1
+		}
+		return 1
+	}
+	return 0
 }
 
 func (p *PTRs) remove(r ptrRef) {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/headlessdns/headless/internal/object"
 	"github.com/headlessdns/headless/internal/object/objecttest"
+	"github.com/miekg/dns"
 )
 
 // ptrTable against a plain map, through random edits small and large.
@@ -159,5 +160,45 @@ func TestPTRSwapAll(t *testing.T) {
 				t.Fatalf("round %d: %v withdrawn, not in the old list", round, r)
 			}
 		}
+	}
+}
+
+// An address's contributions come out in one order whatever order they
+// were filed in: its records, and the Service ServiceKey names.
+func TestPTRsOrderIndependentOfFiling(t *testing.T) {
+	a := netip.MustParseAddr("10.0.0.1")
+	refs := []ptrRef{
+		{addr: a, svc: "web.par", target: "web-0.web.par.svc.cluster.local."},
+		{addr: a, svc: "alias.par", target: "10-0-0-1.alias.par.svc.cluster.local."},
+		{addr: a, svc: "db.app", target: "db-0.db.app.svc.cluster.local.", named: true},
+	}
+	var want []string
+	for _, perm := range [][]int{{0, 1, 2}, {2, 1, 0}, {1, 0, 2}, {1, 2, 0}} {
+		var p PTRs
+		for _, i := range perm {
+			p.add(refs[i])
+		}
+		var got []string
+		for _, rr := range p.Records("1.0.0.10.in-addr.arpa.", 5) {
+			got = append(got, rr.(*dns.PTR).Ptr)
+		}
+		got = append(got, p.ServiceKey())
+		if want == nil {
+			want = got
+		} else if !slices.Equal(got, want) {
+			t.Errorf("filed in the order %v: %v, want %v", perm, got, want)
+		}
+		p.remove(refs[perm[0]])
+		p.add(refs[perm[0]])
+		var again []string
+		for _, rr := range p.Records("1.0.0.10.in-addr.arpa.", 5) {
+			again = append(again, rr.(*dns.PTR).Ptr)
+		}
+		if !slices.Equal(append(again, p.ServiceKey()), want) {
+			t.Errorf("removed and filed again: %v, want %v", again, want)
+		}
+	}
+	if want[len(want)-1] != "db.app" {
+		t.Errorf("ServiceKey %s, want the first Service by namespace (db.app)", want[len(want)-1])
 	}
 }
