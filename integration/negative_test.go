@@ -2,6 +2,7 @@ package integration
 
 import (
 	"testing"
+	"time"
 
 	"github.com/headlessdns/headless/internal/testbed"
 	"github.com/miekg/dns"
@@ -25,7 +26,7 @@ func TestNegativeThroughCache(t *testing.T) {
 	c.Service(t, "app", "dual", core.ClusterIPNone, nil, false, testbed.ServicePort("pg", 5432))
 	handMadeSlice(t, c, "app", "dual", "192.0.2.20", "dual-0")
 	const ext, dual = "ext.app" + zone, "dual.app" + zone
-	untilRecords(t, 30e9, ours.Addr, dual, dns.TypeA, "NOERROR A 192.0.2.20")
+	untilRecords(t, 30*time.Second, ours.Addr, dual, dns.TypeA, "NOERROR A 192.0.2.20")
 
 	type negative struct {
 		name  string
@@ -69,7 +70,7 @@ func TestNegativeThroughCache(t *testing.T) {
 	}
 	for _, x := range cases {
 		before := metric(t, ours.metrics, "coredns_headless_negative_replaced_total")
-		took := untilRecords(t, 4e9, ours.Addr, x.name, x.qtype, x.after) // within cache's 5 s denial floor
+		took := untilRecords(t, 4*time.Second, ours.Addr, x.name, x.qtype, x.after) // within cache's 5 s denial floor
 		if got := metric(t, ours.metrics, "coredns_headless_negative_replaced_total") - before; got < 1 {
 			t.Errorf("%s %s answered after %v without a replaced negative: expired, not replaced", x.name, dns.TypeToString[x.qtype], took)
 		}
