@@ -178,15 +178,7 @@ spec:
 		t.Fatal(err)
 	}
 	r0, d0 := reads.Load(), decodes.Load()
-	l, err := Load([]string{p})
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := NewSource([]string{p}, l)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
+	l, src := startSource(t, p)
 	if r, d := reads.Load()-r0, decodes.Load()-d0; r != 1 || d != 1 {
 		t.Errorf("start: %d reads and %d decodes, want 1 and 1", r, d)
 	}
@@ -259,15 +251,7 @@ endpoints: [{addresses: ["192.0.2.1"]}]
 	if err := os.WriteFile(p, []byte(doc), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	l, err := Load([]string{p})
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := NewSource([]string{p}, l)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
+	_, src := startSource(t, p)
 	for resource, want := range map[string]string{"namespaces": "team", "nodes": "node-a", "services": "db", "endpointslices": "db-1"} {
 		o, err := src.ListerWatcher(resource, "").List(metav1.ListOptions{})
 		if err != nil {
@@ -296,4 +280,20 @@ endpoints: [{addresses: ["192.0.2.1"]}]
 			t.Errorf("%s: a %T of %v, want %s", resource, o, names, want)
 		}
 	}
+}
+
+// startSource loads the manifest at p and serves it until the test ends;
+// it returns what Load read too.
+func startSource(t *testing.T, p string) (*Loaded, *Source) {
+	t.Helper()
+	l, err := Load([]string{p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := NewSource([]string{p}, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(src.Close)
+	return l, src
 }
