@@ -212,11 +212,11 @@ func waitReady(name, url string, start time.Time) {
 
 func run() *result {
 	res := &result{Figures: map[string]float64{}, Samples: map[string][]float64{}, Started: time.Now()}
+	defer func() { res.Duration = time.Since(res.Started).Round(time.Second).String() }()
 	res.Machine = machine()
 	ours, stock := testbed.OurCoreDNS(t), testbed.StockCoreDNS(t)
 	if *only == "manifests" { // no control plane: the files alone
 		manifestMemory(res, ours)
-		res.Duration = time.Since(res.Started).Round(time.Second).String()
 		return res
 	}
 	t.Logf("starting control plane")
@@ -231,32 +231,28 @@ func run() *result {
 		fx.namespace("bench")
 		fx.service("bench", "hundred", 100, true)
 		clientShaping(res, fx, c.Admin, ours, stock)
-		res.Duration = time.Since(res.Started).Round(time.Second).String()
-		return res
 	case "explain":
 		fx.namespace("bench")
 		fx.service("bench", "hundred", 100, true)
 		explainQPS(res, c.Admin, ours)
-		res.Duration = time.Since(res.Started).Round(time.Second).String()
-		return res
 	case "sts":
 		bigStatefulSet(res, c, ours, stock)
-		res.Duration = time.Since(res.Started).Round(time.Second).String()
-		return res
 	case "replicas":
 		replicaCost(res, c, cs, fx, ours, stock)
-		res.Duration = time.Since(res.Started).Round(time.Second).String()
-		return res
 	case "transfer":
 		zoneTransfer(res, c, fx, ours, stock)
-		res.Duration = time.Since(res.Started).Round(time.Second).String()
-		return res
 	case "scale":
 		startToReady(res, c, fx, ours, stock)
 		relistPeak(res, c, ours, stock)
-		res.Duration = time.Since(res.Started).Round(time.Second).String()
-		return res
+	default:
+		runAll(res, c, fx, ours, stock)
 	}
+	return res
+}
+
+// runAll is the whole run: the fixture, then each measurement in turn on
+// one ours and one stock server.
+func runAll(res *result, c *testbed.Cluster, fx *fixture, ours, stock string) {
 	t.Logf("creating fixtures: %d ClusterIP x %d, %d headless x %d, headless of 2, 100, 1000", *nClusterIP, *nClusterIPEps, *nHeadless, *nHeadlessEps)
 	fx.namespace("bench")
 	fx.services("bench", "cip", *nClusterIP, *nClusterIPEps, false)
@@ -265,7 +261,6 @@ func run() *result {
 	fx.service("bench", "hundred", 100, true)
 	fx.service("bench", "thousand", 1000, true)
 
-	whoami, _ := startServer("whoami", ours, ".:{PORT} {\n    bind 127.0.0.1\n    ready 127.0.0.1:%d\n    whoami\n}", "")
 	s, d1 := startServer("stock", stock, corefileStock, c.Admin)
 	o, d2 := startServer("ours", ours, corefileOurs, c.Admin)
 	t.Logf("ready: stock %s, ours %s", d1, d2)
@@ -276,58 +271,9 @@ func run() *result {
 	for _, sv := range servers {
 		res.set("rss_mib/"+sv.name, rssMiB(sv.Cmd.Process.Pid))
 	}
-
-	// QPS
-	queries := []struct {
-		key, q string
-		edns   bool
-	}{
-		{"qps_a2", "two.bench.svc.cluster.local A", false},
-		{"qps_a100", "hundred.bench.svc.cluster.local A", true},
-		{"qps_srv100", "_http._tcp.hundred.bench.svc.cluster.local SRV", true},
-	}
-	for _, qq := range queries {
-		file := filepath.Join(t.TempDir(), "q")
-		os.WriteFile(file, []byte(qq.q+"\n"), 0o644)
-		for r := 0; r < *runs; r++ {
-			alternate(res, servers, r, qq.key, func(port int) float64 { return dnsperf(port, file, qq.edns) })
-			if qq.key == "qps_a2" {
-				wf := filepath.Join(t.TempDir(), "w")
-				os.WriteFile(wf, []byte("whoami.example. A\n"), 0o644)
-				qps := dnsperf(whoami.Port, wf, false)
-				res.add("qps_whoami", qps)
-				t.Logf("whoami run %d: %.0f qps", r+1, qps)
-			}
-		}
-	}
-	whoami.Stop()
+	measureQPS(res, servers, ours)
 	clientShaping(res, fx, c.Admin, ours, stock)
-
-	// p99 latency at 80% of stock's max QPS (A on the 2-endpoint Service)
-	rate := 0.8 * median(res.Samples["qps_a2/stock"])
-	for _, sv := range servers {
-		p50, p99, lost := paced(sv.Addr, "two.bench.svc.cluster.local.", rate, time.Duration(*seconds)*time.Second)
-		res.set("lat_p50_ms/"+sv.name, p50)
-		res.set("lat_p99_ms/"+sv.name, p99)
-		res.set("lat_lost/"+sv.name, lost)
-		t.Logf("latency at %.0f qps %s: p50 %.3f ms p99 %.3f ms lost %.0f", rate, sv.name, p50, p99, lost)
-	}
-	res.set("lat_rate_qps", rate)
-
-	// CPU while ClusterIP slices churn
-	cpu0 := map[string]float64{}
-	for _, sv := range servers {
-		cpu0[sv.name] = cpuSeconds(sv.Cmd.Process.Pid)
-	}
-	start := time.Now()
-	fx.churn("bench", "cip", *nClusterIP, *updates)
-	took := time.Since(start)
-	time.Sleep(5 * time.Second)
-	for _, sv := range servers {
-		res.set("churn_cpu_s/"+sv.name, cpuSeconds(sv.Cmd.Process.Pid)-cpu0[sv.name])
-	}
-	res.set("churn_updates_per_s", float64(*updates)/took.Seconds())
-	t.Logf("churn: %d updates in %s; cpu stock %.2fs ours %.2fs", *updates, took, res.Figures["churn_cpu_s/stock"], res.Figures["churn_cpu_s/ours"])
+	latencyAndChurn(res, fx, servers)
 
 	// freshness: slice write -> new answer served; ours' own programming
 	// latency histogram over the same writes, for comparison
@@ -354,8 +300,64 @@ func run() *result {
 	if *stsPods > 0 {
 		bigStatefulSet(res, c, ours, stock)
 	}
-	res.Duration = time.Since(res.Started).Round(time.Second).String()
-	return res
+}
+
+// measureQPS: dnsperf on A of 2, A of 100 and SRV of 100 endpoints, each
+// run alternating the servers, and the framework's own ceiling (whoami)
+// beside the first.
+func measureQPS(res *result, servers []*server, ours string) {
+	whoami, _ := startServer("whoami", ours, ".:{PORT} {\n    bind 127.0.0.1\n    ready 127.0.0.1:%d\n    whoami\n}", "")
+	defer whoami.Stop()
+	queries := []struct {
+		key, q string
+		edns   bool
+	}{
+		{"qps_a2", "two.bench.svc.cluster.local A", false},
+		{"qps_a100", "hundred.bench.svc.cluster.local A", true},
+		{"qps_srv100", "_http._tcp.hundred.bench.svc.cluster.local SRV", true},
+	}
+	for _, qq := range queries {
+		file := filepath.Join(t.TempDir(), "q")
+		os.WriteFile(file, []byte(qq.q+"\n"), 0o644)
+		for r := 0; r < *runs; r++ {
+			alternate(res, servers, r, qq.key, func(port int) float64 { return dnsperf(port, file, qq.edns) })
+			if qq.key == "qps_a2" {
+				wf := filepath.Join(t.TempDir(), "w")
+				os.WriteFile(wf, []byte("whoami.example. A\n"), 0o644)
+				qps := dnsperf(whoami.Port, wf, false)
+				res.add("qps_whoami", qps)
+				t.Logf("whoami run %d: %.0f qps", r+1, qps)
+			}
+		}
+	}
+}
+
+// latencyAndChurn: p99 latency at 80 % of stock's max QPS (A on the
+// 2-endpoint Service), then CPU while ClusterIP slices churn.
+func latencyAndChurn(res *result, fx *fixture, servers []*server) {
+	rate := 0.8 * median(res.Samples["qps_a2/stock"])
+	for _, sv := range servers {
+		p50, p99, lost := paced(sv.Addr, "two.bench.svc.cluster.local.", rate, time.Duration(*seconds)*time.Second)
+		res.set("lat_p50_ms/"+sv.name, p50)
+		res.set("lat_p99_ms/"+sv.name, p99)
+		res.set("lat_lost/"+sv.name, lost)
+		t.Logf("latency at %.0f qps %s: p50 %.3f ms p99 %.3f ms lost %.0f", rate, sv.name, p50, p99, lost)
+	}
+	res.set("lat_rate_qps", rate)
+
+	cpu0 := map[string]float64{}
+	for _, sv := range servers {
+		cpu0[sv.name] = cpuSeconds(sv.Cmd.Process.Pid)
+	}
+	start := time.Now()
+	fx.churn("bench", "cip", *nClusterIP, *updates)
+	took := time.Since(start)
+	time.Sleep(5 * time.Second)
+	for _, sv := range servers {
+		res.set("churn_cpu_s/"+sv.name, cpuSeconds(sv.Cmd.Process.Pid)-cpu0[sv.name])
+	}
+	res.set("churn_updates_per_s", float64(*updates)/took.Seconds())
+	t.Logf("churn: %d updates in %s; cpu stock %.2fs ours %.2fs", *updates, took, res.Figures["churn_cpu_s/stock"], res.Figures["churn_cpu_s/ours"])
 }
 
 // alternate runs one QPS measurement on each server, the order swapped on
