@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Builds the real control plane used by the integration tests and benchmarks:
-# kube-apiserver and kube-controller-manager (k8s.io/kubernetes) and etcd, from
-# the Go module proxy, cached under the user cache dir keyed by version.
-# Prints the cache directory holding the three binaries on stdout.
+# Builds the real control plane and node used by the integration tests and
+# benchmarks: kube-apiserver, kube-controller-manager, kubelet and kube-proxy
+# (k8s.io/kubernetes, in one go build so they share its compile cache) and etcd,
+# from the Go module proxy, cached under the user cache dir keyed by version.
+# Prints the cache directory holding the binaries on stdout.
 set -euo pipefail
 K8S_VERSION=${K8S_VERSION:-v1.37.2}
 ETCD_VERSION=${ETCD_VERSION:-v3.6.6}
@@ -11,8 +12,11 @@ dir="$cache/k8s-$K8S_VERSION-etcd-$ETCD_VERSION"
 mkdir -p "$dir"
 log() { echo "testbed/build.sh: $*" >&2; }
 flags=(-trimpath -ldflags=-s\ -w)
+k8s=(kube-apiserver kube-controller-manager kubelet kube-proxy)
 
-if [ ! -x "$dir/kube-apiserver" ] || [ ! -x "$dir/kube-controller-manager" ]; then
+missing=()
+for c in "${k8s[@]}"; do [ -x "$dir/$c" ] || missing+=("$c"); done
+if [ ${#missing[@]} -gt 0 ]; then
   work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
   staging_ver="v0.${K8S_VERSION#v1.}"
   ( cd "$work"
@@ -24,25 +28,16 @@ if [ ! -x "$dir/kube-apiserver" ] || [ ! -x "$dir/kube-controller-manager" ]; th
     args=(-require="k8s.io/kubernetes@$K8S_VERSION")
     for r in $repl; do args+=(-replace="$r=$r@$staging_ver"); done
     go mod edit "${args[@]}"
-    cat > tools.go <<'GO'
-//go:build tools
-
-package tools
-
-import (
-	_ "k8s.io/kubernetes/cmd/kube-apiserver"
-	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
-)
-GO
+    { echo '//go:build tools'; echo; echo 'package tools'; echo; echo 'import ('
+      for c in "${k8s[@]}"; do echo "	_ \"k8s.io/kubernetes/cmd/$c\""; done
+      echo ')'; } > tools.go
     log "resolving k8s.io/kubernetes $K8S_VERSION modules"
-    GOFLAGS=-mod=mod go mod tidy >/dev/null 2>&1 || GOFLAGS=-mod=mod go get k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager
-    for c in kube-apiserver kube-controller-manager; do
-      if [ ! -x "$dir/$c" ]; then
-        log "building $c (about 10 minutes cold on 2 cores)"
-        GOFLAGS=-mod=mod go build "${flags[@]}" -o "$dir/$c.tmp" "k8s.io/kubernetes/cmd/$c"
-        mv "$dir/$c.tmp" "$dir/$c"
-      fi
-    done )
+    pkgs=(); for c in "${missing[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$c"); done
+    GOFLAGS=-mod=mod go mod tidy >/dev/null 2>&1 || GOFLAGS=-mod=mod go get "${pkgs[@]}"
+    log "building ${missing[*]} (about 15 minutes cold on 2 cores)"
+    mkdir -p out
+    GOFLAGS=-mod=mod go build "${flags[@]}" -o out/ "${pkgs[@]}"
+    for c in "${missing[@]}"; do mv "out/$c" "$dir/$c"; done )
 fi
 
 if [ ! -x "$dir/etcd" ]; then

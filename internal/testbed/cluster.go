@@ -5,9 +5,12 @@ import (
 	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/pem"
 	"fmt"
+	"math/big"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -25,8 +28,8 @@ const (
 	EtcdVersion = "v3.6.6"
 )
 
-// BinDir returns the directory holding etcd, kube-apiserver and
-// kube-controller-manager, building them with testbed/build.sh if needed.
+// BinDir returns the directory holding etcd, kube-apiserver,
+// kube-controller-manager, kubelet and kube-proxy, building them with testbed/build.sh if needed.
 // Outside CI a missing build skips the test with how to enable it; with
 // CI=true, or HEADLESS_TESTBED_BUILD=1, the binaries are built.
 func BinDir(t TB) string {
@@ -40,7 +43,7 @@ func BinDir(t TB) string {
 	}
 	dir := filepath.Join(cache, "headless-testbed", "k8s-"+K8sVersion+"-etcd-"+EtcdVersion)
 	have := true
-	for _, b := range []string{"etcd", "kube-apiserver", "kube-controller-manager"} {
+	for _, b := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kubelet", "kube-proxy"} {
 		if _, err := os.Stat(filepath.Join(dir, b)); err != nil {
 			have = false
 		}
@@ -73,6 +76,7 @@ type Cluster struct {
 	APIServer *Proc
 	KCM       *Proc
 	Tokens    map[string]string // user -> bearer token
+	CAFile    string            // the serving CA, with ClusterOptions.ServiceAccounts
 
 	t        TB
 	bin      string
@@ -94,6 +98,23 @@ const (
 // and stops them all when the test ends.
 func StartCluster(t TB, apiserverArgs ...string) *Cluster {
 	t.Helper()
+	return StartClusterWith(t, ClusterOptions{APIServerArgs: apiserverArgs})
+}
+
+// ClusterOptions change the control plane for a real node.
+type ClusterOptions struct {
+	APIServerArgs []string // appended: a later single-valued flag wins
+	Controllers   []string // kube-controller-manager controllers beyond the default set
+	// ServiceAccounts turns on the ServiceAccount admission plugin (the
+	// projected token volume) and serves TLS from a CA the cluster writes to
+	// CAFile, which the root-CA publisher hands to every namespace.
+	ServiceAccounts bool
+}
+
+// StartClusterWith is StartCluster with options.
+func StartClusterWith(t TB, o ClusterOptions) *Cluster {
+	t.Helper()
+	apiserverArgs := o.APIServerArgs
 	c := &Cluster{t: t, bin: BinDir(t), Dir: t.TempDir(), Tokens: map[string]string{}}
 	for _, u := range []string{UserAdmin, UserDNS, "kcm"} {
 		c.Tokens[u] = token()
@@ -124,20 +145,25 @@ func StartCluster(t TB, apiserverArgs ...string) *Cluster {
 		"--service-account-key-file=" + filepath.Join(c.Dir, "sa.pub"),
 		"--service-account-signing-key-file=" + filepath.Join(c.Dir, "sa.key"),
 		"--service-account-issuer=https://kubernetes.default.svc",
-		"--disable-admission-plugins=ServiceAccount",
 		"--endpoint-reconciler-type=none",
 		"--service-cluster-ip-range=10.96.0.0/16",
 		"--watch-cache=true",
 		"--v=0"}
+	kcmArgs := []string{"--controllers=" + strings.Join(append([]string{"endpointslice", "endpointslicemirroring", "namespace", "garbagecollector"}, o.Controllers...), ","),
+		"--leader-elect=false", "--bind-address=127.0.0.1", "--secure-port=0",
+		"--concurrent-service-endpoint-syncs=5", "--v=0"}
+	if o.ServiceAccounts {
+		c.CAFile = writeServingCerts(t, c.Dir)
+		c.apiArgs = append(c.apiArgs, "--tls-cert-file="+filepath.Join(c.Dir, "serving.crt"), "--tls-private-key-file="+filepath.Join(c.Dir, "serving.key"))
+		kcmArgs = append(kcmArgs, "--root-ca-file="+c.CAFile, "--service-account-private-key-file="+filepath.Join(c.Dir, "sa.key"))
+	} else {
+		c.apiArgs = append(c.apiArgs, "--disable-admission-plugins=ServiceAccount")
+	}
 	c.apiArgs = append(c.apiArgs, apiserverArgs...)
 	c.StartAPIServer()
 
 	c.Admin = c.Kubeconfig(UserAdmin)
-	kcm := c.Kubeconfig("kcm")
-	c.KCM = Start(t, filepath.Join(c.bin, "kube-controller-manager"), c.Dir,
-		"--kubeconfig="+kcm, "--controllers=endpointslice,endpointslicemirroring,namespace,garbagecollector",
-		"--leader-elect=false", "--bind-address=127.0.0.1", "--secure-port=0",
-		"--concurrent-service-endpoint-syncs=5", "--v=0")
+	c.KCM = Start(t, filepath.Join(c.bin, "kube-controller-manager"), c.Dir, append([]string{"--kubeconfig=" + c.Kubeconfig("kcm")}, kcmArgs...)...)
 	rc := c.RestConfig(UserAdmin)
 	cs, err := kubernetes.NewForConfig(rc)
 	if err != nil {
@@ -237,4 +263,42 @@ func writeKey(t TB, keyPath, pubPath string) {
 		t.Fatal(err)
 	}
 	write(t, pubPath, string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub})))
+}
+
+// writeServingCerts writes a CA (ca.crt) and kube-apiserver's serving
+// certificate signed by it (serving.crt, serving.key), valid for every name
+// and address a pod or the node uses: the kubernetes Service's first IP,
+// the node's address and loopback. It returns the CA's path.
+func writeServingCerts(t TB, dir string) string {
+	t.Helper()
+	caKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	ca := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "headless-testbed-ca"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature}
+	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "kube-apiserver"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		DNSNames:    []string{"kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local", "localhost"},
+		IPAddresses: []net.IP{net.ParseIP(ServiceIPKubernetes), net.ParseIP(NodeIP), net.ParseIP("127.0.0.1")}}
+	leafDER, err := x509.CreateCertificate(rand.Reader, leaf, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pemOf := func(typ string, b []byte) string { return string(pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: b})) }
+	write(t, filepath.Join(dir, "ca.crt"), pemOf("CERTIFICATE", caDER))
+	write(t, filepath.Join(dir, "serving.crt"), pemOf("CERTIFICATE", leafDER))
+	write(t, filepath.Join(dir, "serving.key"), pemOf("RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(key)))
+	return filepath.Join(dir, "ca.crt")
 }
