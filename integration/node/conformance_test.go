@@ -109,4 +109,3 @@ func answerHas(out, qtype, want string) bool {
 	}
 	return false
 }
-

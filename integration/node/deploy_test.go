@@ -115,4 +115,3 @@ func grepLines(s, prefix string) string {
 	}
 	return strings.Join(out, "; ")
 }
-
