@@ -87,7 +87,7 @@ func TestPublishNotReadyHostnames(t *testing.T) {
 func TestPublishNotReadyDefault(t *testing.T) {
 	objs := bootCluster()
 	objs[0] = annotated(headlessSvc("ns", "db", nil), object.AnnotationNotReady, "none")
-	h, client := start(t, config{hostnames: true}, objs...)
+	h, client := start(t, config{Hostnames: true}, objs...)
 	const svc = ".ns.svc.cluster.local."
 	runCases(t, h, []test.Case{
 		{Qname: "plain-1.plain" + svc, Qtype: dns.TypeA, Answer: []dns.RR{test.A("plain-1.plain" + svc + "	5	IN	A	10.2.0.2")}},
@@ -115,7 +115,7 @@ func TestPublishNotReadyDefault(t *testing.T) {
 // Explain tells a starting member's Service name apart: not ready, its own
 // name published by the hostnames policy; the HTTP view says so per endpoint.
 func TestExplainHostnames(t *testing.T) {
-	h, _ := start(t, config{explain: true}, bootCluster()...)
+	h, _ := start(t, config{Explain: true}, bootCluster()...)
 	hd := cached(h)
 	_, texts := edeOf(t, hd, "boot.ns.svc.cluster.local.", dns.TypeA)
 	if len(texts) != 1 || !strings.Contains(texts[0], "2 endpoints not ready: 10.3.0.1, 10.3.0.2; published by the hostnames policy under its own name only") {

@@ -2,13 +2,10 @@ package headless
 
 import (
 	"context"
-	"net"
 	"net/netip"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/coredns/caddy"
 	"github.com/headlessdns/headless/internal/explain"
 	"github.com/headlessdns/headless/internal/watch"
 	"github.com/miekg/dns"
@@ -23,30 +20,6 @@ import (
 // Service the watches do not bring.
 const explainWait = 2 * time.Second
 
-// parseExplain reads "explain [ADDRESS]": an address without host listens
-// on loopback.
-func parseExplain(c *caddy.Controller, args []string, cfg *config) error {
-	if len(args) > 1 {
-		return c.ArgErr()
-	}
-	cfg.explain = true
-	if len(args) == 0 {
-		return nil
-	}
-	host, port, err := net.SplitHostPort(args[0])
-	if err != nil {
-		host, port, err = "", args[0], nil // a bare port
-	}
-	if n, perr := strconv.Atoi(port); perr != nil || n < 0 || n > 65535 {
-		return c.Errf("explain: '%s' is not an address (host:port, or a port for loopback)", args[0])
-	}
-	if host == "" {
-		host = "127.0.0.1"
-	}
-	cfg.explainAddr = net.JoinHostPort(host, port)
-	return nil
-}
-
 // explaining is the explain option's running state.
 type explaining struct {
 	ex     *explain.Explainer
@@ -57,21 +30,21 @@ type explaining struct {
 // startExplain makes the explainer over src and, with an address, starts
 // its HTTP endpoint.
 func (h *Headless) startExplain(src watch.Source) error {
-	if !h.cfg.explain {
+	if !h.cfg.Explain {
 		return nil
 	}
 	lk := explain.NewLookup(src.Service)
 	h.explain = &explaining{lookup: lk,
-		ex: explain.New(explain.Options{Index: h.index, Namespaces: h.cfg.namespaces, NSLabels: h.cfg.nsLabels, Labels: h.cfg.labels, Selector: h.cfg.selector, Hostnames: h.cfg.hostnames,
-			PodNames: h.cfg.podNames, Lookup: lk, Stale: h.staleWatch})}
+		ex: explain.New(explain.Options{Index: h.index, Namespaces: h.cfg.Namespaces, NSLabels: h.cfg.NSLabels, Labels: h.cfg.Labels, Selector: h.cfg.Selector, Hostnames: h.cfg.Hostnames,
+			PodNames: h.cfg.PodNames, Lookup: lk, Stale: h.staleWatch})}
 	return h.listenExplain()
 }
 
 func (h *Headless) listenExplain() error {
-	if h.explain == nil || h.cfg.explainAddr == "" || h.explain.srv != nil {
+	if h.explain == nil || h.cfg.ExplainAddr == "" || h.explain.srv != nil {
 		return nil
 	}
-	srv, err := explain.Listen(h.cfg.explainAddr, explainSource{h})
+	srv, err := explain.Listen(h.cfg.ExplainAddr, explainSource{h})
 	if err != nil {
 		return err
 	}
@@ -178,7 +151,7 @@ func (s explainSource) Explain(name string, qtype uint16) explain.Explanation {
 	if q.Service != "" {
 		ex.Service = h.explain.ex.Service(q.Namespace, q.Service, h.firstForwardZone(), explainWait)
 	}
-	if q.Kind == explain.Reverse && h.cfg.singlePTR {
+	if q.Kind == explain.Reverse && h.cfg.SinglePTR {
 		ex.SinglePTR = h.ptrChoice(q.Addr)
 	}
 	return ex

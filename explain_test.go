@@ -116,7 +116,7 @@ func explainCluster() []runtime.Object {
 // Every negative answer in our zones carries its reason, also from cache;
 // a positive one carries nothing.
 func TestExplainEDE(t *testing.T) {
-	h, _ := start(t, config{explain: true}, explainCluster()...)
+	h, _ := start(t, config{Explain: true}, explainCluster()...)
 	hd := cached(h)
 	cases := []struct{ name, code, text string }{
 		{"x.clstr.testns.svc.cluster.local.", explain.NotHeadless, "headless: x.clstr.testns: Service clstr has cluster IP 10.0.0.10"},
@@ -173,7 +173,7 @@ func TestExplainEDE(t *testing.T) {
 // A namespace the stanza leaves out is filtered; a pod that turns ready
 // has no reasons left.
 func TestExplainFilteredAndReady(t *testing.T) {
-	h, client := start(t, config{explain: true, namespaces: []string{"testns"}}, explainCluster()...)
+	h, client := start(t, config{Explain: true, Namespaces: []string{"testns"}}, explainCluster()...)
 	hd := cached(h)
 	if _, texts := edeOf(t, hd, "noports.other.svc.cluster.local.", dns.TypeA); len(texts) != 1 ||
 		!strings.Contains(texts[0], "namespace other is not among the stanza's namespaces (testns)") {
@@ -206,7 +206,7 @@ func TestExplainHTTP(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	h2, _ := start(t, config{explain: true, explainAddr: addr}, explainCluster()...)
+	h2, _ := start(t, config{Explain: true, ExplainAddr: addr}, explainCluster()...)
 	h2.Next = nxNext{}
 	get := func(path string, v any) int {
 		resp, err := http.Get("http://" + addr + path)
@@ -258,7 +258,7 @@ func TestExplainHTTP(t *testing.T) {
 // carry Stale Answer (3), NXDOMAIN ones Stale NXDOMAIN Answer (19) beside
 // their reason; once the watch is back, nothing.
 func TestExplainStale(t *testing.T) {
-	h, _ := start(t, config{explain: true}, explainCluster()...)
+	h, _ := start(t, config{Explain: true}, explainCluster()...)
 	hd := cached(h)
 	stale := &fixedHealth{stale: watch.Health{Name: "endpointslices", Stale: true, FailingSince: time.Now().Add(-time.Minute), LastError: "connection refused"}}
 	h.health = stale
@@ -280,7 +280,7 @@ func TestExplainStale(t *testing.T) {
 // reasons are computed (they are remembered), and a change taken in
 // replaces the remembered reason.
 func TestExplainMemo(t *testing.T) {
-	h, client := start(t, config{explain: true}, explainCluster()...)
+	h, client := start(t, config{Explain: true}, explainCluster()...)
 	hd := cached(h)
 	name := "lonely.testns.svc.cluster.local."
 	for i := 0; i < 3000; i++ {
@@ -306,7 +306,7 @@ func TestExplainTerminatingDebugLog(t *testing.T) {
 		headlessSvc("testns", "drain", nil),
 		slice("testns", "drain-a", "drain", discovery.AddressTypeIPv4, "", http80,
 			ep{IP: "172.0.5.1", Host: "drain-0", Terminating: true}, ep{IP: "172.0.5.2", Host: "drain-1", Terminating: true}))
-	h, client := start(t, config{explain: true}, objs...)
+	h, client := start(t, config{Explain: true}, objs...)
 	hd := cached(h)
 
 	var buf testbed.SyncBuffer
@@ -372,7 +372,7 @@ func BenchmarkExplainCached(b *testing.B) {
 	} {
 		for _, on := range []bool{false, true} {
 			b.Run(fmt.Sprintf("%s/explain=%v", bc.name, on), func(b *testing.B) {
-				h, _ := start(b, config{explain: on}, explainCluster()...)
+				h, _ := start(b, config{Explain: on}, explainCluster()...)
 				hd := cached(h)
 				m := new(dns.Msg)
 				m.SetQuestion(bc.qname, dns.TypeA)

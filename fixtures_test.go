@@ -9,6 +9,7 @@ import (
 	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
 	"github.com/coredns/coredns/plugin/test"
+	"github.com/headlessdns/headless/internal/corefile"
 	"github.com/headlessdns/headless/internal/object/objecttest"
 	"github.com/headlessdns/headless/internal/watch"
 	"github.com/miekg/dns"
@@ -88,10 +89,10 @@ func start(t testing.TB, cfg config, objs ...runtime.Object) (*Headless, *fake.C
 func startZones(t testing.TB, zones []string, cfg config, objs ...runtime.Object) (*Headless, *fake.Clientset) {
 	t.Helper()
 	client := fake.NewClientset(objs...)
-	if cfg.ttl == 0 {
-		cfg.ttl = defaultTTL
+	if cfg.TTL == 0 {
+		cfg.TTL = corefile.DefaultTTL
 	}
-	cfg.startupTimeout = 10 * time.Second
+	cfg.StartupTimeout = 10 * time.Second
 	h := newHeadless(zones, cfg)
 	// the fake clientset filters lists by label but never watches: unfiltered watches
 	h.newSource = func() (watch.Source, error) { return watch.FromClient(client), nil }

@@ -103,7 +103,7 @@ func (fq *frontQuery) question(h *Headless) *question {
 //go:noinline
 func (f *front) prepare(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (dns.ResponseWriter, *clientWriter) {
 	h := f.h
-	recheck := h.cfg.hasNegTTL || h.index.Policies().NegativeTTL
+	recheck := h.cfg.HasNegTTL || h.index.Policies().NegativeTTL
 	if !h.mayShape() {
 		explain := h.explain != nil && r.IsEdns0() != nil
 		if !explain && !recheck || len(r.Question) != 1 {
@@ -153,7 +153,7 @@ func (f *front) planned(ctx context.Context, cw *clientWriter) context.Context {
 // mayShape reports whether replies may need per-client work: topology or a
 // cap is configured.
 func (h *Headless) mayShape() bool {
-	return h.cfg.topology || h.cfg.maxAnswers > 0 || h.index.Policies().Capped
+	return h.cfg.Topology || h.cfg.MaxAnswers > 0 || h.index.Policies().Capped
 }
 
 // shapes reports whether the reply to q may need per-client work: an A,
@@ -223,13 +223,13 @@ func (h *Headless) plan(w dns.ResponseWriter, req *dns.Msg, key string) *clientW
 	}
 	pol := recs.Service().Policy
 	var s topology.Shaping
-	if h.cfg.topology {
+	if h.cfg.Topology {
 		s.Mode = pol.Traffic
 		if s.Mode == object.TrafficUnset {
-			s.Mode = h.cfg.defaultMode
+			s.Mode = h.cfg.DefaultMode
 		}
 	}
-	limit := h.cfg.maxAnswers
+	limit := h.cfg.MaxAnswers
 	if pol.MaxAnswers >= 0 {
 		limit = int(pol.MaxAnswers)
 	}
@@ -317,7 +317,7 @@ func (h *Headless) locate(a netip.Addr) topology.ClientLoc {
 	if !a.IsValid() {
 		return topology.ClientLoc{}
 	}
-	if loc, ok := h.cfg.clientZones.Lookup(a); ok {
+	if loc, ok := h.cfg.ClientZones.Lookup(a); ok {
 		return loc
 	}
 	if loc, ok := h.nodes.Lookup(a); ok {

@@ -110,7 +110,7 @@ func ask(t *testing.T, hd plugin.Handler, from string, tcp bool, name string, qt
 func TestTopologyThroughCache(t *testing.T) {
 	var cz topology.PrefixTable
 	cz.Add(netip.MustParsePrefix("172.16.0.0/16"), topology.ClientLoc{Zone: "zone-b"})
-	h, _ := start(t, config{topology: true, clientZones: cz}, topologyCluster()...)
+	h, _ := start(t, config{Topology: true, ClientZones: cz}, topologyCluster()...)
 	waitFor(t, "nodes", func() bool { _, ok := h.nodes.Lookup(netip.MustParseAddr("10.1.0.5")); return ok })
 	hd := chain(h)
 	db := "db.ns.svc.cluster.local."
@@ -163,7 +163,7 @@ func TestTopologyThroughCache(t *testing.T) {
 }
 
 func TestTopologyDefault(t *testing.T) {
-	h, _ := start(t, config{topology: true, defaultMode: object.TrafficSameZone}, topologyCluster()...)
+	h, _ := start(t, config{Topology: true, DefaultMode: object.TrafficSameZone}, topologyCluster()...)
 	waitFor(t, "nodes", func() bool { _, ok := h.nodes.Lookup(netip.MustParseAddr("10.1.0.5")); return ok })
 	got := addrsOf(ask(t, chain(h), "10.1.1.5", false, "plain.ns.svc.cluster.local.", dns.TypeA).Answer)
 	if !slices.Equal(got, []string{"10.1.1.30", "10.1.0.30"}) {
@@ -181,7 +181,7 @@ func TestMaxAnswersThroughCache(t *testing.T) {
 	capped.Annotations = map[string]string{object.AnnotationMaxAnswers: "3"}
 	uncapped := headlessSvc("ns", "uncapped", nil)
 	uncapped.Annotations = map[string]string{object.AnnotationMaxAnswers: "0"}
-	h, _ := start(t, config{maxAnswers: 8}, big, topoSlice("ns", "big-1", "big", eps...),
+	h, _ := start(t, config{MaxAnswers: 8}, big, topoSlice("ns", "big-1", "big", eps...),
 		capped, topoSlice("ns", "capped-1", "capped", eps[:10]...), uncapped, topoSlice("ns", "uncapped-1", "uncapped", eps[:40]...))
 	hd := chain(h)
 	seen := map[string]bool{}
@@ -279,13 +279,13 @@ func BenchmarkFront(b *testing.B) {
 		name      string
 		cfg       config
 		noPresort bool // as in a block with cache: the front step orders the reply itself
-	}{{"off", config{}, false}, {"topology", config{topology: true, defaultMode: object.TrafficSameZone}, false},
-		{"topology_not_presorted", config{topology: true, defaultMode: object.TrafficSameZone}, true},
-		{"topology_unset", config{topology: true}, false}, // the Service asks for no order: passes through
-		{"max_answers_8", config{maxAnswers: 8}, false}} {
+	}{{"off", config{}, false}, {"topology", config{Topology: true, DefaultMode: object.TrafficSameZone}, false},
+		{"topology_not_presorted", config{Topology: true, DefaultMode: object.TrafficSameZone}, true},
+		{"topology_unset", config{Topology: true}, false}, // the Service asks for no order: passes through
+		{"max_answers_8", config{MaxAnswers: 8}, false}} {
 		b.Run(bc.name, func(b *testing.B) {
 			h, _ := start(b, bc.cfg, objs...)
-			if bc.cfg.topology {
+			if bc.cfg.Topology {
 				waitFor(b, "nodes", func() bool { _, ok := h.nodes.Lookup(netip.MustParseAddr("10.9.0.5")); return ok })
 			}
 			h.Next = test.NextHandler(dns.RcodeNameError, nil)
@@ -340,7 +340,7 @@ func TestTopologyIPv6(t *testing.T) {
 		s.Endpoints = append(s.Endpoints, discovery.Endpoint{Addresses: []string{e[0]}, NodeName: &n, Zone: &z,
 			Conditions: discovery.EndpointConditions{Ready: &ready}})
 	}
-	h, _ := start(t, config{topology: true, clientZones: cz}, svc, s, node("node-a", "zone-a", []string{"fd10::/64"}))
+	h, _ := start(t, config{Topology: true, ClientZones: cz}, svc, s, node("node-a", "zone-a", []string{"fd10::/64"}))
 	waitFor(t, "nodes", func() bool { _, ok := h.nodes.Lookup(netip.MustParseAddr("fd10::5")); return ok })
 	hd := chain(h)
 	for from, first := range map[string][]string{"fd99::7": {"fd00::2"}, "fd10::5": {"fd00::1", "fd00::3"}} {
@@ -356,7 +356,7 @@ func TestTopologyIPv6(t *testing.T) {
 // the reply the front step alone gives, also when a shuffler between the
 // two undoes headless's order.
 func TestPresort(t *testing.T) {
-	h, _ := start(t, config{topology: true, defaultMode: object.TrafficSameZone}, topologyCluster()...)
+	h, _ := start(t, config{Topology: true, DefaultMode: object.TrafficSameZone}, topologyCluster()...)
 	h.Next = test.NextHandler(dns.RcodeNameError, nil)
 	waitFor(t, "nodes", func() bool { return h.locate(netip.MustParseAddr("10.1.0.5")).Known() })
 	for _, between := range []string{"nothing", "a shuffler"} {
@@ -427,7 +427,7 @@ func (w *logWriter) Write(b []byte) (int, error) {
 // return; what they write still reaches the client, once each and in order,
 // and a failed write is an error of the query.
 func TestFrontHeldWrites(t *testing.T) {
-	h, _ := start(t, config{maxAnswers: 2}, topologyCluster()...)
+	h, _ := start(t, config{MaxAnswers: 2}, topologyCluster()...)
 	q := new(dns.Msg)
 	q.SetQuestion("db.ns.svc.cluster.local.", dns.TypeA)
 	reply := func(rcode int) *dns.Msg {

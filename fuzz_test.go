@@ -26,9 +26,9 @@ func FuzzServeDNS(f *testing.F) {
 		f.Add(b, false)
 		f.Add(b, true)
 	}
-	withNext, _ := start(f, config{zonal: true}, fixture()...)
+	withNext, _ := start(f, config{Zonal: true}, fixture()...)
 	withNext.Next = test.NextHandler(nextRcode, nil)
-	alone, _ := start(f, config{zonal: true, negativeTTL: 0, hasNegTTL: true, hostnames: true}, fixture()...)
+	alone, _ := start(f, config{Zonal: true, NegativeTTL: 0, HasNegTTL: true, Hostnames: true}, fixture()...)
 	alone.Next = nil
 	f.Fuzz(func(t *testing.T, data []byte, standalone bool) {
 		r := new(dns.Msg)
@@ -142,7 +142,7 @@ func FuzzParse(f *testing.F) {
 		if fwd == 0 {
 			t.Fatalf("accepted without a forward zone: %+v", h.zones)
 		}
-		if c := h.cfg; c.ttl > 3600 || c.maxAnswers > 4096 || c.negativeTTL > 3600 || c.startupTimeout < 0 {
+		if c := h.cfg; c.TTL > 3600 || c.MaxAnswers > 4096 || c.NegativeTTL > 3600 || c.StartupTimeout < 0 {
 			t.Fatalf("bounds not held: %+v", c)
 		}
 	})

@@ -2,11 +2,8 @@ package headless
 
 import (
 	"context"
-	"net/netip"
-	"slices"
 	"strings"
 
-	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/plugin"
 	"github.com/headlessdns/headless/internal/names"
 	"github.com/miekg/dns"
@@ -32,7 +29,7 @@ func (h *Headless) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Ms
 		return h.pass(ctx, w, r, z)
 	}
 	var o orderer
-	if h.cfg.topology {
+	if h.cfg.Topology {
 		o = ordererOf(ctx)
 	}
 	return h.reply(o, w, r, z, res)
@@ -96,7 +93,7 @@ func (h *Headless) read(q *question, name string, qtype uint16) {
 		return
 	}
 	if q.rev = names.IsReverse(name); !q.rev {
-		q.fwd = names.ParseForward(name, len(q.z.name), h.cfg.zonal)
+		q.fwd = names.ParseForward(name, len(q.z.name), h.cfg.Zonal)
 	}
 }
 
@@ -139,51 +136,8 @@ func (h *Headless) pass(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, z
 	return plugin.NextOrFailure(h.Name(), h.Next, ctx, w, r)
 }
 
-// checkCIDRs refuses a zone with an empty label (every query would be
-// SERVFAIL), and a zone written as a CIDR that is none (10.0.0.0/33
-// would become a literal zone) or that has host bits (masked, it would not
-// be the zone written).
-func checkCIDRs(c *caddy.Controller, args []string) error {
-	for _, a := range args {
-		if b := strings.TrimSuffix(a, "."); strings.Contains(b, "..") || (strings.HasPrefix(a, ".") && a != ".") {
-			return c.Errf("zone '%s' has an empty label", a)
-		}
-		if !strings.Contains(a, "/") {
-			continue
-		}
-		p, err := netip.ParsePrefix(a)
-		if err != nil {
-			return c.Errf("zone '%s' is not a CIDR", a)
-		}
-		if p != p.Masked() {
-			return c.Errf("zone '%s' has host bits set: write %s", a, p.Masked())
-		}
-	}
-	return nil
-}
-
-// checkZones refuses zones that cannot work: one zone inside another (the inner zone's SOA makes the outer
-// zone's Services NXDOMAIN), a zone outside the server block's zones (no
-// query reaches it: REFUSED forever).
-func checkZones(c *caddy.Controller, zones []string) error {
-	block := plugin.OriginsFromArgsOrServerBlock(nil, c.ServerBlockKeys)
-	for i, z := range zones {
-		lz := strings.ToLower(z)
-		if _, ok := dns.IsDomainName(lz); !ok {
-			return c.Errf("zone '%s' is not a domain name", z)
-		}
-		for _, o := range zones[:i] {
-			lo := strings.ToLower(o)
-			switch {
-			case lo == lz:
-				return c.Errf("zone '%s' given twice", z)
-			case names.InZone(lz, lo) || names.InZone(lo, lz):
-				return c.Errf("zones '%s' and '%s' nest: the inner zone's SOA would answer the outer zone's names NXDOMAIN; give one", o, z)
-			}
-		}
-		if len(block) > 0 && !slices.ContainsFunc(block, func(b string) bool { return names.InZone(lz, strings.ToLower(b)) }) {
-			return c.Errf("zone '%s' is outside the server block's zones %v: no query for it would reach this plugin", z, block)
-		}
-	}
-	return nil
+// fallsThrough reports whether a negative answer for name is passed to the
+// next plugin (fallthrough [ZONES...]).
+func (h *Headless) fallsThrough(name string) bool {
+	return h.Next != nil && h.cfg.Fall.Through(name)
 }

@@ -48,7 +48,7 @@ func TestNegativeTTL(t *testing.T) {
 			{"db-9.db" + svc, dns.TypeA, dns.RcodeNameError, 5},     // stock
 			{"9.9.9.10.in-addr.arpa.", dns.TypePTR, dns.RcodeNameError, 5},
 		}},
-		{config{negativeTTL: 2, hasNegTTL: true}, []want{
+		{config{NegativeTTL: 2, HasNegTTL: true}, []want{
 			{"neg-9.neg" + svc, dns.TypeA, dns.RcodeNameError, 1},
 			{"long-9.long" + svc, dns.TypeA, dns.RcodeNameError, 5},
 			{"db-9.db" + svc, dns.TypeA, dns.RcodeNameError, 2},
@@ -61,7 +61,7 @@ func TestNegativeTTL(t *testing.T) {
 		for _, c := range tc.cases {
 			rc, ttl, minttl := soaTTL(h, c.name, c.qtype)
 			if rc != c.rcode || ttl != c.ttl || minttl != c.ttl {
-				t.Errorf("negative_ttl %d: %s %s: rcode %s, SOA TTL %d MINIMUM %d; want %s, %d", tc.cfg.negativeTTL, c.name, dns.TypeToString[c.qtype],
+				t.Errorf("negative_ttl %d: %s %s: rcode %s, SOA TTL %d MINIMUM %d; want %s, %d", tc.cfg.NegativeTTL, c.name, dns.TypeToString[c.qtype],
 					dns.RcodeToString[rc], ttl, minttl, dns.RcodeToString[c.rcode], c.ttl)
 			}
 		}
@@ -78,7 +78,7 @@ func TestCachedNegativeReplaced(t *testing.T) {
 	objs := append(bootCluster(),
 		annotated(headlessSvc("ns", "neg", nil), object.AnnotationNegTTL, "0"),
 		slice("ns", "neg-a", "neg", discovery.AddressTypeIPv4, "", peer, ep{IP: "10.4.0.1", Host: "neg-0"}))
-	h, client := start(t, config{explain: true}, objs...)
+	h, client := start(t, config{Explain: true}, objs...)
 	hd := cached(h)
 	const svc = ".ns.svc.cluster.local."
 	for _, name := range []string{"neg-3.neg" + svc, "plain-3.plain" + svc} {
@@ -129,9 +129,9 @@ func TestNegativeTTLThroughCache(t *testing.T) {
 		{config{}, "neg-9.neg" + svc, dns.TypeA, 1},
 		{config{}, "neg-0.neg" + svc, dns.TypeAAAA, 1},
 		{config{}, "_nope._tcp.neg" + svc, dns.TypeSRV, 1},
-		{config{negativeTTL: 2, hasNegTTL: true}, "db-9.db" + svc, dns.TypeA, 2},
-		{config{negativeTTL: 2, hasNegTTL: true}, "9.9.9.10.in-addr.arpa.", dns.TypePTR, 2},
-		{config{negativeTTL: 0, hasNegTTL: true}, "db" + svc, dns.TypeAAAA, 0},
+		{config{NegativeTTL: 2, HasNegTTL: true}, "db-9.db" + svc, dns.TypeA, 2},
+		{config{NegativeTTL: 2, HasNegTTL: true}, "9.9.9.10.in-addr.arpa.", dns.TypePTR, 2},
+		{config{NegativeTTL: 0, HasNegTTL: true}, "db" + svc, dns.TypeAAAA, 0},
 		{config{}, "db-9.db" + svc, dns.TypeA, 5}, // no negative TTL: cache's floor
 	} {
 		h, _ := start(t, tc.cfg, objs...)

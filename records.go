@@ -25,7 +25,7 @@ func (h *Headless) fill(o orderer, m *dns.Msg, q dns.Question, z *zone, qzone st
 		if q.Qtype != dns.TypePTR {
 			return false
 		}
-		m.Answer = res.ptr.Records(q.Name, h.cfg.ttl)
+		m.Answer = res.ptr.Records(q.Name, h.cfg.TTL)
 		return true
 	}
 	set := res.set
@@ -127,13 +127,13 @@ func (h *Headless) localAddress(w dns.ResponseWriter, name string, qtype uint16)
 }
 
 func (h *Headless) hdr(t uint16, name string) dns.RR_Header {
-	return dns.RR_Header{Name: name, Rrtype: t, Class: dns.ClassINET, Ttl: h.cfg.ttl}
+	return dns.RR_Header{Name: name, Rrtype: t, Class: dns.ClassINET, Ttl: h.cfg.TTL}
 }
 
 // soa is the zone's SOA as the stock plugin writes it: the zone as the client
 // spelled it, TTL min(ttl, 300), serial the time of the last index change.
 func (h *Headless) soa(qzone string) *dns.SOA {
-	ttl := h.cfg.ttl
+	ttl := h.cfg.TTL
 	return &dns.SOA{
 		Hdr:  dns.RR_Header{Name: qzone, Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: min(ttl, 300)},
 		Mbox: index.JoinName("hostmaster", qzone), Ns: index.JoinName("ns.dns", qzone), Serial: h.index.Serial(),
@@ -148,10 +148,10 @@ func (h *Headless) negativeTTL(svc *object.Service) int32 {
 	if svc != nil && svc.Policy.NegativeTTL >= 0 {
 		return svc.Policy.NegativeTTL
 	}
-	if !h.cfg.hasNegTTL {
+	if !h.cfg.HasNegTTL {
 		return -1
 	}
-	return h.cfg.negativeTTL
+	return h.cfg.NegativeTTL
 }
 
 // setTTL sets the TTL of copied records (a Service's headless.dns/ttl).

@@ -128,7 +128,7 @@ func (h *Headless) resolveReverse(name string, z *zone) result {
 	p, ok := names.ParseReverse(name)
 	if ok && p.IsSingleIP() {
 		if ptr := h.index.PTR(p.Addr()); ptr != nil {
-			if h.cfg.singlePTR {
+			if h.cfg.SinglePTR {
 				ptr = ptr.Single()
 			}
 			res := result{out: answer, ptr: ptr}
@@ -151,7 +151,7 @@ func (h *Headless) resolveReverse(name string, z *zone) result {
 
 // indexOptions are the index's options for the forward zones fwd: the
 // stanza's, and the metrics' hooks.
-func (cfg *config) indexOptions(fwd []string) index.Options {
-	return index.Options{Zones: fwd, TTL: cfg.ttl, PodNames: cfg.podNames, Zonal: cfg.zonal, Hostnames: cfg.hostnames,
-		Selector: cfg.selector, Namespaces: cfg.namespaces, Scoped: cfg.nsSelector != nil, Hooks: indexHooks}
+func indexOptions(cfg *config, fwd []string) index.Options {
+	return index.Options{Zones: fwd, TTL: cfg.TTL, PodNames: cfg.PodNames, Zonal: cfg.Zonal, Hostnames: cfg.Hostnames,
+		Selector: cfg.Selector, Namespaces: cfg.Namespaces, Scoped: cfg.NSSelector != nil, Hooks: indexHooks}
 }

@@ -103,7 +103,7 @@ func (h *Headless) transferService(emit func([]dns.RR), z *zone, key string) {
 	if recs == nil {
 		return // gone since the keys were taken
 	}
-	ttl := h.cfg.ttl
+	ttl := h.cfg.TTL
 	if t := recs.Service().Policy.TTL; t >= 0 {
 		ttl = uint32(t)
 	}

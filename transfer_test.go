@@ -94,7 +94,7 @@ func TestTransferOwnZone(t *testing.T) {
 func TestTransferHostnamesPolicy(t *testing.T) {
 	// a member that is not ready, published by the hostnames policy: its
 	// own name only, as queries answer it; SRV weights count listed members
-	h, _ := start(t, config{hostnames: true}, xfrFixture()...)
+	h, _ := start(t, config{Hostnames: true}, xfrFixture()...)
 	got := mustTransfer(t, h, "cluster.local.", 0)
 	member := "web-2.web.a.svc.cluster.local.	5	IN	A	10.0.0.3"
 	if !slices.Contains(got, member) || slices.Contains(got, "web.a.svc.cluster.local.	5	IN	A	10.0.0.3") {
@@ -108,7 +108,7 @@ func TestTransferHostnamesPolicy(t *testing.T) {
 }
 
 func TestTransferNotSynced(t *testing.T) {
-	h := newHeadless([]string{"cluster.local."}, config{ttl: 5})
+	h := newHeadless([]string{"cluster.local."}, config{TTL: 5})
 	if _, err := h.Transfer("cluster.local.", 0); err != errNotSynced {
 		t.Errorf("unsynced: %v, want errNotSynced", err)
 	}

@@ -15,10 +15,10 @@ import (
 // sourceFor returns what the Corefile asks to watch: the manifests'
 // in-memory cluster, or an API server.
 func sourceFor(cfg config) (watch.Source, error) {
-	if len(cfg.manifests) > 0 {
-		return watch.FromManifests(cfg.manifests, cfg.loaded)
+	if len(cfg.Manifests) > 0 {
+		return watch.FromManifests(cfg.Manifests, cfg.Loaded)
 	}
-	api := cfg.api
+	api := cfg.API
 	api.Agent = coremain.CoreName + "/" + coremain.CoreVersion
 	return watch.FromAPI(api)
 }
@@ -32,11 +32,11 @@ func (h *Headless) OnStartup() error {
 		return plugin.Error(pluginName, fmt.Errorf("kubernetes client: %w", err))
 	}
 	h.src = src
-	specs := watch.Specs(h.cfg.namespaces, h.cfg.labels, src.Filtered(), h.cfg.topology)
-	if h.cfg.nsSelector != nil {
-		specs = append(specs, watch.Spec{Resource: "namespaces", Label: h.cfg.nsLabels})
+	specs := watch.Specs(h.cfg.Namespaces, h.cfg.Labels, src.Filtered(), h.cfg.Topology)
+	if h.cfg.NSSelector != nil {
+		specs = append(specs, watch.Spec{Resource: "namespaces", Label: h.cfg.NSLabels})
 	}
-	to := watch.Targets{Index: h.index, NSSelector: h.cfg.nsSelector}
+	to := watch.Targets{Index: h.index, NSSelector: h.cfg.NSSelector}
 	if h.nodes != nil {
 		to.Nodes = h.nodes
 	}
@@ -54,8 +54,8 @@ func (h *Headless) OnStartup() error {
 		return plugin.Error(pluginName, fmt.Errorf("explain: %w", err))
 	}
 	h.watch.Start()
-	if !h.watch.WaitSynced(h.cfg.startupTimeout) {
-		log.Warningf("starting server with unsynced Kubernetes API after %s; Service names get SERVFAIL until synced", h.cfg.startupTimeout)
+	if !h.watch.WaitSynced(h.cfg.StartupTimeout) {
+		log.Warningf("starting server with unsynced Kubernetes API after %s; Service names get SERVFAIL until synced", h.cfg.StartupTimeout)
 	}
 	return nil
 }
@@ -88,11 +88,11 @@ func (h *Headless) fallBack() bool {
 	if h.Next == nil {
 		return false // nobody to pass to: SERVFAIL until synced, never a false NXDOMAIN
 	}
-	if !h.started.Load() || h.clock().Sub(h.startedAt) < h.cfg.startupTimeout {
+	if !h.started.Load() || h.clock().Sub(h.startedAt) < h.cfg.StartupTimeout {
 		return false
 	}
 	if h.fellBack.CompareAndSwap(false, true) {
-		log.Errorf("the Service watch has not synced %s after start-up: passing Service names to the next plugin until it does", h.cfg.startupTimeout)
+		log.Errorf("the Service watch has not synced %s after start-up: passing Service names to the next plugin until it does", h.cfg.StartupTimeout)
 	}
 	return true
 }

@@ -13,7 +13,7 @@ import (
 
 // Before the first sync Service names get SERVFAIL, never NXDOMAIN, and Ready is false.
 func TestNotSynced(t *testing.T) {
-	h := newHeadless([]string{"cluster.local.", "in-addr.arpa."}, config{ttl: 5})
+	h := newHeadless([]string{"cluster.local.", "in-addr.arpa."}, config{TTL: 5})
 	h.Next = test.NextHandler(nextRcode, nil)
 	if h.Ready() {
 		t.Fatal("ready before any sync")
