@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // Addresses of the node's network, which exists only inside the namespace
@@ -72,7 +73,15 @@ func NodeMain(m *testing.M) int {
 			rc = ee.ExitCode()
 		}
 	}
-	if left := removeCgroups(cgroupRootOf(base)); len(left) > 0 {
+	// a pod's processes may still be exiting when the namespace's init has
+	// (the namespace ended abruptly): their cgroups empty within moments
+	var left []string
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		if left = removeCgroups(cgroupRootOf(base)); len(left) == 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	if len(left) > 0 {
 		fmt.Fprintf(os.Stderr, "FAIL: cgroups left by the node: %v\n", left)
 		rc = 1
 	}
