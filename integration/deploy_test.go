@@ -1,10 +1,8 @@
 package integration
 
 import (
-	"bytes"
 	"fmt"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,7 +15,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	meta "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
@@ -27,26 +24,12 @@ import (
 
 func deployObjects(t *testing.T) []*unstructured.Unstructured {
 	t.Helper()
-	files, _ := filepath.Glob(filepath.Join(testbed.ModuleRoot(), "deploy", "*.yaml"))
-	if len(files) < 4 {
+	if files, _ := filepath.Glob(filepath.Join(testbed.ModuleRoot(), "deploy", "*.yaml")); len(files) < 4 {
 		t.Fatalf("deploy/ has %d manifests", len(files))
 	}
-	var objs []*unstructured.Unstructured
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		d := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(b), 4096)
-		for {
-			u := &unstructured.Unstructured{}
-			if err := d.Decode(&u.Object); err != nil {
-				break
-			}
-			if len(u.Object) > 0 {
-				objs = append(objs, u)
-			}
-		}
+	objs, err := testbed.DecodeFiles(filepath.Join(testbed.ModuleRoot(), "deploy"), "*.yaml")
+	if err != nil {
+		t.Fatal(err)
 	}
 	return objs
 }

@@ -2,7 +2,6 @@ package integration
 
 import (
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -18,25 +17,6 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// helmBinary is helm v3.22.0 built from its Go module: $HEADLESS_HELM, or
-// ~/.cache/headless-tools/helm (.ci/run builds it there).
-func helmBinary(t *testing.T) string {
-	t.Helper()
-	for _, p := range []string{os.Getenv("HEADLESS_HELM"), filepath.Join(os.Getenv("HOME"), ".cache", "headless-tools", "helm")} {
-		if p == "" {
-			continue
-		}
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("helm missing: .ci/run builds it (go install helm.sh/helm/v3/cmd/helm@v3.22.0)")
-	}
-	t.Skip("helm not built: GOBIN=~/.cache/headless-tools go install helm.sh/helm/v3/cmd/helm@v3.22.0")
-	return ""
-}
-
 // TestHelmValues renders deploy/helm/values.yaml with the official chart
 // (deploy/helm/chart) by helm template, checks the Deployment (our image,
 // the memory sized from BENCHMARKS.md, the chart's security context), and
@@ -44,7 +24,7 @@ func helmBinary(t *testing.T) string {
 // moved to loopback, against the real control plane: it answers a
 // StatefulSet member's name.
 func TestHelmValues(t *testing.T) {
-	helm := helmBinary(t)
+	helm := testbed.Helm(t)
 	root := testbed.ModuleRoot()
 	out, err := exec.Command(helm, "template", "coredns", filepath.Join(root, "deploy", "helm", "chart"), "--namespace", "kube-system",
 		"-f", filepath.Join(root, "deploy", "helm", "values.yaml")).CombinedOutput()

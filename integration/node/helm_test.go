@@ -1,7 +1,6 @@
 package node
 
 import (
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -21,7 +20,7 @@ const helmIP = "10.96.0.11"
 // Ready on the node (probes, in-cluster config with the chart's RBAC), and
 // its Service answering the StatefulSet's names, asked from a pod.
 func TestHelmChart(t *testing.T) {
-	helm := helmBinary(t)
+	helm := testbed.Helm(t)
 	n, ips := webSet(t)
 	root := testbed.ModuleRoot()
 	out, err := exec.Command(helm, "template", "helm-dns", filepath.Join(root, "deploy", "helm", "chart"), "--namespace", "kube-system",
@@ -29,7 +28,7 @@ func TestHelmChart(t *testing.T) {
 	if err != nil {
 		t.Fatalf("helm template: %v\n%s", err, out)
 	}
-	objs := decodeAll(out)
+	objs := testbed.DecodeYAML(out)
 	var deployment string
 	for _, u := range objs {
 		if u.GetNamespace() == "" && u.GetKind() != "ClusterRole" && u.GetKind() != "ClusterRoleBinding" {
@@ -72,20 +71,4 @@ func TestHelmChart(t *testing.T) {
 	if got := strings.Fields(out2); rc != 0 || len(got) != 3 {
 		t.Errorf("dig @%s web.app from web-0: rc %d\n%s", helmIP, rc, out2)
 	}
-}
-
-// helmBinary is helm v3.22.0 from its Go module (.ci/run builds it).
-func helmBinary(t *testing.T) string {
-	for _, p := range []string{os.Getenv("HEADLESS_HELM"), filepath.Join(os.Getenv("HOME"), ".cache", "headless-tools", "helm")} {
-		if p != "" {
-			if _, err := os.Stat(p); err == nil {
-				return p
-			}
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("helm missing: .ci/run builds it (go install helm.sh/helm/v3/cmd/helm@v3.22.0)")
-	}
-	t.Skip("helm not built: GOBIN=~/.cache/headless-tools go install helm.sh/helm/v3/cmd/helm@v3.22.0")
-	return ""
 }

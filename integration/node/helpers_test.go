@@ -1,10 +1,8 @@
 package node
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -20,7 +18,6 @@ import (
 	meta "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/restmapper"
@@ -45,7 +42,7 @@ func clusterDNS(t *testing.T) *testbed.Node {
 	n := testbed.SharedNode(t)
 	deployed.once.Do(func() {
 		start := time.Now()
-		objs, err := decodeYAML(filepath.Join(testbed.ModuleRoot(), "deploy"), "*.yaml")
+		objs, err := testbed.DecodeFiles(filepath.Join(testbed.ModuleRoot(), "deploy"), "*.yaml")
 		if err != nil {
 			deployed.err = err
 			return
@@ -86,37 +83,6 @@ func pinToNode(u *unstructured.Unstructured, image string) {
 	}
 	_ = unstructured.SetNestedSlice(u.Object, cs, "spec", "template", "spec", "containers")
 	_ = unstructured.SetNestedField(u.Object, testbed.NodeName, "spec", "template", "spec", "nodeName")
-}
-
-func decodeYAML(dir, glob string) ([]*unstructured.Unstructured, error) {
-	files, _ := filepath.Glob(filepath.Join(dir, glob))
-	var objs []*unstructured.Unstructured
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			return nil, err
-		}
-		objs = append(objs, decodeAll(b)...)
-	}
-	if len(objs) == 0 {
-		return nil, fmt.Errorf("no objects in %s/%s", dir, glob)
-	}
-	return objs, nil
-}
-
-func decodeAll(b []byte) []*unstructured.Unstructured {
-	var objs []*unstructured.Unstructured
-	d := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(b), 4096)
-	for {
-		u := &unstructured.Unstructured{}
-		if err := d.Decode(&u.Object); err != nil {
-			break
-		}
-		if len(u.Object) > 0 {
-			objs = append(objs, u)
-		}
-	}
-	return objs
 }
 
 // apply creates or updates objects by server-side apply.
