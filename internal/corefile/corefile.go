@@ -33,19 +33,19 @@ const (
 type Config struct {
 	API            watch.Client // kubeconfig, endpoint, compression, tls, apiserver_ limits
 	Manifests      []string
-	Loaded         *manifests.Loaded // what parse read of them (handed to the source once)
+	Loaded         *manifests.Loaded // what Parse read of them (handed to the source once)
 	Namespaces     []string
 	Labels         string          // the selector as written: sent to the API server
 	Selector       labels.Selector // the same, parsed once; nil selects all
 	TTL            uint32
-	NegativeTTL    int32 // negative_ttl N: the most seconds a negative answer's SOA lets it be held, when hasNegTTL
+	NegativeTTL    int32 // negative_ttl N: the most seconds a negative answer's SOA lets it be held, when HasNegTTL
 	HasNegTTL      bool  // negative_ttl given (unset: the SOA as stock writes it)
 	Hostnames      bool  // publish_not_ready hostnames
 	PodNames       bool
 	Zonal          bool
 	StartupTimeout time.Duration
 
-	// per-client answers (front.go)
+	// per-client answers (the root's front.go)
 	Topology    bool                 // topology order on
 	DefaultMode object.TrafficMode   // for Services that set no trafficDistribution (topology with an argument)
 	ClientZones topology.PrefixTable // client_zones: static client locations, before the Nodes
