@@ -85,22 +85,34 @@ func pinToNode(u *unstructured.Unstructured, image string) {
 	_ = unstructured.SetNestedField(u.Object, testbed.NodeName, "spec", "template", "spec", "nodeName")
 }
 
-// apply creates or updates objects by server-side apply.
-func apply(n *testbed.Node, objs []*unstructured.Unstructured) error {
+// resources returns, for each object, the dynamic client of its resource
+// (in its namespace, "default" when it names none).
+func resources(n *testbed.Node) func(u *unstructured.Unstructured) (dynamic.ResourceInterface, error) {
 	dyn := dynamic.NewForConfigOrDie(n.RestConfig(testbed.UserAdmin))
 	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(n.Client.Discovery()))
-	for _, u := range objs {
+	return func(u *unstructured.Unstructured) (dynamic.ResourceInterface, error) {
 		m, err := mapper.RESTMapping(u.GroupVersionKind().GroupKind(), u.GroupVersionKind().Version)
 		if err != nil {
-			return fmt.Errorf("%s: %v", u.GetKind(), err)
+			return nil, fmt.Errorf("%s: %v", u.GetKind(), err)
 		}
-		var ri dynamic.ResourceInterface = dyn.Resource(m.Resource)
-		if m.Scope.Name() == "namespace" {
-			ns := u.GetNamespace()
-			if ns == "" {
-				ns = "default"
-			}
-			ri = dyn.Resource(m.Resource).Namespace(ns)
+		if m.Scope.Name() != "namespace" {
+			return dyn.Resource(m.Resource), nil
+		}
+		ns := u.GetNamespace()
+		if ns == "" {
+			ns = "default"
+		}
+		return dyn.Resource(m.Resource).Namespace(ns), nil
+	}
+}
+
+// apply creates or updates objects by server-side apply.
+func apply(n *testbed.Node, objs []*unstructured.Unstructured) error {
+	resource := resources(n)
+	for _, u := range objs {
+		ri, err := resource(u)
+		if err != nil {
+			return err
 		}
 		if _, err := ri.Apply(bg, u.GetName(), u, meta.ApplyOptions{FieldManager: "headless-node-test", Force: true}); err != nil {
 			return fmt.Errorf("apply %s/%s: %v", u.GetKind(), u.GetName(), err)
@@ -109,17 +121,13 @@ func apply(n *testbed.Node, objs []*unstructured.Unstructured) error {
 	return nil
 }
 
+// remove deletes objects (those already gone are no error).
 func remove(n *testbed.Node, objs []*unstructured.Unstructured) error {
-	dyn := dynamic.NewForConfigOrDie(n.RestConfig(testbed.UserAdmin))
-	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(n.Client.Discovery()))
+	resource := resources(n)
 	for _, u := range objs {
-		m, err := mapper.RESTMapping(u.GroupVersionKind().GroupKind(), u.GroupVersionKind().Version)
+		ri, err := resource(u)
 		if err != nil {
 			return err
-		}
-		var ri dynamic.ResourceInterface = dyn.Resource(m.Resource)
-		if m.Scope.Name() == "namespace" {
-			ri = dyn.Resource(m.Resource).Namespace(u.GetNamespace())
 		}
 		if err := ri.Delete(bg, u.GetName(), meta.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 			return err

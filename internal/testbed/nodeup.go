@@ -232,11 +232,17 @@ func makeCgroupRoot(t TB, root string) {
 
 func (n *Node) ctr(t TB, args ...string) string {
 	t.Helper()
-	b, err := exec.Command("ctr", append([]string{"-a", n.Sock, "-n", "k8s.io"}, args...)...).CombinedOutput()
+	out, err := n.ctrRun(args...)
 	if err != nil {
-		t.Fatalf("ctr %s: %v\n%s", strings.Join(args, " "), err, b)
+		t.Fatalf("ctr %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
-	return string(b)
+	return out
+}
+
+// ctrRun runs ctr against the node's containerd, in kubelet's namespace.
+func (n *Node) ctrRun(args ...string) (string, error) {
+	b, err := exec.Command("ctr", append([]string{"-a", n.Sock, "-n", "k8s.io"}, args...)...).CombinedOutput()
+	return string(b), err
 }
 
 // Exec runs a command in a running container of a pod (as kubectl exec
@@ -248,17 +254,14 @@ func (n *Node) Exec(t testing.TB, ns, pod, container string, args ...string) (st
 	n.execSeq++
 	execID := fmt.Sprintf("t%d", n.execSeq)
 	n.execLock.Unlock()
-	cmd := exec.Command("ctr", append([]string{"-a", n.Sock, "-n", "k8s.io", "tasks", "exec", "--exec-id", execID, id}, args...)...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
+	out, err := n.ctrRun(append([]string{"tasks", "exec", "--exec-id", execID, id}, args...)...)
 	if ee, ok := err.(*exec.ExitError); ok {
-		return out.String(), ee.ExitCode()
+		return out, ee.ExitCode()
 	}
 	if err != nil {
-		t.Fatalf("exec in %s/%s[%s]: %v\n%s", ns, pod, container, err, out.String())
+		t.Fatalf("exec in %s/%s[%s]: %v\n%s", ns, pod, container, err, out)
 	}
-	return out.String(), 0
+	return out, 0
 }
 
 func (n *Node) containerID(t testing.TB, ns, pod, container string) string {
@@ -299,10 +302,7 @@ func stopSharedNode() []string {
 // pods' and their sandboxes), so each shim exits.
 func (n *Node) removeContainers() []string {
 	var problems []string
-	ctr := func(args ...string) (string, error) {
-		b, err := exec.Command("ctr", append([]string{"-a", n.Sock, "-n", "k8s.io"}, args...)...).CombinedOutput()
-		return string(b), err
-	}
+	ctr := n.ctrRun
 	out, err := ctr("containers", "list", "-q")
 	if err != nil {
 		return []string{"ctr containers list: " + err.Error() + ": " + out}
