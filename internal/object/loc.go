@@ -10,6 +10,15 @@ import (
 type Loc struct {
 	Node, Zone           string
 	HintZones, HintNodes string // hints.forZones (lowercase) and hints.forNodes, comma-separated
+	Away                 bool   // in another cluster than this one (an imported endpoint): never near a client
+}
+
+// AwayLoc is l in another cluster: the same place names, which topology
+// order does not compare with a client's (they name another cluster's).
+func AwayLoc(l *Loc) *Loc {
+	a := *l
+	a.Away = true
+	return locs.intern(a)
 }
 
 // noLoc is the location of an endpoint that names none.
@@ -38,7 +47,7 @@ func (li *locInterner) intern(l Loc) *Loc {
 	}
 	// copies, not l's strings: they may view a decode buffer (and not &l:
 	// l would then escape on every call)
-	p := &Loc{Node: strings.Clone(l.Node), Zone: strings.Clone(l.Zone), HintZones: strings.Clone(l.HintZones), HintNodes: strings.Clone(l.HintNodes)}
+	p := &Loc{Node: strings.Clone(l.Node), Zone: strings.Clone(l.Zone), HintZones: strings.Clone(l.HintZones), HintNodes: strings.Clone(l.HintNodes), Away: l.Away}
 	li.m[*p] = p
 	return p
 }

@@ -25,8 +25,9 @@ type Service struct {
 	meta.TypeMeta
 	meta.ObjectMeta
 	Headless bool
-	Selector bool   // has a pod selector (else its endpoints are written by hand or another manager)
-	Policy   Policy // from spec.trafficDistribution and headless.dns/* annotations
+	Selector bool    // has a pod selector (else its endpoints are written by hand or another manager)
+	Policy   Policy  // from spec.trafficDistribution and headless.dns/* annotations
+	Import   *Import // a ServiceImport's (mcs.go); nil for a Service
 }
 
 // DeepCopyObject implements runtime.Object.
@@ -38,7 +39,8 @@ func (s *Service) DeepCopyObject() runtime.Object {
 
 // SameContent reports whether two revisions of a Service answer alike.
 func (s *Service) SameContent(o *Service) bool {
-	return s.Headless == o.Headless && s.Selector == o.Selector && s.Policy == o.Policy && maps.Equal(s.Labels, o.Labels)
+	return s.Headless == o.Headless && s.Selector == o.Selector && s.Policy == o.Policy && maps.Equal(s.Labels, o.Labels) &&
+		s.Import.same(o.Import)
 }
 
 // Slice is what the index keeps of a discovery/v1 EndpointSlice, validated:
@@ -47,7 +49,9 @@ func (s *Service) SameContent(o *Service) bool {
 type Slice struct {
 	meta.TypeMeta
 	meta.ObjectMeta
-	Service   string // kubernetes.io/service-name
+	Service   string // kubernetes.io/service-name; of an imported slice, multicluster.kubernetes.io/service-name
+	Imported  bool   // labelled multicluster.kubernetes.io/service-name: the endpoints of a ServiceImport (mcs.go)
+	Cluster   string // of an imported slice: multicluster.kubernetes.io/source-cluster
 	Ports     []Port
 	Endpoints []Endpoint
 	sums      []epSum // read from the watch stream (codec.go): each endpoint's hash, in the slice's order
@@ -75,7 +79,7 @@ func (s *Slice) DeepCopyObject() runtime.Object {
 
 // SameContent reports whether two revisions of a slice answer alike.
 func (s *Slice) SameContent(o *Slice) bool {
-	return s.Service == o.Service && slices.Equal(s.Ports, o.Ports) &&
+	return s.Service == o.Service && s.Imported == o.Imported && s.Cluster == o.Cluster && slices.Equal(s.Ports, o.Ports) &&
 		slices.EqualFunc(s.Endpoints, o.Endpoints, func(a, b Endpoint) bool { return SameEndpoint(&a, &b) })
 }
 

@@ -111,28 +111,34 @@ func (p Policy) Hostnames(def bool) bool {
 // Corefile's value applies) and filed among the Service's invalid parts
 // (logged once per Service revision, counted).
 func policyOf(s *core.Service, invalid *invalidParts) Policy {
+	return policyFrom(s.Spec.TrafficDistribution, s.Annotations, invalid)
+}
+
+// policyFrom reads a Policy from a trafficDistribution (nil: none) and the
+// headless.dns/* annotations of a Service or ServiceImport.
+func policyFrom(traffic *string, annotations map[string]string, invalid *invalidParts) Policy {
 	p := DefaultPolicy
-	if s.Spec.TrafficDistribution != nil {
-		p.Traffic, _ = ParseTraffic(*s.Spec.TrafficDistribution)
+	if traffic != nil {
+		p.Traffic, _ = ParseTraffic(*traffic)
 	}
 	bad := func(annotation, problem string) {
 		invalid.add("annotation", "annotation "+annotation, problem)
 	}
-	if v, ok := s.Annotations[AnnotationTTL]; ok {
+	if v, ok := annotations[AnnotationTTL]; ok {
 		if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && n >= 0 && n <= MaxTTL {
 			p.TTL = int32(n)
 		} else {
 			bad(AnnotationTTL, strconv.Quote(v)+" is not a number of seconds from 0 to "+strconv.Itoa(MaxTTL))
 		}
 	}
-	if v, ok := s.Annotations[AnnotationMaxAnswers]; ok {
+	if v, ok := annotations[AnnotationMaxAnswers]; ok {
 		if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && n >= 0 && n <= MaxAnswers {
 			p.MaxAnswers = int32(n)
 		} else {
 			bad(AnnotationMaxAnswers, strconv.Quote(v)+" is not a number from 0 (no cap) to "+strconv.Itoa(MaxAnswers))
 		}
 	}
-	if v, ok := s.Annotations[AnnotationPublish]; ok {
+	if v, ok := annotations[AnnotationPublish]; ok {
 		switch strings.TrimSpace(v) {
 		case "ready":
 		case "serving":
@@ -141,14 +147,14 @@ func policyOf(s *core.Service, invalid *invalidParts) Policy {
 			bad(AnnotationPublish, strconv.Quote(v)+" is neither ready nor serving")
 		}
 	}
-	if v, ok := s.Annotations[AnnotationNotReady]; ok {
+	if v, ok := annotations[AnnotationNotReady]; ok {
 		if m, ok := ParseNotReady(strings.TrimSpace(v)); ok {
 			p.NotReady = m
 		} else {
 			bad(AnnotationNotReady, strconv.Quote(v)+" is neither none nor hostnames")
 		}
 	}
-	if v, ok := s.Annotations[AnnotationNegTTL]; ok {
+	if v, ok := annotations[AnnotationNegTTL]; ok {
 		if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && n >= 0 && n <= MaxTTL {
 			p.NegativeTTL = int32(n)
 		} else {

@@ -54,6 +54,9 @@ func sliceFromRaw(r *rawSlice, wire bool, count Counter) *Slice {
 	if wire {
 		red.keep = strings.Clone
 	}
+	if !importedSlice(s, m.Labels, &red.invalid) {
+		return s
+	}
 	if s.Service != "" {
 		if problem := validServiceName(s.Service, m.Namespace); problem != "" {
 			red.invalid.add("service-name", "label "+LabelServiceName+" "+strconv.Quote(s.Service), problem)

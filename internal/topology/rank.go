@@ -19,7 +19,8 @@ type Ends [MaxRank + 1]int
 
 // rank orders an endpoint for a client under a traffic mode, 0 first:
 // PreferSameZone: same zone 0, rest 1; PreferSameNode: same node 0, same
-// zone 1, rest 2. Zone: the endpoint's hints.forZones when the controller
+// zone 1, rest 2; an endpoint of another cluster (a clusterset name's) ranks
+// MaxRank, after all of the client's own cluster. Zone: the endpoint's hints.forZones when the controller
 // set them (as kube-proxy reads them), else its own zone. Unknown endpoints
 // (nil) rank last.
 func rank(m object.TrafficMode, e *object.Loc, c ClientLoc) int {
@@ -29,6 +30,9 @@ func rank(m object.TrafficMode, e *object.Loc, c ClientLoc) int {
 	}
 	if e == nil {
 		return last
+	}
+	if e.Away {
+		return MaxRank // another cluster's: after every endpoint of the client's own
 	}
 	sameZone := c.Zone != "" && ((e.HintZones != "" && object.HasHint(e.HintZones, c.Zone)) || (e.HintZones == "" && e.Zone == c.Zone))
 	if m == object.TrafficSameNode {
