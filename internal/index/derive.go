@@ -38,7 +38,7 @@ func (b *builder) deriveSlice(o *Options, key string, svc *object.Service, s *ob
 	if len(s.Ports) > 0 {
 		sb.hosts = make([]string, 0, addrs)
 	}
-	reuse := old != nil && slices.Equal(old.slice.Ports, s.Ports)
+	reuse := old != nil && slices.Equal(old.slice.Ports, s.Ports) && old.slice.Cluster == s.Cluster
 	if reuse {
 		sb.portKeys = old.portKeys
 		sb.rederived = []int32{}
@@ -68,9 +68,12 @@ func (b *builder) deriveSlice(o *Options, key string, svc *object.Service, s *ob
 			sb.reuse(old, i, len(s.Ports) > 0) // an unchanged endpoint: what it contributed before
 			continue
 		}
-		loc := ep.Loc
+		loc := o.locOf(s, ep)
 		for ai, addr := range ep.Addrs {
 			host := strings.ToLower(EndpointName(ep, ep.AddrString(ai), o.PodNames))
+			if s.Cluster != "" {
+				host += "." + s.Cluster // <hostname>.<clusterid>.<svc>...: the MCS specification's name
+			}
 			targets := carve(&targetPool, len(o.Zones))
 			for zi, zone := range o.Zones {
 				targets[zi] = JoinName(host+suffix, zone)

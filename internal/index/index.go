@@ -20,6 +20,12 @@ type Options struct {
 	Scoped     bool            // namespace_labels: only the namespaces SetNamespace puts in scope are published
 	Hostnames  bool            // publish_not_ready hostnames: for Services that set no headless.dns/publish-not-ready
 	Hooks      Hooks           // what the plugin's metrics are told
+
+	// A clusterset index (multicluster): Services are ServiceImports, slices
+	// the imported ones (object.Slice.Imported), each endpoint named
+	// <name>.<cluster>.
+	Imported bool
+	Cluster  string // this cluster's ID: endpoints of other clusters are away (topology); "" unknown
 }
 
 // Hooks are told what the index does; a nil hook is not called.
@@ -252,7 +258,7 @@ func (ix *Index) UpdateSliceAt(s *object.Slice, deleted bool, watch int, trigger
 		return
 	}
 	key := ""
-	if !deleted && s.Service != "" && ix.allowed(s.Namespace) {
+	if !deleted && s.Service != "" && s.Imported == ix.opts.Imported && ix.allowed(s.Namespace) {
 		key = ServiceKey(s.Service, s.Namespace)
 	}
 	if had {
@@ -334,4 +340,14 @@ func (ix *Index) WaitSynced(timeout time.Duration, stop <-chan struct{}) bool {
 	case <-stop:
 	}
 	return false
+}
+
+// locOf is where an endpoint of slice s runs, as topology order compares
+// it: in a clusterset index that knows this cluster's ID, another cluster's
+// endpoint is away.
+func (o *Options) locOf(s *object.Slice, ep *object.Endpoint) *object.Loc {
+	if s.Cluster != "" && o.Cluster != "" && s.Cluster != o.Cluster {
+		return object.AwayLoc(ep.Loc)
+	}
+	return ep.Loc
 }

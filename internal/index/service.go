@@ -94,7 +94,7 @@ func (r *Records) buildLocs() {
 	for _, p := range r.wide.parts {
 		for i := range p.slice.Endpoints {
 			ep := &p.slice.Endpoints[i]
-			loc := ep.Loc
+			loc := r.wide.o.locOf(p.slice, ep)
 			for _, a := range ep.Addrs {
 				if a.Is4() {
 					b := a.As4()
