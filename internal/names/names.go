@@ -23,6 +23,12 @@ import (
 //	                                          leading underscore; an empty one ("_") is any
 //	<topozone>.pin|prefer._zone.<svc>...      zone-scoped names (the zonal option)
 //
+// In a clusterset zone (the multicluster option; the MCS DNS specification
+// 1.0.0) the same shapes, but for one: two labels below the Service of which
+// neither starts with "_" are an imported endpoint, <hostname>.<clusterid>
+// (as stock reads them there). One label is then no name (stock: NXDOMAIN),
+// and <port>.<proto> must be spelled with an underscore on either label.
+//
 // Reverse names: the in-addr.arpa / ip6.arpa name of an address, or of a
 // prefix above it (an empty non-terminal when some published address is in it).
 
@@ -57,8 +63,9 @@ const (
 )
 
 // ParseForward parses name (lowercase FQDN) in a zone of zoneLen bytes.
-// zonal enables zone-scoped names.
-func ParseForward(name string, zoneLen int, zonal bool) Forward {
+// zonal enables zone-scoped names; clusterset reads the zone as a
+// multi-cluster one (ParseClusterset).
+func ParseForward(name string, zoneLen int, zonal, clusterset bool) Forward {
 	base := strings.TrimSuffix(name[:len(name)-zoneLen], ".")
 	if base == "" {
 		return Forward{Kind: Apex}
@@ -90,6 +97,10 @@ func ParseForward(name string, zoneLen int, zonal bool) Forward {
 		n.Prefix = prefix
 	case labels == 2:
 		proto, port := cutFirst(prefix)
+		if clusterset && !strings.HasPrefix(port, "_") && !strings.HasPrefix(proto, "_") {
+			n.Prefix = prefix // <hostname>.<clusterid>: the key of an imported endpoint
+			return n
+		}
 		port, proto = strings.TrimPrefix(port, "_"), strings.TrimPrefix(proto, "_")
 		if len(port)+len(proto)+3 == len(prefix) {
 			n.Prefix = prefix // already the canonical _port._proto

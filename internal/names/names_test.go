@@ -70,8 +70,31 @@ func TestParseForward(t *testing.T) {
 		{"x.y.z.pg.db.svc.cluster.local.", true, Forward{Kind: Service, Namespace: "db", Service: "pg.db", TooLong: true}},
 		{`a\.b.db.svc.cluster.local.`, false, Forward{Kind: Service, Namespace: "db", Service: `a\.b.db`}},
 	} {
-		if got := ParseForward(c.name, len(zone), c.zonal); got != c.want {
+		if got := ParseForward(c.name, len(zone), c.zonal, false); got != c.want {
 			t.Errorf("ParseForward(%q, zonal %v) = %+v, want %+v", c.name, c.zonal, got, c.want)
+		}
+	}
+}
+
+// In a clusterset zone two labels without an underscore are
+// <hostname>.<clusterid>; every other shape reads as in a cluster zone.
+func TestParseForwardClusterset(t *testing.T) {
+	const zone = "clusterset.local."
+	for name, want := range map[string]Forward{
+		"pg.db.svc.clusterset.local.":           {Kind: Service, Namespace: "db", Service: "pg.db"},
+		"pg-0.east.pg.db.svc.clusterset.local.": {Kind: Service, Namespace: "db", Service: "pg.db", Prefix: "pg-0.east"},
+		"pg-0.pg.db.svc.clusterset.local.":      {Kind: Service, Namespace: "db", Service: "pg.db", Prefix: "pg-0"},
+		"_sql._tcp.pg.db.svc.clusterset.local.": {Kind: Service, Namespace: "db", Service: "pg.db", Prefix: "_sql._tcp"},
+		"_sql.tcp.pg.db.svc.clusterset.local.":  {Kind: Service, Namespace: "db", Service: "pg.db", Prefix: "_sql._tcp"},
+		"sql._tcp.pg.db.svc.clusterset.local.":  {Kind: Service, Namespace: "db", Service: "pg.db", Prefix: "_sql._tcp"},
+		"_._.pg.db.svc.clusterset.local.":       {Kind: Service, Namespace: "db", Service: "pg.db", Prefix: "_._"},
+		"a.b.c.pg.db.svc.clusterset.local.":     {Kind: Service, Namespace: "db", Service: "pg.db", TooLong: true},
+		"db.svc.clusterset.local.":              {Kind: Namespace, Namespace: "db"},
+		"dns-version.clusterset.local.":         {},
+		"clusterset.local.":                     {Kind: Apex},
+	} {
+		if got := ParseForward(name, len(zone), false, true); got != want {
+			t.Errorf("ParseForward(%q, clusterset) = %+v, want %+v", name, got, want)
 		}
 	}
 }
