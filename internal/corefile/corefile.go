@@ -59,6 +59,10 @@ type Config struct {
 	NSLabels   string          // namespace_labels as written: sent to the API server
 	NSSelector labels.Selector // the same, parsed; nil: every namespace
 	SinglePTR  bool            // single_ptr: one PTR per address
+
+	// multicluster (multicluster.go)
+	Multicluster []string // clusterset zones (lowercase FQDN), a subset of the stanza's
+	ClusterID    string   // this cluster's ID: cluster ID in multicluster's block; "" unknown
 }
 
 // Parse reads the headless stanza: its zones and options. Every error names the Corefile line.
@@ -118,6 +122,9 @@ func Parse(c *caddy.Controller) ([]string, Config, error) {
 		return nil, Config{}, atLine("client_zones", "client_zones locates clients for topology order: add 'topology' to the stanza")
 	}
 	if err := checkStockOptions(&cfg, atLine); err != nil {
+		return nil, Config{}, err
+	}
+	if err := checkMulticluster(&cfg, zones, atLine); err != nil {
 		return nil, Config{}, err
 	}
 	return zones, cfg, nil

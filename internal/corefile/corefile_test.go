@@ -96,6 +96,14 @@ func TestParseErrors(t *testing.T) {
 		{input: "headless cluster.local 10.0.0.5/24", keys: []string{"."}, err: "zone '10.0.0.5/24' has host bits set: write 10.0.0.0/24"},
 		{input: "headless cluster.local", keys: []string{"example.org:53"}, err: "zone 'cluster.local.' is outside the server block's zones [example.org.]"},
 		{input: "headless cluster.local cluster.local", err: "zone 'cluster.local.' given twice"},
+		{input: "headless cluster.local {\n multicluster\n}", keys: []string{"."}, err: "Testfile:2 - Error during parsing: multicluster: name the clusterset zone"},
+		{input: "headless cluster.local {\n multicluster clusterset.local\n}", keys: []string{"."}, err: "Testfile:2 - Error during parsing: multicluster zone clusterset.local. is not a zone of the stanza cluster.local."},
+		{input: "headless cluster.local clusterset.local in-addr.arpa {\n multicluster in-addr.arpa\n}", keys: []string{"."}, err: "multicluster: 'in-addr.arpa.' is not a forward zone"},
+		{input: "headless cluster.local clusterset.local {\n multicluster clusterset.local clusterset.local\n}", keys: []string{"."}, err: "multicluster: 'clusterset.local.' given twice"},
+		{input: "headless cluster.local clusterset.local {\n multicluster clusterset.local { cluster East_1 }\n}", keys: []string{"."}, err: "Testfile:2 - Error during parsing: multicluster: cluster 'East_1': a lowercase RFC 1123 label"},
+		{input: "headless cluster.local clusterset.local {\n multicluster clusterset.local { cluster }\n}", keys: []string{"."}, err: "multicluster: cluster takes one cluster ID"},
+		{input: "headless cluster.local clusterset.local {\n multicluster clusterset.local { region east }\n}", keys: []string{"."}, err: "multicluster: unknown property 'region'"},
+		{input: "headless cluster.local clusterset.local {\n multicluster clusterset.local x\n}", keys: []string{"."}, err: "multicluster zone x. is not a zone of the stanza cluster.local. clusterset.local."},
 	}
 	for i, tc := range tests {
 		c := caddy.NewTestController("dns", tc.input)
@@ -105,6 +113,22 @@ func TestParseErrors(t *testing.T) {
 		}
 		if _, _, err := Parse(c); err == nil || !strings.Contains(err.Error(), tc.err) {
 			t.Errorf("test %d %q: want error containing %q, got %v", i, tc.input, tc.err, err)
+		}
+	}
+}
+
+// TestParseMulticluster: the clusterset zones and this cluster's ID, in
+// either spelling of the block.
+func TestParseMulticluster(t *testing.T) {
+	for _, in := range []string{
+		"headless cluster.local ClusterSet.local {\n multicluster clusterset.local { cluster east-1 }\n ttl 7\n}",
+		"headless cluster.local ClusterSet.local {\n multicluster clusterset.local {\n  cluster east-1\n }\n ttl 7\n}",
+	} {
+		c := caddy.NewTestController("dns", in)
+		c.ServerBlockKeys = []string{"."}
+		_, cfg, err := Parse(c)
+		if err != nil || strings.Join(cfg.Multicluster, " ") != "clusterset.local." || cfg.ClusterID != "east-1" || cfg.TTL != 7 {
+			t.Errorf("%q: multicluster %v, cluster %q, ttl %d, err %v", in, cfg.Multicluster, cfg.ClusterID, cfg.TTL, err)
 		}
 	}
 }

@@ -253,6 +253,7 @@ func init() {
 	options["apiserver_burst"] = wholeNumber("apiserver_burst", func(cfg *Config, n int) { cfg.API.Burst = n })
 	options["apiserver_max_inflight"] = wholeNumber("apiserver_max_inflight", func(cfg *Config, n int) { cfg.API.MaxInflight = n })
 	options["single_ptr"] = flag(func(cfg *Config) { cfg.SinglePTR = true })
+	options["multicluster"] = parseMulticluster
 }
 
 // wholeNumber is an option of one whole number of 0 or more.
