@@ -24,8 +24,11 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/kubernetes/scheme"
+	mcsv1alpha1 "sigs.k8s.io/mcs-api/pkg/apis/v1alpha1"
+	mcsv1beta1 "sigs.k8s.io/mcs-api/pkg/apis/v1beta1"
 )
 
 var log = clog.NewWithPlugin("headless")
@@ -183,9 +186,21 @@ func inFile(err error, n int, starts []int) string {
 	return fmt.Sprintf("document %d: %s", n, msg)
 }
 
+// codecs decode the Kubernetes API's types and the MCS API's ServiceImports
+// (v1alpha1 and v1beta1).
+var codecs = func() serializer.CodecFactory {
+	s := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{scheme.AddToScheme, mcsv1alpha1.AddToScheme, mcsv1beta1.AddToScheme} {
+		if err := add(s); err != nil {
+			panic(err)
+		}
+	}
+	return serializer.NewCodecFactory(s)
+}()
+
 func decodeObject(raw []byte, out map[string]runtime.Object, skipped *[]string) error {
 	decodes.Add(1)
-	obj, _, err := scheme.Codecs.UniversalDeserializer().Decode(raw, nil, nil)
+	obj, _, err := codecs.UniversalDeserializer().Decode(raw, nil, nil)
 	if err != nil {
 		if runtime.IsNotRegisteredError(err) {
 			*skipped = append(*skipped, kindOf(raw))
@@ -202,6 +217,10 @@ func decodeObject(raw []byte, out map[string]runtime.Object, skipped *[]string) 
 		add(out, "nodes", o)
 	case *core.Namespace:
 		add(out, "namespaces", o)
+	case *mcsv1beta1.ServiceImport:
+		add(out, "serviceimports", o)
+	case *mcsv1alpha1.ServiceImport:
+		add(out, "serviceimports", importV1beta1(o)) // served as one version, as the API server does
 	case *core.Endpoints:
 		for _, s := range mirror(o) {
 			add(out, "endpointslices", s)
@@ -222,7 +241,7 @@ func decodeObject(raw []byte, out map[string]runtime.Object, skipped *[]string) 
 			return err
 		}
 		for _, item := range items {
-			b, err := runtime.Encode(scheme.Codecs.LegacyCodec(core.SchemeGroupVersion, discovery.SchemeGroupVersion), item)
+			b, err := runtime.Encode(codecs.LegacyCodec(core.SchemeGroupVersion, discovery.SchemeGroupVersion, mcsv1beta1.SchemeGroupVersion), item)
 			if err != nil {
 				return err
 			}
@@ -312,6 +331,20 @@ func mirror(e *core.Endpoints) []*discovery.EndpointSlice {
 				out = append(out, s)
 			}
 		}
+	}
+	return out
+}
+
+// importV1beta1 is a v1alpha1 ServiceImport as v1beta1 (the same fields,
+// without trafficDistribution), as the API server serves one stored in the
+// other version (the CRD converts nothing).
+func importV1beta1(in *mcsv1alpha1.ServiceImport) *mcsv1beta1.ServiceImport {
+	out := &mcsv1beta1.ServiceImport{ObjectMeta: in.ObjectMeta, Spec: mcsv1beta1.ServiceImportSpec{
+		IPs: in.Spec.IPs, Type: mcsv1beta1.ServiceImportType(in.Spec.Type), SessionAffinity: in.Spec.SessionAffinity,
+	}}
+	out.APIVersion, out.Kind = mcsv1beta1.SchemeGroupVersion.String(), "ServiceImport"
+	for _, p := range in.Spec.Ports {
+		out.Spec.Ports = append(out.Spec.Ports, mcsv1beta1.ServicePort{Name: p.Name, Protocol: p.Protocol, AppProtocol: p.AppProtocol, Port: p.Port})
 	}
 	return out
 }

@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
+	mcsv1beta1 "sigs.k8s.io/mcs-api/pkg/apis/v1beta1"
 )
 
 // memStore is a minimal API server in memory for the manifests: objects by
@@ -104,6 +105,8 @@ func (l *memLW) List(metav1.ListOptions) (runtime.Object, error) {
 	var eps discovery.EndpointSliceList
 	var nodes core.NodeList
 	var nss core.NamespaceList
+	var imports mcsv1beta1.ServiceImportList
+	imports.ResourceVersion = rv
 	svcs.ResourceVersion, eps.ResourceVersion, nodes.ResourceVersion, nss.ResourceVersion = rv, rv, rv, rv
 	for key, o := range s.objs {
 		resource, rest, _ := strings.Cut(key, "/")
@@ -120,6 +123,8 @@ func (l *memLW) List(metav1.ListOptions) (runtime.Object, error) {
 			nodes.Items = append(nodes.Items, *v)
 		case *core.Namespace:
 			nss.Items = append(nss.Items, *v)
+		case *mcsv1beta1.ServiceImport:
+			imports.Items = append(imports.Items, *v)
 		}
 	}
 	switch l.resource {
@@ -129,6 +134,8 @@ func (l *memLW) List(metav1.ListOptions) (runtime.Object, error) {
 		return &nodes, nil
 	case "namespaces":
 		return &nss, nil
+	case "serviceimports":
+		return &imports, nil
 	}
 	return &eps, nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/headlessdns/headless/internal/object"
 	core "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	meta "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	kruntime "k8s.io/apimachinery/pkg/runtime"
@@ -23,6 +24,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
+	mcsclient "sigs.k8s.io/mcs-api/pkg/client/clientset/versioned"
 )
 
 // Source is what the watches list and watch: a real API server, or the
@@ -40,13 +42,18 @@ type Source interface {
 	// the explain option: a list with a name field selector, which the
 	// watches' list permission allows.
 	Service(ctx context.Context, namespace, name string) (*core.Service, error)
+	// ImportVersion is the version of multicluster.x-k8s.io ServiceImports
+	// the source serves: v1beta1 where it is served, else v1alpha1; "" when
+	// neither is (the MCS CRD is not installed).
+	ImportVersion(ctx context.Context) (string, error)
 	// Close stops what the source runs.
 	Close()
 }
 
 // Spec is one watch: a resource, a namespace and selectors.
 type Spec struct {
-	Resource  string // "services", "endpointslices", "nodes" or "namespaces"
+	Resource  string // "services", "endpointslices", "nodes", "namespaces" or "serviceimports"
+	Version   string // serviceimports: the API version watched (v1beta1, v1alpha1)
 	Namespace string // "" for all
 	Label     string
 	Field     string
@@ -60,6 +67,8 @@ func (s Spec) Name() string {
 		n += "/controller"
 	case strings.HasPrefix(s.Label, object.LabelManagedBy+"!="):
 		n += "/other"
+	case s.Label == object.LabelMCSService:
+		n += "/imported"
 	}
 	if s.Namespace != "" {
 		n += "@" + s.Namespace
@@ -78,6 +87,10 @@ func (s Spec) String() string {
 // manager), which is how selector-less headless Services get their endpoints.
 // Slices of ClusterIP Services made by the controller are never received.
 // With nodes (the topology option) Nodes are watched too, to locate clients.
+// Slices labelled multicluster.kubernetes.io/service-name (an MCS
+// controller's, for a ServiceImport) are never received here: they belong to
+// the clusterset zone alone (ImportSpecs), even when they also name a local
+// Service (an implementation's derived Service).
 func Specs(namespaces []string, svcSelector string, filtered, nodes bool) []Spec {
 	if len(namespaces) == 0 {
 		namespaces = []string{meta.NamespaceAll}
@@ -95,9 +108,28 @@ func Specs(namespaces []string, svcSelector string, filtered, nodes bool) []Spec
 		}
 		specs = append(specs,
 			Spec{Resource: "services", Namespace: ns, Label: svcSelector, Field: fields.OneTermEqualSelector("spec.clusterIP", core.ClusterIPNone).String()},
-			Spec{Resource: "endpointslices", Namespace: ns, Label: object.LabelHeadless + "," + object.LabelManagedBy + "=" + object.ManagerController},
-			Spec{Resource: "endpointslices", Namespace: ns, Label: object.LabelManagedBy + "!=" + object.ManagerController},
+			Spec{Resource: "endpointslices", Namespace: ns, Label: object.LabelHeadless + "," + object.LabelManagedBy + "=" + object.ManagerController + notImported},
+			Spec{Resource: "endpointslices", Namespace: ns, Label: object.LabelManagedBy + "!=" + object.ManagerController + notImported},
 		)
+	}
+	return specs
+}
+
+// notImported excludes the slices of ServiceImports from a selector.
+const notImported = ",!" + object.LabelMCSService
+
+// ImportSpecs returns the watches of the clusterset zone (the multicluster
+// option): ServiceImports of the given API version, and the slices labelled
+// multicluster.kubernetes.io/service-name.
+func ImportSpecs(namespaces []string, svcSelector, version string) []Spec {
+	if len(namespaces) == 0 {
+		namespaces = []string{meta.NamespaceAll}
+	}
+	var specs []Spec
+	for _, ns := range namespaces {
+		specs = append(specs,
+			Spec{Resource: "serviceimports", Version: version, Namespace: ns, Label: svcSelector},
+			Spec{Resource: "endpointslices", Namespace: ns, Label: object.LabelMCSService})
 	}
 	return specs
 }
@@ -106,6 +138,7 @@ func Specs(namespaces []string, svcSelector string, filtered, nodes bool) []Spec
 // tests, which cannot filter: filtered false).
 type apiSource struct {
 	client   kubernetes.Interface
+	mcs      mcsclient.Interface              // ServiceImports (JSON: a CRD has no protobuf); nil with a fake client
 	slices   discoveryv1.EndpointSlicesGetter // reads watch events straight into Slices (the codec's); nil: client's
 	codec    *object.Codec                    // reads slices; nil with a fake client
 	filtered bool
@@ -150,6 +183,12 @@ func (s *apiSource) ListerWatcher(w Spec) cache.ListerWatcher {
 		lw = typedLW(s.client.CoreV1().Nodes(), opts)
 	case w.Resource == "namespaces":
 		lw = typedLW(s.client.CoreV1().Namespaces(), opts)
+	case w.Resource == "serviceimports" && s.mcs == nil:
+		return failingLW{fmt.Errorf("no client for %s", w.Resource)}
+	case w.Resource == "serviceimports" && w.Version == "v1alpha1":
+		lw = typedLW(s.mcs.MulticlusterV1alpha1().ServiceImports(w.Namespace), opts)
+	case w.Resource == "serviceimports":
+		lw = typedLW(s.mcs.MulticlusterV1beta1().ServiceImports(w.Namespace), opts)
 	case s.slices != nil:
 		lw = typedLW(s.slices.EndpointSlices(w.Namespace), opts)
 	default:
@@ -247,8 +286,40 @@ func FromAPI(cfg Client) (Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &apiSource{client: client, slices: discoveryv1.New(src), codec: codec, filtered: true, http: hc}, nil
+	jc := *rc
+	jc.ContentType = "application/json"
+	mcs, err := mcsclient.NewForConfigAndClient(&jc, hc)
+	if err != nil {
+		return nil, err
+	}
+	return &apiSource{client: client, mcs: mcs, slices: discoveryv1.New(src), codec: codec, filtered: true, http: hc}, nil
 }
+
+// ImportVersion asks the API server's discovery which ServiceImport version
+// it serves.
+func (s *apiSource) ImportVersion(context.Context) (string, error) {
+	for _, v := range []string{"v1beta1", "v1alpha1"} {
+		l, err := s.client.Discovery().ServerResourcesForGroupVersion("multicluster.x-k8s.io/" + v)
+		switch {
+		case apierrors.IsNotFound(err):
+			continue
+		case err != nil:
+			return "", err
+		}
+		for _, r := range l.APIResources {
+			if r.Name == "serviceimports" {
+				return v, nil
+			}
+		}
+	}
+	return "", nil
+}
+
+// failingLW fails every list and watch (a resource the source cannot read).
+type failingLW struct{ err error }
+
+func (f failingLW) List(meta.ListOptions) (kruntime.Object, error)  { return nil, f.err }
+func (f failingLW) Watch(meta.ListOptions) (watch.Interface, error) { return nil, f.err }
 
 // manifestSource serves the manifests' in-memory cluster. It applies no
 // selector (every object arrives, the transforms and index filter) and
@@ -262,6 +333,9 @@ func (m manifestSource) ListerWatcher(w Spec) cache.ListerWatcher {
 func (manifestSource) Filtered() bool { return false }
 
 func (manifestSource) Codec() *object.Codec { return nil }
+
+// ImportVersion: the manifests serve ServiceImports of either version as v1beta1.
+func (manifestSource) ImportVersion(context.Context) (string, error) { return "v1beta1", nil }
 
 func (m manifestSource) Service(_ context.Context, namespace, name string) (*core.Service, error) {
 	svc, _ := m.Source.Object("services", namespace, name).(*core.Service)

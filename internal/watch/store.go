@@ -66,6 +66,8 @@ func newStore(id int, s Spec, to Targets, hooks Hooks) *store {
 		w.transform = object.TransformNode
 	case "namespaces":
 		w.transform = object.TransformNamespace
+	case "serviceimports":
+		w.transform = hooks.Invalid.TransformServiceImport
 	}
 	return w
 }

@@ -15,6 +15,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	kwatch "k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/cache"
+	mcsv1alpha1 "sigs.k8s.io/mcs-api/pkg/apis/v1alpha1"
+	mcsv1beta1 "sigs.k8s.io/mcs-api/pkg/apis/v1beta1"
 )
 
 // reflectorBackoff paces a watch's retries after a failed list or watch:
@@ -86,6 +88,11 @@ func New(src Source, specs []Spec, to Targets, opts Options) *Watcher {
 			obj = &core.Node{}
 		case "namespaces":
 			obj = &core.Namespace{}
+		case "serviceimports":
+			obj = &mcsv1beta1.ServiceImport{}
+			if s.Version == "v1alpha1" {
+				obj = &mcsv1alpha1.ServiceImport{}
+			}
 		}
 		lw := &observedLW{inner: src.ListerWatcher(s), health: &wt.health}
 		r := cache.NewReflectorWithOptions(lw, obj, wt, cache.ReflectorOptions{
@@ -146,7 +153,7 @@ func (w *Watcher) waitSync() {
 			}
 			synced := wt.synced.Load()
 			all = all && synced
-			if wt.spec.Resource == "services" || wt.spec.Resource == "namespaces" { // which Services are served
+			if r := wt.spec.Resource; r == "services" || r == "serviceimports" || r == "namespaces" { // which Services are served
 				svcs = svcs && synced
 			}
 		}
