@@ -103,7 +103,7 @@ func (fq *frontQuery) question(h *Headless) *question {
 //go:noinline
 func (f *front) prepare(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (dns.ResponseWriter, *clientWriter) {
 	h := f.h
-	recheck := h.cfg.HasNegTTL || h.index.Policies().NegativeTTL
+	recheck := h.cfg.HasNegTTL || h.index.Policies().NegativeTTL || h.mc != nil && h.mc.index.Policies().NegativeTTL
 	if !h.mayShape() {
 		explain := h.explain != nil && r.IsEdns0() != nil
 		if !explain && !recheck || len(r.Question) != 1 {
@@ -116,7 +116,7 @@ func (f *front) prepare(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (
 		var q question
 		h.question(r, &q)
 		if key, ok := h.shapes(&q); ok {
-			if cw := h.plan(w, r, key); cw != nil {
+			if cw := h.plan(w, r, q.z.ix, key); cw != nil {
 				f.planned(ctx, cw)
 				return cw, cw
 			}
@@ -131,7 +131,7 @@ func (f *front) prepare(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (
 	w = fq.explainWriter(h, w)
 	var cw *clientWriter
 	if key, ok := h.shapes(&fq.q); ok {
-		cw = h.plan(w, r, key)
+		cw = h.plan(w, r, fq.q.z.ix, key)
 	}
 	if cw == nil {
 		return fq.recheckWriter(ctx, h, w, recheck), nil
@@ -153,7 +153,7 @@ func (f *front) planned(ctx context.Context, cw *clientWriter) context.Context {
 // mayShape reports whether replies may need per-client work: topology or a
 // cap is configured.
 func (h *Headless) mayShape() bool {
-	return h.cfg.Topology || h.cfg.MaxAnswers > 0 || h.index.Policies().Capped
+	return h.cfg.Topology || h.cfg.MaxAnswers > 0 || h.index.Policies().Capped || h.mc != nil && h.mc.index.Policies().Capped
 }
 
 // shapes reports whether the reply to q may need per-client work: an A,
@@ -216,8 +216,8 @@ type presorted struct {
 // plan works out the policy of the Service key names for this client: nil
 // when the reply needs nothing (not a Service of ours, or neither order nor
 // cap applies to it).
-func (h *Headless) plan(w dns.ResponseWriter, req *dns.Msg, key string) *clientWriter {
-	recs := h.index.Service(key)
+func (h *Headless) plan(w dns.ResponseWriter, req *dns.Msg, ix *index.Index, key string) *clientWriter {
+	recs := ix.Service(key)
 	if recs == nil {
 		return nil // not ours (the next plugin answers it)
 	}

@@ -27,6 +27,8 @@ func (h *Headless) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Ms
 			w = &serialWriter{ResponseWriter: w, h: h}
 		}
 		return h.pass(ctx, w, r, z)
+	case res.behind && h.Next != nil:
+		return h.ptrBehind(ctx, w, r, z, res)
 	}
 	var o orderer
 	if h.cfg.Topology {
@@ -93,7 +95,7 @@ func (h *Headless) read(q *question, name string, qtype uint16) {
 		return
 	}
 	if q.rev = names.IsReverse(name); !q.rev {
-		q.fwd = names.ParseForward(name, len(q.z.name), h.cfg.Zonal)
+		q.fwd = names.ParseForward(name, len(q.z.name), h.cfg.Zonal && !q.z.set, q.z.set)
 	}
 }
 

@@ -33,9 +33,9 @@ var (
 	})
 	programmingSeconds = promauto.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: plugin.Namespace, Subsystem: pluginName, Name: "dns_programming_duration_seconds",
-		Help:    "Time from an endpoint change (the EndpointSlice's last-change-trigger-time, else the event's arrival) to its new answer being served, by service_kind (headless_with_selector, headless_without_selector).",
+		Help:    "Time from an endpoint change (the EndpointSlice's last-change-trigger-time, else the event's arrival) to its new answer being served, by service_kind (headless_with_selector, headless_without_selector) and source (local: cluster zones; clusterset: the multicluster option's imported slices).",
 		Buckets: prometheus.ExponentialBuckets(0.001, 2, 17),
-	}, []string{"service_kind"})
+	}, []string{"service_kind", "source"})
 	requests = promauto.NewCounterVec(prometheus.CounterOpts{
 		Namespace: plugin.Namespace, Subsystem: pluginName, Name: "requests_total",
 		Help: "Queries in the plugin's zones, by outcome (answer, nodata, nxdomain, servfail, pass).",
@@ -62,24 +62,29 @@ var (
 	reqPass     = requests.WithLabelValues("pass")
 )
 
-// indexHooks tell the metrics what the index does.
-var indexHooks = index.Hooks{
-	Published: func(d time.Duration) { indexBuildSeconds.Observe(d.Seconds()) },
-	Programmed: func(d time.Duration, withSelector bool) {
-		o := programmingWithout
-		if withSelector {
-			o = programmingWith
-		}
-		o.Observe(d.Seconds())
-	},
-}
-
-// The two programming-latency series, looked up once (a label lookup hashes
-// on every event).
+// indexHooks tell the metrics what the index does; importedIndexHooks what
+// the clusterset index does.
 var (
-	programmingWith    = programmingSeconds.WithLabelValues("headless_with_selector")
-	programmingWithout = programmingSeconds.WithLabelValues("headless_without_selector")
+	indexHooks         = hooksOf("local")
+	importedIndexHooks = hooksOf("clusterset")
 )
+
+func hooksOf(source string) index.Hooks {
+	// the two programming-latency series, looked up once (a label lookup
+	// hashes on every event)
+	with := programmingSeconds.WithLabelValues("headless_with_selector", source)
+	without := programmingSeconds.WithLabelValues("headless_without_selector", source)
+	return index.Hooks{
+		Published: func(d time.Duration) { indexBuildSeconds.Observe(d.Seconds()) },
+		Programmed: func(d time.Duration, withSelector bool) {
+			o := without
+			if withSelector {
+				o = with
+			}
+			o.Observe(d.Seconds())
+		},
+	}
+}
 
 // Gauges of the index are per plugin instance, labelled by server block and
 // zone as stock metrics are: two server blocks never overwrite each other, and
@@ -118,14 +123,12 @@ func init() {
 	prometheus.MustRegister(running)
 	// Series that alerts and dashboards use exist from the start, at zero.
 	for _, r := range []struct{ resource, reason string }{{"services", "name"}, {"endpointslices", "service-name"},
-		{"endpointslices", "hostname"}, {"endpointslices", "address"}, {"endpointslices", "port"}, {"services", "annotation"}} {
+		{"endpointslices", "hostname"}, {"endpointslices", "address"}, {"endpointslices", "port"}, {"services", "annotation"},
+		{"endpointslices", "source-cluster"}, {"serviceimports", "ip"}} {
 		invalidObjects.WithLabelValues(r.resource, r.reason)
 	}
 	for _, m := range []string{topology.MatchNode, topology.MatchZone, topology.MatchNone} {
 		topologyAnswers.WithLabelValues(m)
-	}
-	for _, kind := range []string{"headless_with_selector", "headless_without_selector"} {
-		programmingSeconds.WithLabelValues(kind)
 	}
 }
 
@@ -174,26 +177,45 @@ func (in *instances) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descAddresses, prometheus.GaugeValue, float64(addrs), h.server, z)
 		ch <- prometheus.MustNewConstMetric(descFallback, prometheus.GaugeValue, b(h.fellBack.Load()), h.server, z)
 		ch <- prometheus.MustNewConstMetric(descSynced, prometheus.GaugeValue, b(h.index.Synced()), h.server, z)
-		if h.health == nil {
-			continue
+		if h.health != nil {
+			watchSeries(ch, h.server, z, h.health.Health())
 		}
-		now := time.Now()
-		for _, w := range h.health.Health() {
-			age := 0.0
-			if !w.LastHeard.IsZero() {
-				age = now.Sub(w.LastHeard).Seconds()
-			}
-			ch <- prometheus.MustNewConstMetric(descWatchUp, prometheus.GaugeValue, b(w.Up), h.server, z, w.Name)
-			ch <- prometheus.MustNewConstMetric(descWatchAge, prometheus.GaugeValue, age, h.server, z, w.Name)
+		if c := h.mc; c != nil { // the clusterset zones' own series
+			z := strings.Join(c.zones, " ")
+			svcs, addrs := c.index.Counts()
+			ch <- prometheus.MustNewConstMetric(descServices, prometheus.GaugeValue, float64(svcs+int64(c.vips.Len())), h.server, z)
+			ch <- prometheus.MustNewConstMetric(descAddresses, prometheus.GaugeValue, float64(addrs), h.server, z)
+			ch <- prometheus.MustNewConstMetric(descSynced, prometheus.GaugeValue, b(c.index.Synced() && !c.absent.Load()), h.server, z)
+			watchSeries(ch, h.server, z, c.health())
 		}
 	}
 }
 
-// zoneLabel is the instance's zones, space-separated.
+// watchSeries are the watch_up and watch_last_event_age_seconds series of
+// the watches hs.
+func watchSeries(ch chan<- prometheus.Metric, server, z string, hs []watch.Health) {
+	now := time.Now()
+	for _, w := range hs {
+		age := 0.0
+		if !w.LastHeard.IsZero() {
+			age = now.Sub(w.LastHeard).Seconds()
+		}
+		up := 0.0
+		if w.Up {
+			up = 1
+		}
+		ch <- prometheus.MustNewConstMetric(descWatchUp, prometheus.GaugeValue, up, server, z, w.Name)
+		ch <- prometheus.MustNewConstMetric(descWatchAge, prometheus.GaugeValue, age, server, z, w.Name)
+	}
+}
+
+// zoneLabel is the instance's zones but the clusterset ones, space-separated.
 func (h *Headless) zoneLabel() string {
-	names := make([]string, len(h.zones))
-	for i, z := range h.zones {
-		names[i] = z.name
+	names := make([]string, 0, len(h.zones))
+	for _, z := range h.zones {
+		if !z.set {
+			names = append(names, z.name)
+		}
 	}
 	return strings.Join(names, " ")
 }

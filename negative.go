@@ -84,7 +84,7 @@ func (h *Headless) answerAnew(ctx context.Context, w dns.ResponseWriter, r *dns.
 	}
 	svc := res.svc
 	if res.ptr != nil && svc == nil {
-		if recs := h.index.Service(res.ptr.ServiceKey()); recs != nil {
+		if recs := z.ix.Service(res.ptr.ServiceKey()); recs != nil && !res.behind {
 			svc = recs.Service()
 		}
 	}

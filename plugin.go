@@ -51,6 +51,7 @@ type Headless struct {
 	health    watchHealth   // the watches' health: watch, once started
 
 	explain *explaining // the explain option's running state; nil when off
+	mc      *clusterset // the multicluster option's clusterset zones; nil when off
 
 	// zone transfers (transfer.go), found at start-up
 	nextXfr     []transfer.Transferer // the handlers behind us that transfer zones

@@ -78,10 +78,10 @@ func echoZoneCase(m *dns.Msg, zone, qzone string) {
 }
 
 // fillApex answers the zone apex (SOA, NS) as stock does, with no next plugin.
-func (h *Headless) fillApex(m *dns.Msg, w dns.ResponseWriter, q dns.Question, qzone string) outcome {
+func (h *Headless) fillApex(m *dns.Msg, w dns.ResponseWriter, q dns.Question, z *zone, qzone string) outcome {
 	switch q.Qtype {
 	case dns.TypeSOA:
-		m.Answer = []dns.RR{h.soa(qzone)}
+		m.Answer = []dns.RR{h.soa(z, qzone)}
 	case dns.TypeNS:
 		host := index.JoinName("ns.dns", qzone)
 		m.Answer = []dns.RR{&dns.NS{Hdr: h.hdr(dns.TypeNS, q.Name), Ns: host}}
@@ -131,12 +131,13 @@ func (h *Headless) hdr(t uint16, name string) dns.RR_Header {
 }
 
 // soa is the zone's SOA as the stock plugin writes it: the zone as the client
-// spelled it, TTL min(ttl, 300), serial the time of the last index change.
-func (h *Headless) soa(qzone string) *dns.SOA {
+// spelled it, TTL min(ttl, 300), serial the time of the last change of the
+// zone's index.
+func (h *Headless) soa(z *zone, qzone string) *dns.SOA {
 	ttl := h.cfg.TTL
 	return &dns.SOA{
 		Hdr:  dns.RR_Header{Name: qzone, Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: min(ttl, 300)},
-		Mbox: index.JoinName("hostmaster", qzone), Ns: index.JoinName("ns.dns", qzone), Serial: h.index.Serial(),
+		Mbox: index.JoinName("hostmaster", qzone), Ns: index.JoinName("ns.dns", qzone), Serial: z.ix.Serial(),
 		Refresh: 7200, Retry: 1800, Expire: 86400, Minttl: ttl,
 	}
 }

@@ -3,14 +3,17 @@ package headless
 import (
 	"fmt"
 
+	"github.com/headlessdns/headless/internal/index"
 	"github.com/miekg/dns"
 )
 
 // zone is one zone of the plugin, with what its replies need precomputed.
 type zone struct {
-	name    string // lowercase FQDN
-	fwd     int    // index into the forward zones (SRV targets), -1 for a reverse zone
+	name    string       // lowercase FQDN
+	fwd     int          // index into its index's forward zones (SRV targets), -1 for a reverse zone
+	ix      *index.Index // the index that answers it: the clusterset one for a clusterset zone
 	reverse bool
+	set     bool // a clusterset zone (the multicluster option)
 }
 
 // reply writes the reply for a resolved question; o orders a Service name's
@@ -31,9 +34,15 @@ func (h *Headless) reply(o orderer, w dns.ResponseWriter, r *dns.Msg, z *zone, r
 			setTTL(m.Extra, uint32(res.svc.Policy.TTL))
 		}
 	case apex:
-		out = h.fillApex(m, w, q, qzone)
+		out = h.fillApex(m, w, q, z, qzone)
 	case nsHost:
 		out = h.fillNSHost(m, w, q, qzone)
+	case version:
+		out = nodata
+		if q.Qtype == dns.TypeTXT {
+			m.Answer = []dns.RR{&dns.TXT{Hdr: h.hdr(dns.TypeTXT, q.Name), Txt: []string{MCSVersion}}}
+			out = answer
+		}
 	}
 	switch out {
 	case answer:
@@ -48,7 +57,7 @@ func (h *Headless) reply(o orderer, w dns.ResponseWriter, r *dns.Msg, z *zone, r
 		m.Rcode = dns.RcodeServerFailure
 	}
 	if len(m.Answer) == 0 {
-		soa := h.soa(qzone)
+		soa := h.soa(z, qzone)
 		if n := h.negativeTTL(res.svc); n >= 0 && (out == nodata || out == nxdomain) {
 			soa.Hdr.Ttl, soa.Minttl = min(soa.Hdr.Ttl, uint32(n)), min(soa.Minttl, uint32(n))
 		}

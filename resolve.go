@@ -22,6 +22,7 @@ const (
 	nodata                  // the name exists, without records of the type
 	nxdomain                // the name does not exist
 	servfail                // not synced: we cannot tell
+	version                 // dns-version.<clusterset zone>: TXT MCSVersion
 )
 
 // result is what resolve found.
@@ -30,12 +31,19 @@ type result struct {
 	set *index.RRSet
 	ptr *index.PTRs
 	svc *object.Service // whose set it is, or the name is below (its headless.dns/ttl and negative-ttl)
+
+	// behind: ptr is a clusterset zone's, the answer only when the next
+	// plugin has no PTR of the address (ptrBehind)
+	behind bool
 }
 
 // resolve finds what answers a question in one of our zones.
 func (h *Headless) resolve(q *question) result {
 	if q.rev {
 		return h.resolveReverse(q.name, q.z)
+	}
+	if q.z.set {
+		return h.resolveClusterset(q)
 	}
 	n := &q.fwd
 	if n.Kind != names.Service {
@@ -52,11 +60,17 @@ func (h *Headless) resolve(q *question) result {
 	if h.fellBack.Load() {
 		h.recovered()
 	}
-	recs := h.index.Service(n.Service)
+	return h.resolveService(h.index, n)
+}
+
+// resolveService resolves a name below a Service in the index ix; pass when
+// ix serves no such Service.
+func (h *Headless) resolveService(ix *index.Index, n *names.Forward) result {
+	recs := ix.Service(n.Service)
 	if recs == nil {
 		return result{out: pass} // not a headless Service we serve
 	}
-	if !h.index.Synced() {
+	if !ix.Synced() {
 		return result{out: servfail} // ours, but its endpoints are not all in yet
 	}
 	switch {
@@ -138,6 +152,11 @@ func (h *Headless) resolveReverse(name string, z *zone) result {
 				}
 			}
 			return res
+		}
+		if h.mc != nil {
+			if res, ok := h.mc.ptr(p.Addr()); ok {
+				return res
+			}
 		}
 	}
 	if h.Next != nil {

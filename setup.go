@@ -63,17 +63,31 @@ func parse(c *caddy.Controller) (*Headless, error) {
 // newHeadless builds the plugin for zones (normalized) and a parsed config.
 func newHeadless(zones []string, cfg config) *Headless {
 	h := &Headless{cfg: cfg, clock: time.Now}
-	var fwd []string
+	var fwd, set []string
 	for _, n := range zones {
 		n = strings.ToLower(n)
 		z := zone{name: n, fwd: -1, reverse: names.IsReverse(n) && n != "."}
-		if !z.reverse {
+		switch {
+		case z.reverse:
+		case slices.Contains(cfg.Multicluster, n):
+			z.fwd, z.set = len(set), true
+			set = append(set, n)
+		default:
 			z.fwd = len(fwd)
 			fwd = append(fwd, n)
 		}
 		h.zones = append(h.zones, z)
 	}
 	h.index = index.New(indexOptions(&h.cfg, fwd))
+	if len(set) > 0 {
+		h.mc = newClusterset(&h.cfg, set)
+	}
+	for i := range h.zones {
+		h.zones[i].ix = h.index
+		if h.zones[i].set {
+			h.zones[i].ix = h.mc.index
+		}
+	}
 	if cfg.Topology {
 		h.nodes = topology.NewNodes()
 	}

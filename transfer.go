@@ -2,6 +2,7 @@ package headless
 
 import (
 	"errors"
+	"slices"
 	"strings"
 
 	"github.com/coredns/coredns/core/dnsserver"
@@ -29,7 +30,7 @@ func (h *Headless) Transfer(zoneName string, serial uint32) (<-chan []dns.RR, er
 	if z == nil || z.reverse {
 		return nil, transfer.ErrNotAuthoritative
 	}
-	if !h.index.Synced() {
+	if !z.ix.Synced() || z.set && h.mc.absent.Load() {
 		return nil, errNotSynced
 	}
 	next, nextCh, err := h.nextTransfer(zoneName, serial)
@@ -94,12 +95,22 @@ func (h *Headless) findTransferers(conf *dnsserver.Config) {
 func (h *Headless) transferOwn(ch chan<- []dns.RR, z *zone, qzone string, serial uint32) {
 	host := index.JoinName("ns.dns", qzone)
 	ns := []dns.RR{&dns.NS{Hdr: h.hdr(dns.TypeNS, qzone), Ns: host}}
-	xfr.Own(ch, serial, h.soa(qzone), [][]dns.RR{ns, xfr.HostAddrs(host, h.boundIPs)}, ourZone{h, z})
+	xfr.Own(ch, serial, h.soa(z, qzone), [][]dns.RR{ns, xfr.HostAddrs(host, h.boundIPs)}, ourZone{h, z})
 }
 
 // transferService writes one published Service's records.
 func (h *Headless) transferService(emit func([]dns.RR), z *zone, key string) {
-	recs := h.index.Service(key)
+	if z.set {
+		if v := h.mc.vips.Get(key); v != nil {
+			ttl := h.cfg.TTL
+			if t := v.Service().Policy.TTL; t >= 0 {
+				ttl = uint32(t)
+			}
+			v.Transfer(z.fwd, z.name, ttl, emit)
+			return
+		}
+	}
+	recs := z.ix.Service(key)
 	if recs == nil {
 		return // gone since the keys were taken
 	}
@@ -121,18 +132,25 @@ type ourZone struct {
 	z *zone
 }
 
-func (o ourZone) Serial() uint32 { return o.h.index.Serial() }
-func (o ourZone) Keys() []string { return o.h.index.ServiceKeys() }
+func (o ourZone) Serial() uint32 { return o.z.ix.Serial() }
+func (o ourZone) Keys() []string {
+	keys := o.z.ix.ServiceKeys()
+	if o.z.set { // and the ClusterSetIP imports, in one order
+		keys = append(keys, o.h.mc.vips.Keys()...)
+		slices.Sort(keys)
+	}
+	return keys
+}
 func (o ourZone) Write(key string, emit func([]dns.RR)) {
 	o.h.transferService(emit, o.z, key)
 }
 
 func (o ourZone) Owner(name string) (key string, ours, service bool) {
-	n := names.ParseForward(name, len(o.z.name), false)
+	n := names.ParseForward(name, len(o.z.name), false, o.z.set)
 	if n.Kind != names.Service {
 		return "", false, false
 	}
-	return n.Service, o.h.index.Service(n.Service) != nil, true
+	return n.Service, o.z.ix.Service(n.Service) != nil, true
 }
 
 // serialWriter writes the next plugin's reply to a zone apex question with

@@ -70,7 +70,7 @@ func mustTransfer(t *testing.T, h *Headless, zone string, serial uint32) []strin
 func TestTransferOwnZone(t *testing.T) {
 	h, _ := start(t, config{}, xfrFixture()...)
 	got := mustTransfer(t, h, "cluster.local.", 0)
-	soa := h.soa("cluster.local.").String()
+	soa := h.soa(&h.zones[0], "cluster.local.").String()
 	want := append([]string{soa, "cluster.local.	5	IN	NS	ns.dns.cluster.local."}, xfrDB...)
 	want = append(append(want, xfrWeb...), soa)
 	if !slices.Equal(got, want) {

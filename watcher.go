@@ -57,12 +57,18 @@ func (h *Headless) OnStartup() error {
 	if !h.watch.WaitSynced(h.cfg.StartupTimeout) {
 		log.Warningf("starting server with unsynced Kubernetes API after %s; Service names get SERVFAIL until synced", h.cfg.StartupTimeout)
 	}
+	if h.mc != nil {
+		h.mc.start(src, &h.cfg, h.watchOpts) // in the background: never holds start-up or readiness back
+	}
 	return nil
 }
 
 // OnShutdown stops every watch and goroutine this instance started.
 func (h *Headless) OnShutdown() error {
 	h.stopExplain()
+	if h.mc != nil {
+		h.mc.shutdown()
+	}
 	if h.watch != nil {
 		h.watch.Stop()
 	}

@@ -27,7 +27,7 @@ func TestQueryOf(t *testing.T) {
 		c.want.Name, c.want.Type = c.name, 1
 		var fwd names.Forward
 		if !names.IsReverse(c.name) {
-			fwd = names.ParseForward(c.name, len(c.zone), true)
+			fwd = names.ParseForward(c.name, len(c.zone), true, false)
 		}
 		if got := QueryOf(c.name, 1, fwd); got != c.want {
 			t.Errorf("QueryOf(%q) = %+v, want %+v", c.name, got, c.want)

@@ -21,7 +21,7 @@ const zone = "cluster.local."
 func question(name string, qtype uint16) Query {
 	var fwd names.Forward
 	if !names.IsReverse(name) {
-		fwd = names.ParseForward(name, len(zone), false)
+		fwd = names.ParseForward(name, len(zone), false, false)
 	}
 	return QueryOf(name, qtype, fwd)
 }

@@ -1,0 +1,245 @@
+package headless
+
+import (
+	"context"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coredns/coredns/plugin/pkg/nonwriter"
+	"github.com/headlessdns/headless/internal/index"
+	"github.com/headlessdns/headless/internal/names"
+	"github.com/headlessdns/headless/internal/object"
+	"github.com/headlessdns/headless/internal/watch"
+	"github.com/miekg/dns"
+)
+
+// Clusterset zones (the multicluster option): the names of multi-cluster
+// Services (KEP-1645) as the MCS DNS specification 1.0.0 writes them, from
+// ServiceImports and the EndpointSlices labelled
+// multicluster.kubernetes.io/service-name. A headless import is served by
+// an index of its own, exactly as a headless Service (its endpoints named
+// <hostname>.<clusterid>); a ClusterSetIP import by a small table of its
+// clusterset IPs (index.VIPs).
+
+// MCSVersion is the MCS DNS specification's schema version, the TXT record at
+// dns-version.<clusterset zone>.
+const MCSVersion = "1.0.0"
+
+// importRecheck is how often the plugin looks again for the ServiceImport
+// API when it was not served (the MCS CRD installed later).
+var importRecheck = time.Minute
+
+// clusterset is the multicluster option's running state.
+type clusterset struct {
+	index *index.Index
+	vips  *index.VIPs
+	zones []string // the clusterset zones, in the order given
+
+	mu      sync.Mutex
+	watch   *watch.Watcher // nil until the ServiceImport API is found
+	version string         // the ServiceImport version watched
+	absent  atomic.Bool    // the ServiceImport API is not served: the zones are passed on
+	stop    chan struct{}
+	done    sync.WaitGroup
+}
+
+// newClusterset builds the clusterset side for the clusterset zones fwd.
+func newClusterset(cfg *config, fwd []string) *clusterset {
+	o := indexOptions(cfg, fwd)
+	o.Imported, o.Cluster = true, cfg.ClusterID
+	o.Hooks = importedIndexHooks
+	return &clusterset{index: index.New(o), vips: index.NewVIPs(o), zones: fwd, stop: make(chan struct{})}
+}
+
+// importTargets deliver an import to the index (headless ones) and to the
+// table of clusterset IPs (ClusterSetIP ones).
+type importTargets struct {
+	*index.Index
+	vips *index.VIPs
+}
+
+func (t importTargets) UpdateService(s *object.Service, deleted bool) {
+	t.vips.Update(s, deleted)
+	t.Index.UpdateService(s, deleted)
+}
+
+// start finds the ServiceImport API and watches it (in the background: a
+// clusterset zone never holds start-up or readiness back). Without it, one
+// line is logged, the zones are passed on, and it is looked for again
+// every importRecheck.
+func (c *clusterset) start(src watch.Source, cfg *config, opts watch.Options) {
+	c.done.Add(1)
+	go func() {
+		defer c.done.Done()
+		logged := false
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			v, err := src.ImportVersion(ctx)
+			cancel()
+			wait := importRecheck
+			switch {
+			case err != nil:
+				wait = time.Second // the API server is not answering: soon again
+			case v == "":
+				c.absent.Store(true)
+				if !logged {
+					log.Warningf("multicluster: the API server serves no ServiceImports (multicluster.x-k8s.io, the MCS CRD): %s passed to the next plugin", strings.Join(c.zones, " "))
+					logged = true
+				}
+			default:
+				c.watchImports(src, cfg, opts, v)
+				return
+			}
+			select {
+			case <-c.stop:
+				return
+			case <-time.After(wait):
+			}
+		}
+	}()
+}
+
+// watchImports starts the watches of ServiceImports of version v and of the
+// imported slices.
+func (c *clusterset) watchImports(src watch.Source, cfg *config, opts watch.Options, v string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	select {
+	case <-c.stop:
+		return
+	default:
+	}
+	log.Infof("multicluster: watching ServiceImports multicluster.x-k8s.io/%s for %s", v, strings.Join(c.zones, " "))
+	specs := watch.ImportSpecs(cfg.Namespaces, cfg.Labels, v)
+	c.version = v
+	c.watch = watch.New(src, specs, watch.Targets{Index: importTargets{c.index, c.vips}}, opts)
+	c.watch.Start()
+	c.absent.Store(false)
+}
+
+// shutdown stops the clusterset watches.
+func (c *clusterset) shutdown() {
+	c.mu.Lock()
+	select {
+	case <-c.stop:
+	default:
+		close(c.stop)
+	}
+	w := c.watch
+	c.mu.Unlock()
+	c.done.Wait()
+	if w != nil {
+		w.Stop()
+	}
+}
+
+// health is the clusterset watches' health (none before they start).
+func (c *clusterset) health() []watch.Health {
+	c.mu.Lock()
+	w := c.watch
+	c.mu.Unlock()
+	if w == nil {
+		return nil
+	}
+	return w.Health()
+}
+
+// resolveClusterset resolves a forward name in a clusterset zone. The zone
+// is ours whole: names that are no import are NXDOMAIN (fallthrough passes
+// them on), the apex and empty non-terminals are answered here.
+func (h *Headless) resolveClusterset(q *question) result {
+	c := h.mc
+	if c.absent.Load() {
+		return result{out: pass}
+	}
+	n := &q.fwd
+	switch n.Kind {
+	case names.Apex:
+		return result{out: apex}
+	case names.NS:
+		return result{out: nsHost}
+	case names.SvcLabel:
+		return result{out: nodata}
+	case names.Namespace:
+		if len(h.cfg.Namespaces) > 0 && !contains(h.cfg.Namespaces, n.Namespace) {
+			return result{out: nxdomain}
+		}
+		return result{out: nodata} // as stock: any namespace is one of the clusterset's
+	case names.Other:
+		if q.name == "dns-version."+q.z.name {
+			return result{out: version}
+		}
+		return result{out: nxdomain}
+	}
+	if !c.index.ServicesSynced() {
+		if h.fallBack() {
+			return result{out: pass}
+		}
+		return result{out: servfail}
+	}
+	if v := c.vips.Get(n.Service); v != nil {
+		// §2.3: the name, its ports; no record disambiguating to a cluster
+		if set := v.Name(n.Prefix); set != nil && n.TopoZone == "" && !n.TooLong {
+			return result{out: answer, set: set, svc: v.Service()}
+		}
+		return result{out: nxdomain, svc: v.Service()}
+	}
+	res := h.resolveService(c.index, n)
+	if res.out == pass {
+		res.out = nxdomain // no such import
+	}
+	return res
+}
+
+// ptr is the clusterset PTR of an address (an imported endpoint's, else a
+// clusterset IP's) as a result marked behind; false when there is none or
+// the clusterset side cannot tell yet.
+func (c *clusterset) ptr(a netip.Addr) (result, bool) {
+	if c.absent.Load() || !c.index.Synced() {
+		return result{}, false
+	}
+	p := c.index.PTR(a)
+	if p == nil {
+		p = c.vips.PTR(a)
+	}
+	if p == nil {
+		return result{}, false
+	}
+	return result{out: answer, ptr: p, behind: true}, true
+}
+
+// ptrBehind answers a reverse question that only a clusterset zone has a
+// PTR for (§2.3.3, §2.4.3: when the address has no cluster-local PTR): the
+// next plugin is asked first, and its PTR is the answer when it has one.
+func (h *Headless) ptrBehind(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, z *zone, res result) (int, error) {
+	nw := nonwriter.New(w)
+	rc, err := h.Next.ServeDNS(ctx, nw, r)
+	if m := nw.Msg; m != nil && m.Rcode == dns.RcodeSuccess && hasPTR(m) {
+		return rc, w.WriteMsg(m)
+	}
+	if err != nil && nw.Msg == nil {
+		log.Debugf("reverse %s: the next plugin failed (%v): answering the clusterset PTR", r.Question[0].Name, err)
+	}
+	return h.reply(nil, w, r, z, res)
+}
+
+func hasPTR(m *dns.Msg) bool {
+	for _, rr := range m.Answer {
+		if rr.Header().Rrtype == dns.TypePTR {
+			return true
+		}
+	}
+	return false
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,212 @@
+package headless
+
+import (
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/coredns/coredns/plugin/test"
+	"github.com/headlessdns/headless/internal/object"
+	"github.com/headlessdns/headless/internal/topology"
+	"github.com/miekg/dns"
+	discovery "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+)
+
+// The multicluster fixture: a headless import with slices from two
+// clusters (one of them dual-stack, one endpoint not ready), a
+// ClusterSetIP import of v1alpha1, an import with no ready endpoint, a
+// local headless Service of the same name (its PTR wins), and a derived
+// Service whose slice is an imported one (served in the clusterset zone
+// only).
+const mcsImports = `---
+apiVersion: multicluster.x-k8s.io/v1beta1
+kind: ServiceImport
+metadata: {name: db, namespace: data}
+spec:
+  type: Headless
+  ports: [{name: sql, protocol: TCP, port: 5432}]
+---
+apiVersion: multicluster.x-k8s.io/v1alpha1
+kind: ServiceImport
+metadata: {name: web, namespace: data}
+spec:
+  type: ClusterSetIP
+  ips: [10.96.5.5, fd00:96::5]
+  ports: [{name: http, protocol: TCP, port: 80}]
+---
+apiVersion: multicluster.x-k8s.io/v1beta1
+kind: ServiceImport
+metadata: {name: empty, namespace: data}
+spec:
+  type: Headless
+  ports: [{name: sql, protocol: TCP, port: 5432}]
+`
+
+// imported is a slice an MCS controller writes for svc's import, from cluster.
+func imported(name, svc, cluster string, t discovery.AddressType, eps ...ep) *discovery.EndpointSlice {
+	s := slice("data", name, svc, t, "mcs-controller.example.com", []pt{{Name: "sql", Proto: "TCP", Port: 5432}}, eps...)
+	delete(s.Labels, discovery.LabelServiceName)
+	s.Labels["multicluster.kubernetes.io/service-name"] = svc
+	s.Labels["multicluster.kubernetes.io/source-cluster"] = cluster
+	return s
+}
+
+func mcsFixture() []runtime.Object {
+	derived := imported("derived-db-west", "db", "west", discovery.AddressTypeIPv4, ep{IP: "10.2.0.3", Host: "db-2"})
+	derived.Labels[discovery.LabelServiceName] = "derived-db" // as Cilium labels its derived Service's slices
+	return []runtime.Object{
+		imported("db-east", "db", "east", discovery.AddressTypeIPv4, ep{IP: "10.1.0.1", Host: "db-0", Zone: "a"}, ep{IP: "10.1.0.2", Host: "db-1", Zone: "b"}),
+		imported("db-west", "db", "west", discovery.AddressTypeIPv4, ep{IP: "10.2.0.1", Host: "db-0"}, ep{IP: "10.2.0.2", Host: "db-1", NotReady: true}),
+		imported("db-west-6", "db", "west", discovery.AddressTypeIPv6, ep{IP: "fd00:2::1", Host: "db-0"}),
+		imported("empty-east", "empty", "east", discovery.AddressTypeIPv4, ep{IP: "10.1.9.9", Host: "e-0", NotReady: true}),
+		derived,
+		headlessSvc("data", "derived-db", nil),
+		headlessSvc("data", "db", nil),
+		slice("data", "db-local", "db", discovery.AddressTypeIPv4, "", []pt{{Name: "sql", Proto: "TCP", Port: 5432}}, ep{IP: "10.1.0.1", Host: "db-0"}),
+	}
+}
+
+// startMCS runs the plugin on the multicluster fixture from a manifest file,
+// with the Corefile's options set in cfg, and waits for the clusterset side.
+func startMCS(t *testing.T, cfg config, extra ...runtime.Object) *Headless {
+	t.Helper()
+	var b strings.Builder
+	for _, o := range append(mcsFixture(), extra...) {
+		b.WriteString("---\n" + toYAML(t, o))
+	}
+	b.WriteString(mcsImports)
+	path := filepath.Join(t.TempDir(), "cluster.yaml")
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg.TTL, cfg.StartupTimeout, cfg.Manifests = 5, 10e9, []string{path}
+	cfg.Multicluster = []string{"clusterset.local."}
+	h := newHeadless([]string{"cluster.local.", "clusterset.local.", "in-addr.arpa.", "ip6.arpa."}, cfg)
+	if err := h.OnStartup(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = h.OnShutdown() })
+	waitFor(t, "the clusterset index", func() bool { return h.mc.index.Synced() })
+	return h
+}
+
+const (
+	cs      = ".data.svc.clusterset.local."
+	csSOA   = "clusterset.local.	5	IN	SOA	ns.dns.clusterset.local. hostmaster.clusterset.local. 1 7200 1800 86400 5"
+	db0East = "db-0.east.db" + cs
+	db1East = "db-1.east.db" + cs
+	db0West = "db-0.west.db" + cs
+	db2West = "db-2.west.db" + cs
+)
+
+var mcsCases = []test.Case{
+	// §2.4.1: every ready endpoint of every cluster
+	{Qname: "db" + cs, Qtype: dns.TypeA, Rcode: dns.RcodeSuccess, Answer: []dns.RR{
+		test.A("db" + cs + "	5	IN	A	10.1.0.1"), test.A("db" + cs + "	5	IN	A	10.1.0.2"), test.A("db" + cs + "	5	IN	A	10.2.0.1"), test.A("db" + cs + "	5	IN	A	10.2.0.3"),
+	}},
+	{Qname: "db" + cs, Qtype: dns.TypeAAAA, Rcode: dns.RcodeSuccess, Answer: []dns.RR{test.AAAA("db" + cs + "	5	IN	AAAA	fd00:2::1")}},
+	{Qname: "db" + cs, Qtype: dns.TypeTXT, Rcode: dns.RcodeSuccess, Ns: []dns.RR{test.SOA(csSOA)}},
+	// none ready: NXDOMAIN
+	{Qname: "empty" + cs, Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: []dns.RR{test.SOA(csSOA)}},
+	// §2.4.2: <hostname>.<clusterid>.<svc>
+	{Qname: db0East, Qtype: dns.TypeA, Rcode: dns.RcodeSuccess, Answer: []dns.RR{test.A(db0East + "	5	IN	A	10.1.0.1")}},
+	{Qname: db0West, Qtype: dns.TypeAAAA, Rcode: dns.RcodeSuccess, Answer: []dns.RR{test.AAAA(db0West + "	5	IN	AAAA	fd00:2::1")}},
+	{Qname: "db-1.west.db" + cs, Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: []dns.RR{test.SOA(csSOA)}},
+	{Qname: "DB-0.East.db.data.svc.ClusterSet.local.", Qtype: dns.TypeA, Rcode: dns.RcodeSuccess, Answer: []dns.RR{test.A("DB-0.East.db.data.svc.ClusterSet.local.	5	IN	A	10.1.0.1")}},
+	// no record at <clusterid>.<svc>, and a hostname alone is no name here
+	{Qname: "east.db" + cs, Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: []dns.RR{test.SOA(csSOA)}},
+	{Qname: "db-0.db" + cs, Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: []dns.RR{test.SOA(csSOA)}},
+	{Qname: "db-0.north.db" + cs, Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: []dns.RR{test.SOA(csSOA)}},
+	// §2.4.3: SRV per named port, targets <hostname>.<clusterid>.<svc>, glue
+	{Qname: "_sql._tcp.db" + cs, Qtype: dns.TypeSRV, Rcode: dns.RcodeSuccess, Answer: []dns.RR{
+		test.SRV("_sql._tcp.db" + cs + "	5	IN	SRV	0 20 5432 " + db0East),
+		test.SRV("_sql._tcp.db" + cs + "	5	IN	SRV	0 20 5432 " + db1East),
+		test.SRV("_sql._tcp.db" + cs + "	5	IN	SRV	0 20 5432 " + db0West),
+		test.SRV("_sql._tcp.db" + cs + "	5	IN	SRV	0 20 5432 " + db2West),
+	}, Extra: []dns.RR{
+		test.A(db0East + "	5	IN	A	10.1.0.1"), test.A(db1East + "	5	IN	A	10.1.0.2"), test.A(db0West + "	5	IN	A	10.2.0.1"), test.AAAA(db0West + "	5	IN	AAAA	fd00:2::1"),
+		test.A(db2West + "	5	IN	A	10.2.0.3"),
+	}},
+	// the service's own SRV (stock's spelling without port)
+	{Qname: "db" + cs, Qtype: dns.TypeSRV, Rcode: dns.RcodeSuccess, Answer: []dns.RR{
+		test.SRV("db" + cs + "	5	IN	SRV	0 20 5432 " + db0East),
+		test.SRV("db" + cs + "	5	IN	SRV	0 20 5432 " + db1East),
+		test.SRV("db" + cs + "	5	IN	SRV	0 20 5432 " + db0West),
+		test.SRV("db" + cs + "	5	IN	SRV	0 20 5432 " + db2West),
+	}, Extra: []dns.RR{
+		test.A(db0East + "	5	IN	A	10.1.0.1"), test.A(db1East + "	5	IN	A	10.1.0.2"), test.A(db0West + "	5	IN	A	10.2.0.1"), test.AAAA(db0West + "	5	IN	AAAA	fd00:2::1"),
+		test.A(db2West + "	5	IN	A	10.2.0.3"),
+	}},
+	{Qname: "_nope._tcp.db" + cs, Qtype: dns.TypeSRV, Rcode: dns.RcodeNameError, Ns: []dns.RR{test.SOA(csSOA)}},
+	// §2.3: a ClusterSetIP import (v1alpha1)
+	{Qname: "web" + cs, Qtype: dns.TypeA, Rcode: dns.RcodeSuccess, Answer: []dns.RR{test.A("web" + cs + "	5	IN	A	10.96.5.5")}},
+	{Qname: "web" + cs, Qtype: dns.TypeAAAA, Rcode: dns.RcodeSuccess, Answer: []dns.RR{test.AAAA("web" + cs + "	5	IN	AAAA	fd00:96::5")}},
+	{Qname: "_http._tcp.web" + cs, Qtype: dns.TypeSRV, Rcode: dns.RcodeSuccess, Answer: []dns.RR{
+		test.SRV("_http._tcp.web" + cs + "	5	IN	SRV	0 50 80 web" + cs),
+	}, Extra: []dns.RR{test.A("web" + cs + "	5	IN	A	10.96.5.5"), test.AAAA("web" + cs + "	5	IN	AAAA	fd00:96::5")}},
+	{Qname: "east.web" + cs, Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: []dns.RR{test.SOA(csSOA)}},
+	// no such import
+	{Qname: "nope" + cs, Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: []dns.RR{test.SOA(csSOA)}},
+	// §2.2: the schema version
+	{Qname: "dns-version.clusterset.local.", Qtype: dns.TypeTXT, Rcode: dns.RcodeSuccess, Answer: []dns.RR{test.TXT(`dns-version.clusterset.local.	5	IN	TXT	"1.0.0"`)}},
+	{Qname: "dns-version.clusterset.local.", Qtype: dns.TypeA, Rcode: dns.RcodeSuccess, Ns: []dns.RR{test.SOA(csSOA)}},
+	// PTR: a cluster-local one wins (§2.4.3), else the import's
+	{Qname: "1.0.1.10.in-addr.arpa.", Qtype: dns.TypePTR, Rcode: dns.RcodeSuccess, Answer: []dns.RR{test.PTR("1.0.1.10.in-addr.arpa.	5	IN	PTR	db-0.db.data.svc.cluster.local.")}},
+	{Qname: "2.0.1.10.in-addr.arpa.", Qtype: dns.TypePTR, Rcode: dns.RcodeSuccess, Answer: []dns.RR{test.PTR("2.0.1.10.in-addr.arpa.	5	IN	PTR	" + db1East)}},
+	{Qname: "1.0.2.10.in-addr.arpa.", Qtype: dns.TypePTR, Rcode: dns.RcodeSuccess, Answer: []dns.RR{test.PTR("1.0.2.10.in-addr.arpa.	5	IN	PTR	" + db0West)}},
+	{Qname: "5.5.96.10.in-addr.arpa.", Qtype: dns.TypePTR, Rcode: dns.RcodeSuccess, Answer: []dns.RR{test.PTR("5.5.96.10.in-addr.arpa.	5	IN	PTR	web" + cs)}},
+	// not ready: no PTR of ours
+	{Qname: "2.0.2.10.in-addr.arpa.", Qtype: dns.TypePTR, Rcode: nextRcode},
+	// imported slices never reach cluster.local: the derived Service has no endpoints there
+	{Qname: "derived-db.data.svc.cluster.local.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: []dns.RR{test.SOA(soaLine)}},
+	{Qname: "db.data.svc.cluster.local.", Qtype: dns.TypeA, Rcode: dns.RcodeSuccess, Answer: []dns.RR{test.A("db.data.svc.cluster.local.	5	IN	A	10.1.0.1")}},
+}
+
+func TestMulticluster(t *testing.T) {
+	h := startMCS(t, config{})
+	runCases(t, h, mcsCases)
+}
+
+// Topology order and caps reach clusterset names: with this cluster's ID
+// known, its own endpoints come first, nearest first, other clusters' last.
+func TestMulticlusterTopology(t *testing.T) {
+	var cz topology.PrefixTable
+	cz.Add(netip.MustParsePrefix("172.16.0.0/16"), topology.ClientLoc{Zone: "b"})
+	h := startMCS(t, config{Topology: true, ClientZones: cz, DefaultMode: object.TrafficSameZone, ClusterID: "east"})
+	hd := chain(h)
+	for i := 0; i < 4; i++ {
+		got := addrsOf(ask(t, hd, "172.16.0.9", false, "db"+cs, dns.TypeA).Answer)
+		if len(got) != 4 || got[0] != "10.1.0.2" || got[1] != "10.1.0.1" {
+			t.Fatalf("db from zone b of east: %v, want 10.1.0.2 (zone b), 10.1.0.1 (zone a), then west's", got)
+		}
+	}
+	// SRV: this cluster's zone first
+	m := ask(t, hd, "172.16.0.9", false, "_sql._tcp.db"+cs, dns.TypeSRV)
+	for _, rr := range m.Answer {
+		srv := rr.(*dns.SRV)
+		if want := srv.Target == db1East; (srv.Priority == 0) != want {
+			t.Errorf("SRV %s priority %d", srv.Target, srv.Priority)
+		}
+	}
+}
+
+func TestMulticlusterCap(t *testing.T) {
+	h := startMCS(t, config{MaxAnswers: 2})
+	hd := chain(h)
+	seen := map[string]bool{}
+	for i := 0; i < 8; i++ {
+		got := addrsOf(ask(t, hd, "10.9.0.1", false, "db"+cs, dns.TypeA).Answer)
+		if len(got) != 2 {
+			t.Fatalf("capped clusterset answer: %v", got)
+		}
+		for _, a := range got {
+			seen[a] = true
+		}
+	}
+	if len(seen) != 4 {
+		t.Errorf("8 capped replies gave out %d of 4 endpoints", len(seen))
+	}
+}
