@@ -68,8 +68,9 @@ func (t importTargets) UpdateService(s *object.Service, deleted bool) {
 
 // start finds the ServiceImport API and watches it (in the background: a
 // clusterset zone never holds start-up or readiness back). Without it, one
-// line is logged, the zones are passed on, and it is looked for again
-// every importRecheck.
+// line is logged, the zones answer as empty ones (NXDOMAIN below the apex;
+// fallthrough passes those on), and it is looked for again every
+// importRecheck.
 func (c *clusterset) start(src watch.Source, cfg *config, opts watch.Options) {
 	c.done.Add(1)
 	go func() {
@@ -86,11 +87,20 @@ func (c *clusterset) start(src watch.Source, cfg *config, opts watch.Options) {
 			case v == "":
 				c.absent.Store(true)
 				if !logged {
-					log.Warningf("multicluster: the API server serves no ServiceImports (multicluster.x-k8s.io, the MCS CRD): %s passed to the next plugin", strings.Join(c.zones, " "))
+					log.Warningf("multicluster: the API server serves no ServiceImports (multicluster.x-k8s.io, the MCS CRD is not installed): %s answered as empty zones until it does (looked for again every %s)", strings.Join(c.zones, " "), importRecheck)
 					logged = true
 				}
 			default:
-				c.watchImports(src, cfg, opts, v)
+				w := c.watchImports(src, cfg, opts, v)
+				// a zone that was empty stays so until the watches have synced
+				for w != nil && !w.WaitSynced(time.Second) {
+					select {
+					case <-c.stop:
+						return
+					default:
+					}
+				}
+				c.absent.Store(false)
 				return
 			}
 			select {
@@ -104,12 +114,12 @@ func (c *clusterset) start(src watch.Source, cfg *config, opts watch.Options) {
 
 // watchImports starts the watches of ServiceImports of version v and of the
 // imported slices.
-func (c *clusterset) watchImports(src watch.Source, cfg *config, opts watch.Options, v string) {
+func (c *clusterset) watchImports(src watch.Source, cfg *config, opts watch.Options, v string) *watch.Watcher {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	select {
 	case <-c.stop:
-		return
+		return nil
 	default:
 	}
 	log.Infof("multicluster: watching ServiceImports multicluster.x-k8s.io/%s for %s", v, strings.Join(c.zones, " "))
@@ -117,7 +127,7 @@ func (c *clusterset) watchImports(src watch.Source, cfg *config, opts watch.Opti
 	c.version = v
 	c.watch = watch.New(src, specs, watch.Targets{Index: importTargets{c.index, c.vips}}, opts)
 	c.watch.Start()
-	c.absent.Store(false)
+	return c.watch
 }
 
 // shutdown stops the clusterset watches.
@@ -149,12 +159,10 @@ func (c *clusterset) health() []watch.Health {
 
 // resolveClusterset resolves a forward name in a clusterset zone. The zone
 // is ours whole: names that are no import are NXDOMAIN (fallthrough passes
-// them on), the apex and empty non-terminals are answered here.
+// them on), the apex and empty non-terminals are answered here. Without
+// the ServiceImport API the zone is an empty one: no Service name exists.
 func (h *Headless) resolveClusterset(q *question) result {
 	c := h.mc
-	if c.absent.Load() {
-		return result{out: pass}
-	}
 	n := &q.fwd
 	switch n.Kind {
 	case names.Apex:
@@ -163,15 +171,13 @@ func (h *Headless) resolveClusterset(q *question) result {
 		return result{out: nsHost}
 	case names.SvcLabel:
 		return result{out: nodata}
-	case names.Namespace:
-		if len(h.cfg.Namespaces) > 0 && !contains(h.cfg.Namespaces, n.Namespace) {
-			return result{out: nxdomain}
-		}
-		return result{out: nodata} // as stock: any namespace is one of the clusterset's
 	case names.Other:
 		if q.name == "dns-version."+q.z.name {
 			return result{out: version}
 		}
+		return result{out: nxdomain}
+	}
+	if c.absent.Load() {
 		return result{out: nxdomain}
 	}
 	if !c.index.ServicesSynced() {
@@ -179,6 +185,14 @@ func (h *Headless) resolveClusterset(q *question) result {
 			return result{out: pass}
 		}
 		return result{out: servfail}
+	}
+	if n.Kind == names.Namespace {
+		// as for local names: a namespace with imports is an empty
+		// non-terminal (stock asks whether the namespace exists here)
+		if c.index.HasNamespace(n.Namespace) || c.vips.HasNamespace(n.Namespace) {
+			return result{out: nodata}
+		}
+		return result{out: nxdomain}
 	}
 	if v := c.vips.Get(n.Service); v != nil {
 		// §2.3: the name, its ports; no record disambiguating to a cluster

@@ -116,6 +116,9 @@ var mcsCases = []test.Case{
 	{Qname: db0West, Qtype: dns.TypeAAAA, Rcode: dns.RcodeSuccess, Answer: []dns.RR{test.AAAA(db0West + "	5	IN	AAAA	fd00:2::1")}},
 	{Qname: "db-1.west.db" + cs, Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: []dns.RR{test.SOA(csSOA)}},
 	{Qname: "DB-0.East.db.data.svc.ClusterSet.local.", Qtype: dns.TypeA, Rcode: dns.RcodeSuccess, Answer: []dns.RR{test.A("DB-0.East.db.data.svc.ClusterSet.local.	5	IN	A	10.1.0.1")}},
+	// a namespace with imports is an empty non-terminal; one without is no name
+	{Qname: "data.svc.clusterset.local.", Qtype: dns.TypeA, Rcode: dns.RcodeSuccess, Ns: []dns.RR{test.SOA(csSOA)}},
+	{Qname: "nowhere.svc.clusterset.local.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: []dns.RR{test.SOA(csSOA)}},
 	// no record at <clusterid>.<svc>, and a hostname alone is no name here
 	{Qname: "east.db" + cs, Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: []dns.RR{test.SOA(csSOA)}},
 	{Qname: "db-0.db" + cs, Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: []dns.RR{test.SOA(csSOA)}},

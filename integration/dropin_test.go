@@ -283,9 +283,11 @@ func testOnePTR(t *testing.T, c *testbed.Cluster, ip string) {
 }
 
 func reverseName(ip string) string {
-	p := strings.Split(ip, ".")
-	slices.Reverse(p)
-	return strings.Join(p, ".") + ".in-addr.arpa."
+	r, err := dns.ReverseAddr(ip)
+	if err != nil {
+		panic(err)
+	}
+	return r
 }
 
 // testFallthrough: an NXDOMAIN below a headless Service passes to the next

@@ -3,6 +3,7 @@ package index
 import (
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/miekg/dns"
@@ -151,6 +152,18 @@ func (vs *VIPs) Len() int {
 	vs.mu.Lock()
 	defer vs.mu.Unlock()
 	return len(vs.ips)
+}
+
+// HasNamespace reports whether namespace ns has a published import.
+func (vs *VIPs) HasNamespace(ns string) bool {
+	vs.mu.Lock()
+	defer vs.mu.Unlock()
+	for k := range vs.ips {
+		if strings.HasSuffix(k, "."+ns) && !strings.Contains(k[:len(k)-len(ns)-1], ".") {
+			return true
+		}
+	}
+	return false
 }
 
 // Keys returns the keys of the published imports, sorted.

@@ -1,0 +1,381 @@
+package integration
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/headlessdns/headless/internal/testbed"
+	"github.com/miekg/dns"
+	core "k8s.io/api/core/v1"
+	discovery "k8s.io/api/discovery/v1"
+	meta "k8s.io/apimachinery/pkg/apis/meta/v1"
+	mcsv1alpha1 "sigs.k8s.io/mcs-api/pkg/apis/v1alpha1"
+	mcsv1beta1 "sigs.k8s.io/mcs-api/pkg/apis/v1beta1"
+	mcsclient "sigs.k8s.io/mcs-api/pkg/client/clientset/versioned"
+)
+
+// cs is the clusterset zone below the namespace of these tests.
+const cs = ".mcs.svc.clusterset.local."
+
+// mcsCorefiles are ours (headless serving clusterset.local, kubernetes
+// without multicluster and with noendpoints) and stock's (kubernetes with
+// multicluster clusterset.local), on one cluster.
+func mcsCorefiles(kubeconfig string, metricsPort int, headlessExtra string) (ours, stock string) {
+	ours = fmt.Sprintf(`.:{PORT} {
+    bind 127.0.0.1
+    errors
+    prometheus 127.0.0.1:%d
+    headless cluster.local clusterset.local in-addr.arpa ip6.arpa {
+        kubeconfig %s
+        multicluster clusterset.local
+        startup_timeout 10s
+        %s
+    }
+    kubernetes cluster.local in-addr.arpa ip6.arpa {
+        kubeconfig %s
+        noendpoints
+    }
+}
+`, metricsPort, kubeconfig, headlessExtra, kubeconfig)
+	stock = fmt.Sprintf(`.:{PORT} {
+    bind 127.0.0.1
+    errors
+    kubernetes cluster.local clusterset.local in-addr.arpa ip6.arpa {
+        kubeconfig %s
+        multicluster clusterset.local
+    }
+}
+`, kubeconfig)
+	return ours, stock
+}
+
+// importedSlice is a slice an MCS controller writes for the import svc,
+// with the endpoints of one source cluster.
+func importedSlice(name, svc, cluster string, family discovery.AddressType, eps ...discovery.Endpoint) *discovery.EndpointSlice {
+	p, proto := int32(5432), core.ProtocolTCP
+	pn := "sql"
+	return &discovery.EndpointSlice{
+		ObjectMeta: meta.ObjectMeta{Namespace: "mcs", Name: name, Labels: map[string]string{
+			discovery.LabelManagedBy:      "mcs-controller.example.com",
+			mcsv1beta1.LabelServiceName:   svc,
+			mcsv1beta1.LabelSourceCluster: cluster,
+		}},
+		AddressType: family,
+		Ports:       []discovery.EndpointPort{{Name: &pn, Protocol: &proto, Port: &p}},
+		Endpoints:   eps,
+	}
+}
+
+// mcsCluster makes the objects every clusterset test serves, in namespace
+// mcs: a headless import "db" (v1beta1) with slices from clusters east
+// (both families) and west (one endpoint not ready, one without hostname),
+// a ClusterSetIP import "web" made through v1alpha1, a headless import
+// "none" whose only endpoint is not ready, a local selector-less headless
+// Service "db" sharing east's db-0 address, and Cilium's shape of a derived
+// Service: a local headless Service "derived-db" whose slice is also an
+// imported one.
+func mcsCluster(t *testing.T, c *testbed.Cluster, mcs mcsclient.Interface) {
+	t.Helper()
+	c.Namespace(t, "mcs")
+	sql := []mcsv1beta1.ServicePort{{Name: "sql", Protocol: core.ProtocolTCP, Port: 5432}}
+	if _, err := mcs.MulticlusterV1beta1().ServiceImports("mcs").Create(bg, &mcsv1beta1.ServiceImport{ObjectMeta: meta.ObjectMeta{Name: "db"},
+		Spec: mcsv1beta1.ServiceImportSpec{Type: mcsv1beta1.Headless, Ports: sql}}, meta.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mcs.MulticlusterV1beta1().ServiceImports("mcs").Create(bg, &mcsv1beta1.ServiceImport{ObjectMeta: meta.ObjectMeta{Name: "none"},
+		Spec: mcsv1beta1.ServiceImportSpec{Type: mcsv1beta1.Headless, Ports: sql}}, meta.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mcs.MulticlusterV1alpha1().ServiceImports("mcs").Create(bg, &mcsv1alpha1.ServiceImport{ObjectMeta: meta.ObjectMeta{Name: "web"},
+		Spec: mcsv1alpha1.ServiceImportSpec{Type: mcsv1alpha1.ClusterSetIP, IPs: []string{"10.96.50.5"},
+			Ports: []mcsv1alpha1.ServicePort{{Name: "http", Protocol: core.ProtocolTCP, Port: 80}}}}, meta.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	ready := func(host, ip string, ok bool) discovery.Endpoint {
+		e := handEndpoint(host, ip, ok, ok, false)
+		return e
+	}
+	for _, s := range []*discovery.EndpointSlice{
+		importedSlice("db-east", "db", "east", discovery.AddressTypeIPv4, ready("db-0", "10.10.0.1", true), ready("db-1", "10.10.0.2", true)),
+		importedSlice("db-east-6", "db", "east", discovery.AddressTypeIPv6, ready("db-0", "fd00:10::1", true), ready("db-1", "fd00:10::2", true)),
+		importedSlice("db-west", "db", "west", discovery.AddressTypeIPv4, ready("db-0", "10.20.0.1", true), ready("db-1", "10.20.0.2", false), ready("", "10.20.0.9", true)),
+		importedSlice("none-east", "none", "east", discovery.AddressTypeIPv4, ready("none-0", "10.10.9.1", false)),
+	} {
+		if _, err := c.Client.DiscoveryV1().EndpointSlices("mcs").Create(bg, s, meta.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// a local Service of the same name: its PTR is the cluster-local one
+	c.Service(t, "mcs", "db", core.ClusterIPNone, nil, false, testbed.ServicePort("sql", 5432))
+	local := handSlice("db-local", "db", discovery.AddressTypeIPv4, handEndpoint("db-0", "10.10.0.1", true, true, false))
+	local.Namespace = "mcs"
+	if _, err := c.Client.DiscoveryV1().EndpointSlices("mcs").Create(bg, local, meta.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// Cilium's derived Service: its slices name it and the import
+	c.Service(t, "mcs", "derived-db", core.ClusterIPNone, nil, false, testbed.ServicePort("sql", 5432))
+	derived := importedSlice("derived-db-west", "db", "west", discovery.AddressTypeIPv4, ready("db-2", "10.20.0.3", true))
+	derived.Labels[discovery.LabelServiceName] = "derived-db"
+	if _, err := c.Client.DiscoveryV1().EndpointSlices("mcs").Create(bg, derived, meta.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// mcsNames are the clusterset queries compared with stock.
+func mcsNames() []q {
+	var qs []q
+	add := func(name string, types ...uint16) {
+		for _, qt := range types {
+			qs = append(qs, q{name: name, qtype: qt})
+		}
+	}
+	all := []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeSRV, dns.TypeTXT}
+	for _, n := range []string{"db", "web", "none", "nope", "derived-db",
+		"db-0.east.db", "db-1.east.db", "db-0.west.db", "db-1.west.db", "db-2.west.db", "10-20-0-9.west.db", "db-0.north.db",
+		"east.db", "db-0.db", "_sql._tcp.db", "_sql.tcp.db", "sql._tcp.db", "sql.tcp.db", "_._tcp.db", "_sql._.db", "_._.db", "_http._tcp.web",
+		"east.web", "_sql._tcp.none", "a.b.c.db", "DB-0.East.db"} {
+		add(n+cs, all...)
+	}
+	add("mcs.svc.clusterset.local.", dns.TypeA, dns.TypeSRV)
+	add("other.svc.clusterset.local.", dns.TypeA)
+	add("x.mcs.pod.clusterset.local.", dns.TypeA)
+	add("svc.clusterset.local.", dns.TypeA)
+	add("derived-db.mcs.svc.cluster.local.", dns.TypeA)
+	add("db.mcs.svc.cluster.local.", dns.TypeA, dns.TypeSRV)
+	for _, ip := range []string{"10.10.0.1", "10.10.0.2", "fd00:10::2", "10.20.0.1", "10.20.0.2", "10.20.0.3", "10.20.0.9", "10.96.50.5"} {
+		add(reverseName(ip), dns.TypePTR)
+	}
+	return qs
+}
+
+// mcsDisagreements are where ours and stock's multicluster differ, each for
+// a reason the README lists ("clusterset.local"): a function of the query
+// and both replies that says which, or "".
+func mcsDisagreement(x q, ours, stock string) string {
+	switch {
+	case strings.HasPrefix(x.name, "dns-version."):
+		return "§2.2: dns-version is 1.0.0 (stock 1.1.0)"
+	case x.qtype == dns.TypePTR && strings.HasPrefix(stock, "NXDOMAIN") && strings.Contains(ours, "clusterset.local."):
+		return "§2.3.3/§2.4.3: a PTR where the address has no cluster-local one (stock: none)"
+	case x.qtype == dns.TypePTR && strings.HasPrefix(stock, "error:") && strings.Contains(ours, "\tPTR\t"):
+		// stock's local slice watch takes imported slices in too, with no
+		// Service name: its PTR target "db-0..mcs.svc.cluster.local." does
+		// not pack, and no reply leaves
+		return "§2.4.3: stock sends no reply for an address of an imported slice"
+	case x.name == "derived-db.mcs.svc.cluster.local." && strings.HasPrefix(ours, "NXDOMAIN"),
+		x.qtype == dns.TypePTR && strings.Contains(stock, ".derived-db.mcs.svc.cluster.local.") && strings.Contains(ours, ".clusterset.local."):
+		return "an imported slice is never a cluster.local endpoint (stock serves a derived Service's)"
+	}
+	return ""
+}
+
+func compareMCS(t *testing.T, what, ours, stock string) {
+	t.Helper()
+	compared, reasons := 0, map[string]int{}
+	for _, x := range append(mcsNames(), q{name: "dns-version.clusterset.local.", qtype: dns.TypeTXT}) {
+		for _, tr := range []transport{udp512, udpEDNS, tcp} {
+			a, b := fullReply(ours, x.name, x.qtype, tr), fullReply(stock, x.name, x.qtype, tr)
+			compared++
+			if a == b {
+				continue
+			}
+			if r := mcsDisagreement(x, a, b); r != "" {
+				reasons[r]++
+				continue
+			}
+			t.Errorf("%s: %s %s over %s:\nours:  %s\nstock: %s", what, x.name, dns.TypeToString[x.qtype], tr, a, b)
+		}
+	}
+	t.Logf("%s: %d replies compared whole; the listed disagreements: %v", what, compared, reasons)
+}
+
+// TestMulticluster: clusterset.local on a real control plane with the MCS
+// CRDs of mcs-api v0.5.2, dual-stack, slices of two source clusters, next
+// to stock's multicluster on the same objects: whole replies compared, the
+// disagreements the README lists checked one by one, then readiness flips,
+// a cluster's slices deleted and an import deleted.
+func TestMulticluster(t *testing.T) {
+	c := testbed.StartCluster(t, "--service-cluster-ip-range=10.96.0.0/16,fd00:96::/112")
+	mcs := c.MCS(t, false)
+	mcsCluster(t, c, mcs)
+	mp := testbed.FreePort(t)
+	oursCF, stockCF := mcsCorefiles(c.Admin, mp, "")
+	ours := testbed.StartCoreDNS(t, testbed.OurCoreDNS(t), oursCF)
+	stock := testbed.StartCoreDNS(t, testbed.StockCoreDNS(t), stockCF)
+	for _, addr := range []string{ours.Addr, stock.Addr} {
+		expect(t, addr, "db"+cs, dns.TypeA, "NOERROR A 10.10.0.1 | A 10.10.0.2 | "+
+			"A 10.20.0.1 | A 10.20.0.3 | A 10.20.0.9")
+		expect(t, addr, "web"+cs, dns.TypeA, "NOERROR A 10.96.50.5")
+	}
+	if !strings.Contains(ours.Log(), "watching ServiceImports multicluster.x-k8s.io/v1beta1") {
+		t.Errorf("no log line of the ServiceImport version chosen:\n%s", ours.Log())
+	}
+	// every record type, as the specification writes it
+	for _, tc := range []struct {
+		name  string
+		qtype uint16
+		want  string
+	}{
+		{"db" + cs, dns.TypeAAAA, "NOERROR AAAA fd00:10::1 | AAAA fd00:10::2"},
+		{"db-0.east.db" + cs, dns.TypeAAAA, "NOERROR AAAA fd00:10::1"},
+		{"db-1.west.db" + cs, dns.TypeA, "NXDOMAIN"},
+		{"east.db" + cs, dns.TypeA, "NXDOMAIN"},
+		{"none" + cs, dns.TypeA, "NXDOMAIN"},
+		{"dns-version.clusterset.local.", dns.TypeTXT, "NOERROR TXT \"1.0.0\""},
+		{reverseName("10.20.0.1"), dns.TypePTR, "NOERROR PTR db-0.west.db.mcs.svc.clusterset.local."},
+		{reverseName("fd00:10::2"), dns.TypePTR, "NOERROR PTR db-1.east.db.mcs.svc.clusterset.local."},
+		{reverseName("10.96.50.5"), dns.TypePTR, "NOERROR PTR web.mcs.svc.clusterset.local."},
+		{reverseName("10.10.0.1"), dns.TypePTR, "NOERROR PTR db-0.db.mcs.svc.cluster.local."},
+		{"derived-db.mcs.svc.cluster.local.", dns.TypeA, "NXDOMAIN"},
+	} {
+		expect(t, ours.Addr, tc.name, tc.qtype, tc.want)
+	}
+	srv := answer(t, ours.Addr, "_sql._tcp.db"+cs, dns.TypeSRV, true)
+	for _, target := range []string{"db-0.east.db", "db-1.east.db", "db-0.west.db", "db-2.west.db", "10-20-0-9.west.db"} {
+		if !strings.Contains(srv, "5432 "+target+cs) {
+			t.Errorf("SRV has no target %s: %s", target+cs, srv)
+		}
+	}
+	compareMCS(t, "imports", ours.Addr, stock.Addr)
+
+	// readiness flips both ways; a cluster's slices deleted; an import deleted
+	sl := c.Client.DiscoveryV1().EndpointSlices("mcs")
+	west, err := sl.Get(bg, "db-west", meta.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	west.Endpoints[0] = handEndpoint("db-0", "10.20.0.1", false, false, false)
+	west.Endpoints[1] = handEndpoint("db-1", "10.20.0.2", true, true, false)
+	if _, err := sl.Update(bg, west, meta.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, addr := range []string{ours.Addr, stock.Addr} {
+		expect(t, addr, "db-1.west.db"+cs, dns.TypeA, "NOERROR A 10.20.0.2")
+		expect(t, addr, "db-0.west.db"+cs, dns.TypeA, "NXDOMAIN")
+	}
+	compareMCS(t, "after a readiness flip", ours.Addr, stock.Addr)
+	for _, n := range []string{"db-east", "db-east-6"} {
+		if err := sl.Delete(bg, n, meta.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := mcs.MulticlusterV1beta1().ServiceImports("mcs").Delete(bg, "web", meta.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, addr := range []string{ours.Addr, stock.Addr} {
+		expect(t, addr, "db"+cs, dns.TypeAAAA, "NOERROR")
+		expect(t, addr, "db-0.east.db"+cs, dns.TypeA, "NXDOMAIN")
+		expect(t, addr, "web"+cs, dns.TypeA, "NXDOMAIN")
+	}
+	expect(t, ours.Addr, reverseName("10.96.50.5"), dns.TypePTR, "NXDOMAIN")
+	expect(t, ours.Addr, reverseName("10.10.0.2"), dns.TypePTR, "NXDOMAIN")
+	compareMCS(t, "after deletions", ours.Addr, stock.Addr)
+
+	// the clusterset watch's metrics
+	if up := testbed.Metric(t, fmt.Sprintf("http://127.0.0.1:%d/metrics", mp), fmt.Sprintf(`coredns_headless_synced{server="dns://127.0.0.1:%d",zone="clusterset.local."}`, ours.Port)); up != 1 {
+		t.Errorf("coredns_headless_synced of the clusterset zone: %v", up)
+	}
+}
+
+// TestMulticlusterWatches: imported slices reach ours once, through the
+// clusterset watch alone; without multicluster they are never received.
+// Stock's kubernetes (noendpoints, no multicluster) beside it watches no
+// ServiceImport.
+func TestMulticlusterWatches(t *testing.T) {
+	c := testbed.StartCluster(t)
+	mcs := c.MCS(t, false)
+	mcsCluster(t, c, mcs)
+	with, without := testbed.FreePort(t), testbed.FreePort(t)
+	oursCF, _ := mcsCorefiles(c.Admin, with, "")
+	ours := testbed.StartCoreDNS(t, testbed.OurCoreDNS(t), oursCF)
+	bare := testbed.StartCoreDNS(t, testbed.OurCoreDNS(t), ourCorefile(c.Admin, without, testbed.FreePort(t), "", "startup_timeout 10s"))
+	expect(t, ours.Addr, "db-0.east.db"+cs, dns.TypeA, "NOERROR A 10.10.0.1")
+	expect(t, bare.Addr, "db.mcs.svc.cluster.local.", dns.TypeA, "NOERROR A 10.10.0.1")
+	events := func(port int) float64 {
+		return testbed.Metric(t, fmt.Sprintf("http://127.0.0.1:%d/metrics", port), `coredns_headless_watch_events_total{resource="endpointslices"}`)
+	}
+	w0, b0 := events(with), events(without)
+	sl := c.Client.DiscoveryV1().EndpointSlices("mcs")
+	const updates = 20
+	for i := 0; i < updates; i++ {
+		s, err := sl.Get(bg, "db-west", meta.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Endpoints[1] = handEndpoint("db-1", "10.20.0.2", i%2 == 0, i%2 == 0, false)
+		if _, err := sl.Update(bg, s, meta.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	expect(t, ours.Addr, "db-1.west.db"+cs, dns.TypeA, "NXDOMAIN") // the last update: not ready
+	time.Sleep(time.Second)                                        // anything else in flight arrives
+	if got := events(with) - w0; got != updates {
+		t.Errorf("multicluster: %v slice events for %d updates of an imported slice, want exactly %d (once, by the clusterset watch)", got, updates, updates)
+	}
+	if got := events(without) - b0; got != 0 {
+		t.Errorf("without multicluster: %v slice events for %d updates of an imported slice, want none", got, updates)
+	}
+}
+
+// TestMulticlusterVersions: a cluster whose ServiceImport CRD serves only
+// v1alpha1 is watched through v1alpha1; one without the CRD answers the
+// clusterset zone as an empty one (no SERVFAIL) and is ready at once.
+func TestMulticlusterVersions(t *testing.T) {
+	t.Run("V1alpha1Only", func(t *testing.T) {
+		c := testbed.StartCluster(t)
+		mcs := c.MCS(t, true)
+		c.Namespace(t, "mcs")
+		if _, err := mcs.MulticlusterV1alpha1().ServiceImports("mcs").Create(bg, &mcsv1alpha1.ServiceImport{ObjectMeta: meta.ObjectMeta{Name: "db"},
+			Spec: mcsv1alpha1.ServiceImportSpec{Type: mcsv1alpha1.Headless,
+				Ports: []mcsv1alpha1.ServicePort{{Name: "sql", Protocol: core.ProtocolTCP, Port: 5432}}}}, meta.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Client.DiscoveryV1().EndpointSlices("mcs").Create(bg, importedSlice("db-east", "db", "east", discovery.AddressTypeIPv4,
+			handEndpoint("db-0", "10.10.0.1", true, true, false)), meta.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		oursCF, stockCF := mcsCorefiles(c.Admin, testbed.FreePort(t), "")
+		ours := testbed.StartCoreDNS(t, testbed.OurCoreDNS(t), oursCF)
+		stock := testbed.StartCoreDNS(t, testbed.StockCoreDNS(t), stockCF)
+		for _, addr := range []string{ours.Addr, stock.Addr} {
+			expect(t, addr, "db-0.east.db"+cs, dns.TypeA, "NOERROR A 10.10.0.1")
+		}
+		if !strings.Contains(ours.Log(), "watching ServiceImports multicluster.x-k8s.io/v1alpha1") {
+			t.Errorf("no log line of v1alpha1 chosen:\n%s", ours.Log())
+		}
+		sameAsStock(t, ours.Addr, stock.Addr, q{name: "db" + cs, qtype: dns.TypeA}, q{name: "_sql._tcp.db" + cs, qtype: dns.TypeSRV},
+			q{name: "db-0.east.db" + cs, qtype: dns.TypeAAAA})
+	})
+	t.Run("NoCRD", func(t *testing.T) {
+		c := testbed.StartCluster(t)
+		c.Namespace(t, "mcs")
+		c.Service(t, "mcs", "db", core.ClusterIPNone, nil, false, testbed.ServicePort("sql", 5432))
+		local := handSlice("db-local", "db", discovery.AddressTypeIPv4, handEndpoint("db-0", "10.10.0.1", true, true, false))
+		local.Namespace = "mcs"
+		if _, err := c.Client.DiscoveryV1().EndpointSlices("mcs").Create(bg, local, meta.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		mp, rp := testbed.FreePort(t), testbed.FreePort(t)
+		cf := strings.Replace(ourCorefile(c.Admin, mp, rp, "", "multicluster clusterset.local\n        startup_timeout 10s"),
+			"headless cluster.local in-addr.arpa", "headless cluster.local clusterset.local in-addr.arpa", 1)
+		start := time.Now()
+		ours := testbed.StartCoreDNS(t, testbed.OurCoreDNS(t), cf)
+		eventually(t, 10*time.Second, "ready without the MCS CRD", func() error {
+			if code := httpStatus(fmt.Sprintf("http://127.0.0.1:%d/ready", rp)); code != 200 {
+				return fmt.Errorf("ready: %d", code)
+			}
+			return nil
+		})
+		t.Logf("ready %v after start without the MCS CRD", time.Since(start).Round(time.Millisecond))
+		expect(t, ours.Addr, "db.mcs.svc.cluster.local.", dns.TypeA, "NOERROR A 10.10.0.1")
+		expect(t, ours.Addr, "db"+cs, dns.TypeA, "NXDOMAIN")
+		if r, err := testbed.Exchange(ours.Addr, "clusterset.local.", dns.TypeSOA, false); err != nil || r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
+			t.Errorf("the apex of an empty clusterset zone: %v %v", r, err)
+		}
+		if n := strings.Count(ours.Log(), "serves no ServiceImports"); n != 1 {
+			t.Errorf("%d log lines of the missing CRD, want one:\n%s", n, ours.Log())
+		}
+	})
+}
