@@ -232,12 +232,21 @@ func TestMulticluster(t *testing.T) {
 	} {
 		expect(t, ours.Addr, tc.name, tc.qtype, tc.want)
 	}
-	srv := answer(t, ours.Addr, "_sql._tcp.db"+cs, dns.TypeSRV, true)
-	for _, target := range []string{"db-0.east.db", "db-1.east.db", "db-0.west.db", "db-2.west.db", "10-20-0-9.west.db"} {
-		if !strings.Contains(srv, "5432 "+target+cs) {
-			t.Errorf("SRV has no target %s: %s", target+cs, srv)
+	// the SRV assertions of mcs-api's conformance suite: the bare Service
+	// name of a headless import has one SRV per ready endpoint with the
+	// port, that of a ClusterSetIP import exactly one, targeting itself
+	for _, name := range []string{"_sql._tcp.db" + cs, "db" + cs} {
+		srv := answer(t, ours.Addr, name, dns.TypeSRV, true)
+		if got := strings.Count(srv, "SRV "); got != 5 {
+			t.Errorf("%s SRV: %d records, want 5: %s", name, got, srv)
+		}
+		for _, target := range []string{"db-0.east.db", "db-1.east.db", "db-0.west.db", "db-2.west.db", "10-20-0-9.west.db"} {
+			if !strings.Contains(srv, "5432 "+target+cs) {
+				t.Errorf("%s SRV has no target %s: %s", name, target+cs, srv)
+			}
 		}
 	}
+	expect(t, ours.Addr, "web"+cs, dns.TypeSRV, "NOERROR SRV 0 100 80 web"+cs+" || web"+cs+"\t5\tIN\tA\t10.96.50.5")
 	compareMCS(t, "imports", ours.Addr, stock.Addr)
 
 	// readiness flips both ways; a cluster's slices deleted; an import deleted
