@@ -166,6 +166,14 @@ func TestQuickStartCorefile(t *testing.T) {
 	if _, got := testbed.Answers(r); strings.Join(got, "") != "A 10.244.1.10" {
 		t.Fatalf("quick start answer %v", got)
 	}
+	// the sample's imported headless Service, as the README's transcript shows it
+	r, err = testbed.Exchange(c.Addr, "cassandra.default.svc.clusterset.local.", dns.TypeA, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, got := testbed.Answers(r); strings.Join(got, " | ") != "A 10.1.0.10 | A 10.1.0.11 | A 10.2.0.10" {
+		t.Fatalf("sample clusterset answer %v", got)
+	}
 	// the quick start's missing name says why, in an Extended DNS Error
 	r, err = testbed.Exchange(c.Addr, "web-3.web.default.svc.cluster.local.", dns.TypeA, false)
 	if err != nil {
