@@ -3,7 +3,6 @@ package index
 import (
 	"net/netip"
 	"slices"
-	"strings"
 	"sync"
 
 	"github.com/miekg/dns"
@@ -156,14 +155,12 @@ func (vs *VIPs) Len() int {
 
 // HasNamespace reports whether namespace ns has a published import.
 func (vs *VIPs) HasNamespace(ns string) bool {
-	vs.mu.Lock()
-	defer vs.mu.Unlock()
-	for k := range vs.ips {
-		if strings.HasSuffix(k, "."+ns) && !strings.Contains(k[:len(k)-len(ns)-1], ".") {
-			return true
-		}
-	}
-	return false
+	found := false
+	vs.byKey.Range(func(_, v any) bool {
+		found = v.(*VIP).svc.Namespace == ns
+		return !found
+	})
+	return found
 }
 
 // Keys returns the keys of the published imports, sorted.
