@@ -85,14 +85,34 @@ func (f *fixture) endpoint(ns, svc string, i int, headless bool) discovery.Endpo
 
 // churn updates ClusterIP slices round-robin, flipping one endpoint's ready condition.
 func (f *fixture) churn(ns, prefix string, nsvc, n int) {
+	f.churnSlices(ns, n, func(i int) string { return fmt.Sprintf("%s-%d-0", prefix, i%nsvc) })
+}
+
+// churnSlices makes n updates, update i to the slice name(i), each
+// flipping its first endpoint's ready condition; 16 writers, never two on
+// one slice at once (each update succeeds once: exactly n events).
+func (f *fixture) churnSlices(ns string, n int, name func(i int) string) {
 	ctx := context.Background()
 	var mu sync.Mutex
 	cache := map[string]*discovery.EndpointSlice{}
+	locks := map[string]*sync.Mutex{}
 	parallel(n, 16, func(i int) {
-		name := fmt.Sprintf("%s-%d-0", prefix, i%nsvc)
+		name := name(i)
 		mu.Lock()
 		sl := cache[name]
+		l := locks[name]
+		if l == nil {
+			l = new(sync.Mutex)
+			locks[name] = l
+		}
 		mu.Unlock()
+		l.Lock()
+		defer l.Unlock()
+		if sl != nil { // the cache may have moved on while we waited
+			mu.Lock()
+			sl = cache[name]
+			mu.Unlock()
+		}
 		var err error
 		for attempt := 0; attempt < 5; attempt++ {
 			if sl == nil {

@@ -46,7 +46,7 @@ var (
 	flipIdle      = flag.Int("flip-idle", 0, "sts: seconds of CoreDNS CPU measured with no change before the flips (0: skip)")
 	flipProfile   = flag.Bool("flip-profile", false, "sts: CPU profiles of both servers during the flips, in -out")
 	perfRecord    = flag.Bool("perf", false, "sts: perf record (cpu-clock, 2 kHz, call graphs) of both servers through the flip window, reports in -out (needs perf: Debian linux-perf)")
-	only          = flag.String("only", "", "run one part only: shaping (topology order and answer caps), explain (the explain option on against off), sts (the large StatefulSet), manifests (RSS and idle CPU per manifest size, no control plane), replicas (the API server's cost of -replicas replicas of each) scale (start to Ready and relist peak at -scale-eps) or transfer (AXFR of -scale-eps endpoints: time, peak RSS, QPS meanwhile)")
+	only          = flag.String("only", "", "run one part only: shaping (topology order and answer caps), explain (the explain option on against off), sts (the large StatefulSet), manifests (RSS and idle CPU per manifest size, no control plane), replicas (the API server's cost of -replicas replicas of each) scale (start to Ready and relist peak at -scale-eps), transfer (AXFR of -scale-eps endpoints: time, peak RSS, QPS meanwhile) or mcs (clusterset.local: QPS, and the watch cost of -updates imported-slice updates, against stock's multicluster)")
 )
 
 // runner drives the test bed outside `go test`.
@@ -241,6 +241,8 @@ func run() *result {
 		replicaCost(res, c, cs, fx, ours, stock)
 	case "transfer":
 		zoneTransfer(res, c, fx, ours, stock)
+	case "mcs":
+		mcsBench(res, c, cs, fx, ours, stock)
 	case "scale":
 		startToReady(res, c, fx, ours, stock)
 		relistPeak(res, c, ours, stock)

@@ -37,6 +37,12 @@ func replicaCounts() []int {
 // apiWatchStats is what the API server counts of its watch events to all
 // watchers, over every resource: events sent and their bytes.
 func apiWatchStats(cs *kubernetes.Clientset) (events, bytes float64) {
+	return apiWatchStatsOf(cs, "")
+}
+
+// apiWatchStatsOf is apiWatchStats of one resource (its plural name), or of
+// all when resource is empty.
+func apiWatchStatsOf(cs *kubernetes.Clientset, resource string) (events, bytes float64) {
 	raw, err := cs.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(context.Background())
 	if err != nil {
 		t.Fatalf("API server metrics: %v", err)
@@ -44,6 +50,9 @@ func apiWatchStats(cs *kubernetes.Clientset) (events, bytes float64) {
 	for _, line := range strings.Split(string(raw), "\n") {
 		name, rest, _ := strings.Cut(line, "{")
 		if strings.HasPrefix(line, "#") || rest == "" {
+			continue
+		}
+		if resource != "" && !strings.Contains(rest, `resource="`+resource+`"`) {
 			continue
 		}
 		_, val, ok := strings.Cut(rest, "} ")

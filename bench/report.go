@@ -48,6 +48,8 @@ func report(r *result) {
 			b.WriteString(scaleRows(f, row))
 		case "transfer":
 			b.WriteString(transferRows(f, row))
+		case "mcs":
+			b.WriteString(mcsRows(r, row))
 		case "replicas":
 			b.WriteString(replicaRows(r))
 		}
