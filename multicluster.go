@@ -34,9 +34,10 @@ var importRecheck = time.Minute
 
 // clusterset is the multicluster option's running state.
 type clusterset struct {
-	index *index.Index
-	vips  *index.VIPs
-	zones []string // the clusterset zones, in the order given
+	index  *index.Index
+	vips   *index.VIPs
+	zones  []string // the clusterset zones, in the order given
+	scoped bool     // namespace_labels: ClusterSetIP imports only of namespaces in scope
 
 	mu      sync.Mutex
 	watch   *watch.Watcher // nil until the ServiceImport API is found
@@ -51,7 +52,17 @@ func newClusterset(cfg *config, fwd []string) *clusterset {
 	o := indexOptions(cfg, fwd)
 	o.Imported, o.Cluster = true, cfg.ClusterID
 	o.Hooks = importedIndexHooks
-	return &clusterset{index: index.New(o), vips: index.NewVIPs(o), zones: fwd, stop: make(chan struct{})}
+	return &clusterset{index: index.New(o), vips: index.NewVIPs(o), zones: fwd, scoped: o.Scoped, stop: make(chan struct{})}
+}
+
+// inScope reports whether namespace_labels (when given) puts ns in scope;
+// the clusterset index holds the scope, the table of clusterset IPs reads it.
+func (c *clusterset) inScope(ns string) bool { return !c.scoped || c.index.InScope(ns) }
+
+// keyNamespace is the namespace of a Service key ("name.namespace").
+func keyNamespace(key string) string {
+	_, ns, _ := strings.Cut(key, ".")
+	return ns
 }
 
 // importTargets deliver an import to the index (headless ones) and to the
@@ -189,12 +200,12 @@ func (h *Headless) resolveClusterset(q *question) result {
 	if n.Kind == names.Namespace {
 		// as for local names: a namespace with imports is an empty
 		// non-terminal (stock asks whether the namespace exists here)
-		if c.index.HasNamespace(n.Namespace) || c.vips.HasNamespace(n.Namespace) {
+		if c.index.HasNamespace(n.Namespace) || c.vips.HasNamespace(n.Namespace) && c.inScope(n.Namespace) {
 			return result{out: nodata}
 		}
 		return result{out: nxdomain}
 	}
-	if v := c.vips.Get(n.Service); v != nil {
+	if v := c.vips.Get(n.Service); v != nil && c.inScope(n.Namespace) {
 		// §2.3: the name, its ports; no record disambiguating to a cluster
 		if set := v.Name(n.Prefix); set != nil && n.TopoZone == "" && !n.TooLong {
 			return result{out: answer, set: set, svc: v.Service()}
@@ -217,7 +228,9 @@ func (c *clusterset) ptr(a netip.Addr) (result, bool) {
 	}
 	p := c.index.PTR(a)
 	if p == nil {
-		p = c.vips.PTR(a)
+		if p = c.vips.PTR(a); p != nil && !c.inScope(keyNamespace(p.Single().ServiceKey())) {
+			p = nil
+		}
 	}
 	if p == nil {
 		return result{}, false

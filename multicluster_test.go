@@ -11,7 +11,10 @@ import (
 	"github.com/headlessdns/headless/internal/object"
 	"github.com/headlessdns/headless/internal/topology"
 	"github.com/miekg/dns"
+	core "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
+	meta "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 )
 
@@ -73,11 +76,17 @@ func mcsFixture() []runtime.Object {
 // with the Corefile's options set in cfg, and waits for the clusterset side.
 func startMCS(t *testing.T, cfg config, extra ...runtime.Object) *Headless {
 	t.Helper()
+	return startMCSWith(t, cfg, "", extra...)
+}
+
+// startMCSWith is startMCS with more ServiceImports (YAML documents).
+func startMCSWith(t *testing.T, cfg config, imports string, extra ...runtime.Object) *Headless {
+	t.Helper()
 	var b strings.Builder
 	for _, o := range append(mcsFixture(), extra...) {
 		b.WriteString("---\n" + toYAML(t, o))
 	}
-	b.WriteString(mcsImports)
+	b.WriteString(mcsImports + imports)
 	path := filepath.Join(t.TempDir(), "cluster.yaml")
 	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)
@@ -211,5 +220,31 @@ func TestMulticlusterCap(t *testing.T) {
 	}
 	if len(seen) != 4 {
 		t.Errorf("8 capped replies gave out %d of 4 endpoints", len(seen))
+	}
+}
+
+// namespace_labels scopes imports as it scopes Services: both kinds, and
+// the PTRs of clusterset IPs.
+func TestMulticlusterNamespaceLabels(t *testing.T) {
+	for _, in := range []bool{true, false} {
+		label := map[bool]string{true: "yes", false: "no"}[in]
+		ns := &core.Namespace{ObjectMeta: meta.ObjectMeta{Name: "data", Labels: map[string]string{"dns": label}}}
+		sel := labels.SelectorFromSet(labels.Set{"dns": "yes"})
+		h := startMCS(t, config{NSSelector: sel, NSLabels: "dns=yes"}, ns)
+		hd := chain(h)
+		h.Next = nxNext{} // (a reverse name that is not ours: the next plugin's NXDOMAIN)
+		want := map[bool]int{true: dns.RcodeSuccess, false: dns.RcodeNameError}[in]
+		for _, q := range []struct {
+			name  string
+			qtype uint16
+		}{{"db" + cs, dns.TypeA}, {"web" + cs, dns.TypeA}, {db0West, dns.TypeA}} {
+			if m := ask(t, hd, "10.9.0.1", false, q.name, q.qtype); m.Rcode != want {
+				t.Errorf("namespace labelled dns=%s: %s %s", label, q.name, dns.RcodeToString[m.Rcode])
+			}
+		}
+		m := ask(t, hd, "10.9.0.1", false, "5.5.96.10.in-addr.arpa.", dns.TypePTR)
+		if got := len(m.Answer) == 1; got != in {
+			t.Errorf("namespace labelled dns=%s: PTR of the clusterset IP: %v", label, m.Answer)
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/coredns/coredns/coremain"
 	"github.com/coredns/coredns/plugin"
+	"github.com/headlessdns/headless/internal/index"
 	"github.com/headlessdns/headless/internal/watch"
 )
 
@@ -37,6 +38,9 @@ func (h *Headless) OnStartup() error {
 		specs = append(specs, watch.Spec{Resource: "namespaces", Label: h.cfg.NSLabels})
 	}
 	to := watch.Targets{Index: h.index, NSSelector: h.cfg.NSSelector}
+	if h.mc != nil && h.cfg.NSSelector != nil {
+		to.Index = scopeBoth{h.index, h.mc.index} // namespace_labels scopes the imports too
+	}
 	if h.nodes != nil {
 		to.Nodes = h.nodes
 	}
@@ -108,4 +112,16 @@ func (h *Headless) recovered() {
 	if h.fellBack.CompareAndSwap(true, false) {
 		log.Infof("the Service watch has synced: answering Service names again")
 	}
+}
+
+// scopeBoth is the local index that also tells the clusterset index which
+// namespaces namespace_labels puts in scope.
+type scopeBoth struct {
+	*index.Index
+	imports *index.Index
+}
+
+func (s scopeBoth) SetNamespace(ns string, in bool) {
+	s.Index.SetNamespace(ns, in)
+	s.imports.SetNamespace(ns, in)
 }
