@@ -34,9 +34,12 @@ func (h *Headless) startExplain(src watch.Source) error {
 		return nil
 	}
 	lk := explain.NewLookup(src.Service)
-	h.explain = &explaining{lookup: lk,
-		ex: explain.New(explain.Options{Index: h.index, Namespaces: h.cfg.Namespaces, NSLabels: h.cfg.NSLabels, Labels: h.cfg.Labels, Selector: h.cfg.Selector, Hostnames: h.cfg.Hostnames,
-			PodNames: h.cfg.PodNames, Lookup: lk, Stale: h.staleWatch})}
+	o := explain.Options{Index: h.index, Namespaces: h.cfg.Namespaces, NSLabels: h.cfg.NSLabels, Labels: h.cfg.Labels, Selector: h.cfg.Selector, Hostnames: h.cfg.Hostnames,
+		PodNames: h.cfg.PodNames, Lookup: lk, Stale: h.staleWatch}
+	if c := h.mc; c != nil {
+		o.Imports = &explain.Imports{Zones: c.zones, Index: c.index, ClusterSetIP: c.clusterSetIP, Absent: c.absent.Load, Generation: c.generation}
+	}
+	h.explain = &explaining{lookup: lk, ex: explain.New(o)}
 	return h.listenExplain()
 }
 
@@ -148,7 +151,11 @@ func (s explainSource) Explain(name string, qtype uint16) explain.Explanation {
 	}
 	q := h.explainQuery(h.ask(strings.ToLower(name), qtype))
 	ex.Reasons = h.explain.ex.Reasons(q, answered, explainWait)
-	if q.Service != "" {
+	if q.Clusterset {
+		if q.Service != "" {
+			ex.Service = h.explain.ex.Import(q.Namespace, q.Service, h.mc.zones[0])
+		}
+	} else if q.Service != "" {
 		ex.Service = h.explain.ex.Service(q.Namespace, q.Service, h.firstForwardZone(), explainWait)
 	}
 	if q.Kind == explain.Reverse && h.cfg.SinglePTR {
@@ -186,5 +193,7 @@ func (h *Headless) explainQuery(q *question) explain.Query {
 	if q.z == nil {
 		return explain.Query{Name: q.name, Type: q.qtype} // explain.OutOfZone
 	}
-	return explain.QueryOf(q.name, q.qtype, q.fwd)
+	eq := explain.QueryOf(q.name, q.qtype, q.fwd)
+	eq.Clusterset = q.z.set
+	return eq
 }

@@ -43,6 +43,7 @@ type clusterset struct {
 	watch   *watch.Watcher // nil until the ServiceImport API is found
 	version string         // the ServiceImport version watched
 	absent  atomic.Bool    // the ServiceImport API is not served: the zones are passed on
+	flips   atomic.Uint64  // changes of absent
 	stop    chan struct{}
 	done    sync.WaitGroup
 }
@@ -96,7 +97,7 @@ func (c *clusterset) start(src watch.Source, cfg *config, opts watch.Options) {
 			case err != nil:
 				wait = time.Second // the API server is not answering: soon again
 			case v == "":
-				c.absent.Store(true)
+				c.setAbsent(true)
 				if !logged {
 					log.Warningf("multicluster: the API server serves no ServiceImports (multicluster.x-k8s.io, the MCS CRD is not installed): %s answered as empty zones until it does (looked for again every %s)", strings.Join(c.zones, " "), importRecheck)
 					logged = true
@@ -111,7 +112,7 @@ func (c *clusterset) start(src watch.Source, cfg *config, opts watch.Options) {
 					default:
 					}
 				}
-				c.absent.Store(false)
+				c.setAbsent(false)
 				return
 			}
 			select {
@@ -121,6 +122,24 @@ func (c *clusterset) start(src watch.Source, cfg *config, opts watch.Options) {
 			}
 		}
 	}()
+}
+
+func (c *clusterset) setAbsent(v bool) {
+	if c.absent.Swap(v) != v {
+		c.flips.Add(1)
+	}
+}
+
+// generation moves when the clusterset IPs or absent change (explain's
+// memo of reasons reads both).
+func (c *clusterset) generation() uint64 { return c.vips.Generation() + c.flips.Load() }
+
+// clusterSetIP is the ClusterSetIP import of key, or nil.
+func (c *clusterset) clusterSetIP(key string) *object.Service {
+	if v := c.vips.Get(key); v != nil {
+		return v.Service()
+	}
+	return nil
 }
 
 // watchImports starts the watches of ServiceImports of version v and of the

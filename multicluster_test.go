@@ -4,10 +4,12 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/coredns/coredns/plugin/test"
+	"github.com/headlessdns/headless/internal/explain"
 	"github.com/headlessdns/headless/internal/object"
 	"github.com/headlessdns/headless/internal/topology"
 	"github.com/miekg/dns"
@@ -220,6 +222,74 @@ func TestMulticlusterCap(t *testing.T) {
 	}
 	if len(seen) != 4 {
 		t.Errorf("8 capped replies gave out %d of 4 endpoints", len(seen))
+	}
+}
+
+// Explain in a clusterset zone: each MCS case has its reason, in the EDE
+// (also from cache) and over HTTP, where an answered import's name also
+// lists the clusters left out of it.
+func TestMulticlusterExplain(t *testing.T) {
+	h := startMCSWith(t, config{Explain: true}, `---
+apiVersion: multicluster.x-k8s.io/v1beta1
+kind: ServiceImport
+metadata: {name: bare, namespace: data}
+spec:
+  type: Headless
+`, imported("db-south", "db", "south", discovery.AddressTypeIPv4, ep{IP: "10.3.0.1", Host: "db-0", NotReady: true}))
+	hd := cached(h)
+	for _, tc := range []struct {
+		name  string
+		qtype uint16
+		code  string
+		text  string
+	}{
+		{"nope" + cs, dns.TypeA, explain.NoImport, "nope.data: no ServiceImport nope in namespace data"},
+		{"nowhere.svc.clusterset.local.", dns.TypeA, explain.NoImport, "nowhere: no ServiceImport in namespace nowhere"},
+		{"bare" + cs, dns.TypeA, explain.NoImportedSlices, "bare.data: ServiceImport bare has no EndpointSlices from any cluster"},
+		{"empty" + cs, dns.TypeA, explain.ClusterNotReady, "empty.data: cluster east: endpoint 10.1.9.9 not ready"},
+		{"db-0.north.db" + cs, dns.TypeA, explain.UnknownCluster, "db-0.north.db.data: no EndpointSlice of ServiceImport db comes from cluster north; its clusters: east, south, west"},
+		{"db-1.west.db" + cs, dns.TypeA, explain.NotReady, "db-1.west.db.data: endpoint 10.2.0.2 not ready"},
+		{"db-7.east.db" + cs, dns.TypeA, explain.NoHostname, "db-7.east.db.data: no endpoint of ServiceImport db has the name db-7.east; its hostnames: db-0, db-1"},
+		{"east.db" + cs, dns.TypeA, explain.NoHostname, "east.db.data: an imported endpoint is named <hostname>.<clusterid>.db: east is a cluster ID"},
+		{"db-0.db" + cs, dns.TypeA, explain.NoHostname, "db-0.db.data: an imported endpoint is named <hostname>.<clusterid>.db: db-0 names no cluster"},
+		{"_nope._tcp.db" + cs, dns.TypeSRV, explain.NoPort, "_nope._tcp.db.data: no port nope/tcp; the Service's ports: sql/tcp 5432"},
+		{"east.web" + cs, dns.TypeA, explain.NotHeadless, "east.web.data: ServiceImport web is a ClusterSetIP one"},
+		{"web" + cs, dns.TypeTXT, explain.WrongFamily, "web.data: ServiceImport web has clusterset IPs, not records of type TXT"},
+		{"2.0.2.10.in-addr.arpa.", dns.TypePTR, explain.NotReady, "10.2.0.2: endpoint 10.2.0.2 not ready"},
+	} {
+		text := "Other|headless: " + tc.text
+		if _, texts := edeOf(t, hd, tc.name, tc.qtype); len(texts) != 1 || !strings.HasPrefix(texts[0], text) {
+			t.Errorf("%s: EDE %q, want %q", tc.name, texts, text)
+		}
+		if _, texts := edeOf(t, hd, tc.name, tc.qtype); len(texts) != 1 || !strings.HasPrefix(texts[0], text) {
+			t.Errorf("%s from cache: EDE %q", tc.name, texts)
+		}
+		ex := explainSource{h}.Explain(tc.name, tc.qtype)
+		if len(ex.Reasons) == 0 || ex.Reasons[0].Code != tc.code || ex.Reasons[0].Fix == "" {
+			t.Errorf("%s: reasons %+v, want code %s first, with a fix", tc.name, ex.Reasons, tc.code)
+		}
+	}
+	// answered, but without the cluster whose endpoints are all not ready
+	ex := explainSource{h}.Explain("db"+cs, dns.TypeA)
+	if ex.Answers != 4 || len(ex.Reasons) != 1 || ex.Reasons[0].Code != explain.ClusterNotReady ||
+		ex.Reasons[0].Message != "cluster south: endpoint 10.3.0.1 not ready" {
+		t.Errorf("db: %d answers, reasons %+v", ex.Answers, ex.Reasons)
+	}
+	if ex.Service == nil || len(ex.Service.Endpoints) != 7 || !slices.Contains(ex.Service.Endpoints[0].PublishedNames, db0East) {
+		t.Errorf("db: the import's view %+v", ex.Service)
+	}
+	if _, texts := edeOf(t, hd, db0East, dns.TypeA); len(texts) != 0 {
+		t.Errorf("a positive answer carries %q", texts)
+	}
+}
+
+// Without the ServiceImport API, a clusterset name's reason says so.
+func TestMulticlusterExplainNoCRD(t *testing.T) {
+	h := startMCS(t, config{Explain: true})
+	h.mc.setAbsent(true)
+	if _, texts := edeOf(t, cached(h), "db"+cs, dns.TypeA); len(texts) != 1 ||
+		!strings.Contains(texts[0], "the API server serves no ServiceImports (multicluster.x-k8s.io)") {
+		t.Errorf("no CRD: EDE %q", texts)
 	}
 }
 

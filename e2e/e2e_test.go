@@ -190,4 +190,26 @@ func TestQuickStartCorefile(t *testing.T) {
 	if r.Rcode != dns.RcodeNameError || len(ede) != 1 || ede[0] != "headless: web-3.web.default: no endpoint of Service web has the name web-3; its hostnames: web-0, web-1, web-2" {
 		t.Fatalf("quick start's missing name: %s %q", dns.RcodeToString[r.Rcode], ede)
 	}
+	// and a clusterset name asked with a cluster the import lacks (the README's transcript)
+	r, err = testbed.Exchange(c.Addr, "cassandra-0.north.cassandra.default.svc.clusterset.local.", dns.TypeA, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := edeTexts(r); r.Rcode != dns.RcodeNameError || len(got) != 1 ||
+		got[0] != "headless: cassandra-0.north.cassandra.default: no EndpointSlice of ServiceImport cassandra comes from cluster north; its clusters: east, west" {
+		t.Fatalf("clusterset name of an unknown cluster: %s %q", dns.RcodeToString[r.Rcode], got)
+	}
+}
+
+// edeTexts are the Extended DNS Errors' texts of a reply.
+func edeTexts(r *dns.Msg) []string {
+	var out []string
+	if opt := r.IsEdns0(); opt != nil {
+		for _, o := range opt.Option {
+			if e, ok := o.(*dns.EDNS0_EDE); ok {
+				out = append(out, e.ExtraText)
+			}
+		}
+	}
+	return out
 }

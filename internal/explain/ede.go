@@ -22,12 +22,14 @@ func (e *Explainer) ReplyEDE(name string, qtype uint16, zone string, fwd *names.
 		return ede
 	}
 	k := memoKey{name, qtype}
-	gen, lgen := e.o.Index.Generation(), e.lookupGen()
+	gen, lgen := e.generation(), e.lookupGen()
 	text := "headless: " + ShortName(name, zone) + ": "
 	if !e.lim.Allow() {
 		return NewEDE(dns.ExtendedErrorCodeOther, text+"not explained (too many new negative answers a second)")
 	}
-	if rs := e.why(QueryOf(name, qtype, *fwd), 0); len(rs) > 0 {
+	q := QueryOf(name, qtype, *fwd)
+	q.Clusterset = e.inClusterset(zone)
+	if rs := e.why(q, 0); len(rs) > 0 {
 		text += rs[0].Message
 		e.LogOnce(name+" "+dns.TypeToString[qtype], rs[0])
 	}
@@ -46,7 +48,7 @@ func (e *Explainer) ReplyEDE(name string, qtype uint16, zone string, fwd *names.
 // looked up as it came: one whose spelling has capitals is not found, and
 // is read and lowercased for ReplyEDE.
 func (e *Explainer) RememberedEDE(name string, qtype uint16) *EDE {
-	gen, lgen := e.o.Index.Generation(), e.lookupGen()
+	gen, lgen := e.generation(), e.lookupGen()
 	e.mu.Lock()
 	m, ok := e.memo[memoKey{name, qtype}]
 	e.mu.Unlock()

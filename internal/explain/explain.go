@@ -71,6 +71,9 @@ type Query struct {
 	PortName  string // Port: "" any
 	Proto     string // Port: "" any
 	Addr      netip.Addr
+	// Clusterset: the name is in a clusterset zone (the multicluster
+	// option), read against the imports.
+	Clusterset bool
 }
 
 // Index is what an Explainer reads of the plugin's index (internal/index):
@@ -93,12 +96,15 @@ type Options struct {
 	Hostnames  bool            // publish_not_ready hostnames: the default of the annotation
 	Lookup     *Lookup         // learns of Services not watched; nil: none
 	// Stale reports the first watch failing past the freshness threshold.
-	Stale func() (watch string, since time.Time, ok bool)
+	Stale   func() (watch string, since time.Time, ok bool)
+	Imports *Imports // the clusterset zones; nil: no multicluster option
 }
 
 // Explainer tells why a name has no answer, from what the index holds.
 type Explainer struct {
 	o      Options
+	imp    *Explainer // of the clusterset zones' imports; nil without
+	set    *Imports   // set in imp: it explains imports
 	logged logged
 	lim    *rate.Limiter // reasons computed a second for replies (memo misses)
 
@@ -108,7 +114,21 @@ type Explainer struct {
 
 // New returns an explainer.
 func New(o Options) *Explainer {
-	return &Explainer{o: o, lim: rate.NewLimiter(1000, 1000), memo: map[memoKey]memoEntry{}}
+	e := &Explainer{o: o, lim: rate.NewLimiter(1000, 1000), memo: map[memoKey]memoEntry{}}
+	if o.Imports != nil {
+		e.imp = importsExplainer(o)
+	}
+	return e
+}
+
+// generation moves whenever what the reasons read changes (the indexes,
+// the clusterset IPs): each part only grows, so their sum does too.
+func (e *Explainer) generation() uint64 {
+	g := e.o.Index.Generation()
+	if i := e.o.Imports; i != nil {
+		g += i.Index.Generation() + i.Generation()
+	}
+	return g
 }
 
 func (e *Explainer) lookupGen() uint64 {
@@ -126,6 +146,8 @@ func (e *Explainer) Reasons(q Query, answered bool, wait time.Duration) []Reason
 	out := []Reason{}
 	if !answered {
 		out = append(out, e.why(q, wait)...)
+	} else if q.Clusterset && q.Kind == Service && e.imp != nil { // the clusters left out of the answer
+		out = append(out, e.imp.clustersLeftOut(q)...)
 	}
 	if e.o.Stale != nil {
 		if what, since, ok := e.o.Stale(); ok {
@@ -137,6 +159,9 @@ func (e *Explainer) Reasons(q Query, answered bool, wait time.Duration) []Reason
 }
 
 func (e *Explainer) why(q Query, wait time.Duration) []Reason {
+	if q.Clusterset && e.imp != nil {
+		return e.imp.whyImport(q)
+	}
 	switch q.Kind {
 	case OutOfZone:
 		return one(NotInZone, "%s is not in the zones this plugin answers", q.Name)
@@ -268,7 +293,7 @@ func (e *Explainer) forHost(q Query, svc *object.Service, sls []*object.Slice) [
 			hostnames = append(hostnames, x.ep.Hostname)
 		}
 		for i := range x.ep.Addrs {
-			if strings.ToLower(index.EndpointName(x.ep, x.ep.AddrString(i), e.o.PodNames)) == q.Host {
+			if importedName(strings.ToLower(index.EndpointName(x.ep, x.ep.AddrString(i), e.o.PodNames)), x.slice) == q.Host {
 				named = append(named, x)
 				break
 			}
@@ -277,7 +302,7 @@ func (e *Explainer) forHost(q Query, svc *object.Service, sls []*object.Slice) [
 	if len(named) > 0 {
 		return e.readiness(q, svc, named, "endpoint "+q.Host)
 	}
-	msg := fmt.Sprintf("no endpoint of Service %s has the name %s", svc.Name, q.Host)
+	msg := fmt.Sprintf("no endpoint of %s %s has the name %s", e.noun(), svc.Name, q.Host)
 	if len(nameless) > 0 {
 		msg += "; endpoints without a hostname: " + describe(nameless, 5)
 	} else {
@@ -312,6 +337,23 @@ func noPort(q Query, sls []*object.Slice) []Reason {
 	return one(NoPort, "no port %s; the Service's ports: %s", want, strings.Join(ports, ", "))
 }
 
+// noun is what the explainer's Services are.
+func (e *Explainer) noun() string {
+	if e.set != nil {
+		return "ServiceImport"
+	}
+	return "Service"
+}
+
+// importedName is an endpoint's name below its Service: below an import,
+// <name>.<clusterid>.
+func importedName(name string, s *object.Slice) string {
+	if s.Imported && s.Cluster != "" {
+		return name + "." + s.Cluster
+	}
+	return name
+}
+
 func orAny(s string) string {
 	if s == "" {
 		return "any"
@@ -322,6 +364,9 @@ func orAny(s string) string {
 // reverse explains a reverse name of one address.
 func (e *Explainer) reverse(q Query) []Reason {
 	holders := e.o.Index.HoldersOf(q.Addr)
+	if len(holders) == 0 && e.imp != nil && len(e.imp.o.Index.HoldersOf(q.Addr)) > 0 {
+		return e.imp.reverse(q) // an imported endpoint's address (its PTR is in the clusterset zone)
+	}
 	if len(holders) == 0 {
 		return one(NoService, "no endpoint of a headless Service we serve has address %s", q.Addr)
 	}
@@ -337,7 +382,7 @@ func (e *Explainer) reverse(q Query) []Reason {
 				eps = append(eps, endpoint{&h.Slice.Endpoints[i], h.Slice})
 			}
 		}
-		out = append(out, e.readiness(Query{Kind: Reverse, Type: dns.TypePTR}, svc, eps, "address "+q.Addr.String()+" of Service "+svc.Name)...)
+		out = append(out, e.readiness(Query{Kind: Reverse, Type: dns.TypePTR}, svc, eps, "address "+q.Addr.String()+" of "+e.noun()+" "+svc.Name)...)
 	}
 	if len(out) == 0 {
 		return one(NoService, "address %s belongs to no headless Service we serve", q.Addr)

@@ -68,6 +68,15 @@ type EndpointInfo struct {
 	PublishedNames []string `json:"publishedNames"`
 }
 
+// Import is what the clusterset index holds for the headless import
+// namespace/name, or nil (and nil without the multicluster option).
+func (e *Explainer) Import(namespace, name string, zone string) *ServiceInfo {
+	if e.imp == nil {
+		return nil
+	}
+	return e.imp.Service(namespace, name, zone, 0)
+}
+
 // Service is what the index holds for namespace/name, or nil (waiting at
 // most wait to learn its selector).
 func (e *Explainer) Service(namespace, name string, zone string, wait time.Duration) *ServiceInfo {
@@ -98,13 +107,13 @@ func (e *Explainer) Service(namespace, name string, zone string, wait time.Durat
 			}
 		}
 		for i := range s.Endpoints {
-			info.Endpoints = append(info.Endpoints, e.endpointInfo(svc, &s.Endpoints[i], zone))
+			info.Endpoints = append(info.Endpoints, e.endpointInfo(svc, s, &s.Endpoints[i], zone))
 		}
 	}
 	return info
 }
 
-func (e *Explainer) endpointInfo(svc *object.Service, ep *object.Endpoint, zone string) EndpointInfo {
+func (e *Explainer) endpointInfo(svc *object.Service, s *object.Slice, ep *object.Endpoint, zone string) EndpointInfo {
 	ei := EndpointInfo{Hostname: ep.Hostname, Pod: ep.TargetName, Node: ep.Loc.Node, Zone: ep.Loc.Zone,
 		Ready: ep.Ready, Serving: ep.Serving, Terminating: ep.Terminating, Addresses: []string{}, PublishedNames: []string{}}
 	pub := e.publication(svc, ep)
@@ -119,7 +128,7 @@ func (e *Explainer) endpointInfo(svc *object.Service, ep *object.Endpoint, zone 
 	for i := range ep.Addrs {
 		ei.Addresses = append(ei.Addresses, ep.AddrString(i))
 		if published(Endpoint, pub) {
-			host := strings.ToLower(index.EndpointName(ep, ep.AddrString(i), e.o.PodNames))
+			host := importedName(strings.ToLower(index.EndpointName(ep, ep.AddrString(i), e.o.PodNames)), s)
 			ei.PublishedNames = append(ei.PublishedNames, index.JoinName(host+"."+svc.Name+"."+svc.Namespace+".svc", zone))
 		}
 	}

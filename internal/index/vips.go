@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/miekg/dns"
 
@@ -20,6 +21,7 @@ type VIPs struct {
 	opts   Options
 	byKey  sync.Map // service key -> *VIP
 	byAddr sync.Map // netip.Addr -> *PTRs
+	gen    atomic.Uint64
 
 	mu    sync.Mutex
 	addrs map[netip.Addr][]string // under mu: the imports that claim an address, in arrival order
@@ -42,6 +44,9 @@ func (v *VIP) Name(key string) *RRSet { return v.sets[key] }
 func NewVIPs(o Options) *VIPs {
 	return &VIPs{opts: o, addrs: map[netip.Addr][]string{}, ips: map[string][]netip.Addr{}}
 }
+
+// Generation moves with every import taken in.
+func (vs *VIPs) Generation() uint64 { return vs.gen.Load() }
 
 // Get returns the records of a ClusterSetIP import by key, or nil.
 func (vs *VIPs) Get(key string) *VIP {
@@ -66,6 +71,7 @@ func (vs *VIPs) Update(s *object.Service, deleted bool) {
 	keep := !deleted && !s.Headless && s.Import != nil && len(s.Import.IPs) > 0 && vs.allowed(s)
 	vs.mu.Lock()
 	defer vs.mu.Unlock()
+	defer vs.gen.Add(1)
 	for _, a := range vs.ips[key] {
 		vs.addrs[a] = slices.DeleteFunc(vs.addrs[a], func(k string) bool { return k == key })
 		vs.refile(a)
