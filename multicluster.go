@@ -14,6 +14,7 @@ import (
 	"github.com/headlessdns/headless/internal/object"
 	"github.com/headlessdns/headless/internal/watch"
 	"github.com/miekg/dns"
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 // Clusterset zones (the multicluster option): the names of multi-cluster
@@ -103,6 +104,9 @@ func (c *clusterset) start(src watch.Source, cfg *config, opts watch.Options) {
 					logged = true
 				}
 			default:
+				if cfg.ClusterID == "" {
+					c.learnCluster(src)
+				}
 				w := c.watchImports(src, cfg, opts, v)
 				// a zone that was empty stays so until the watches have synced
 				for w != nil && !w.WaitSynced(time.Second) {
@@ -122,6 +126,26 @@ func (c *clusterset) start(src watch.Source, cfg *config, opts watch.Options) {
 			}
 		}
 	}()
+}
+
+// learnCluster reads this cluster's ID from the ClusterProperty
+// cluster.clusterset.k8s.io (the About API), when the Corefile names none:
+// once, before the imported slices are watched (the ID is fixed for the
+// cluster's membership of its clusterset; a reload reads it again).
+func (c *clusterset) learnCluster(src watch.Source) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	id, err := src.ClusterID(ctx)
+	cancel()
+	switch {
+	case err != nil:
+		log.Warningf("multicluster: ClusterProperty %s not read (%v): other clusters' endpoints are not ordered last; name this cluster with cluster in the Corefile", watch.ClusterIDProperty, err)
+	case id == "":
+	case len(validation.IsDNS1123Label(id)) > 0:
+		log.Warningf("multicluster: ClusterProperty %s value %q is not a DNS label: ignored", watch.ClusterIDProperty, id)
+	default:
+		c.index.SetCluster(id)
+		log.Infof("multicluster: this cluster is %s (ClusterProperty %s)", id, watch.ClusterIDProperty)
+	}
 }
 
 func (c *clusterset) setAbsent(v bool) {

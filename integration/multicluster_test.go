@@ -2,6 +2,7 @@ package integration
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -387,4 +388,42 @@ func TestMulticlusterVersions(t *testing.T) {
 			t.Errorf("%d log lines of the missing CRD, want one:\n%s", n, ours.Log())
 		}
 	})
+}
+
+// TestMulticlusterClusterProperty: with no cluster in the Corefile, this
+// cluster's ID comes from the About API's ClusterProperty
+// cluster.clusterset.k8s.io, and topology puts its endpoints first; a
+// cluster the Corefile names wins over it.
+func TestMulticlusterClusterProperty(t *testing.T) {
+	c := testbed.StartCluster(t)
+	mcs := c.MCS(t, false)
+	mcsCluster(t, c, mcs)
+	c.ClusterProperty(t, "cluster.clusterset.k8s.io", "west")
+	topo := "topology PreferSameZone\n        client_zones zone-b 127.0.20.0/24"
+	oursCF, _ := mcsCorefiles(c.Admin, testbed.FreePort(t), topo)
+	fromProperty := testbed.StartCoreDNS(t, testbed.OurCoreDNS(t), oursCF)
+	oursCF, _ = mcsCorefiles(c.Admin, testbed.FreePort(t), topo)
+	named := testbed.StartCoreDNS(t, testbed.OurCoreDNS(t), strings.Replace(oursCF, "multicluster clusterset.local", "multicluster clusterset.local {\n            cluster east\n        }", 1))
+	west := []string{"10.20.0.1", "10.20.0.3", "10.20.0.9"}
+	east := []string{"10.10.0.1", "10.10.0.2"}
+	for _, tc := range []struct {
+		name        string
+		s           *testbed.CoreDNS
+		first, last []string
+	}{{"ClusterProperty west", fromProperty, west, east}, {"cluster east in the Corefile", named, east, west}} {
+		expect(t, tc.s.Addr, "db-0.east.db"+cs, dns.TypeA, "NOERROR A 10.10.0.1") // synced
+		for i := 0; i < 4; i++ {
+			got := addrs(exchangeFrom(t, "127.0.20.9", tc.s.Addr, "db"+cs, dns.TypeA, false, 0))
+			n := len(tc.first)
+			if len(got) != 5 || !slices.Equal(sorted(got[:n]), tc.first) || !slices.Equal(sorted(got[n:]), tc.last) {
+				t.Fatalf("%s: db from zone b: %v, want %v first, then %v", tc.name, got, tc.first, tc.last)
+			}
+		}
+	}
+	if !strings.Contains(fromProperty.Log(), "this cluster is west (ClusterProperty cluster.clusterset.k8s.io)") {
+		t.Errorf("no log line of the cluster ID read:\n%s", fromProperty.Log())
+	}
+	if strings.Contains(named.Log(), "ClusterProperty") {
+		t.Errorf("the Corefile names the cluster, yet the ClusterProperty was read:\n%s", named.Log())
+	}
 }

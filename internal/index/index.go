@@ -342,6 +342,14 @@ func (ix *Index) WaitSynced(timeout time.Duration, stop <-chan struct{}) bool {
 	return false
 }
 
+// SetCluster sets this cluster's ID (Options.Cluster), before the first
+// slice is taken in: a clusterset index may learn it from the API server.
+func (ix *Index) SetCluster(id string) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	ix.opts.Cluster = id
+}
+
 // locOf is where an endpoint of slice s runs, as topology order compares
 // it: in a clusterset index that knows this cluster's ID, another cluster's
 // endpoint is away.

@@ -73,3 +73,36 @@ func alphaOnlyCRD(t TB, u *unstructured.Unstructured) {
 		t.Fatal(err)
 	}
 }
+
+// ClusterProperty installs the About API's ClusterProperty CRD
+// (about.k8s.io/v1alpha1, cluster-scoped, KEP-2149: spec.value) and sets
+// the property name to value.
+func (c *Cluster) ClusterProperty(t TB, name, value string) {
+	t.Helper()
+	dyn := dynamic.NewForConfigOrDie(c.RestConfig(UserAdmin))
+	crd := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+		"metadata": map[string]any{"name": "clusterproperties.about.k8s.io", "annotations": map[string]any{
+			// a *.k8s.io group: the API review that approved it (KEP-2149)
+			"api-approved.kubernetes.io": "https://github.com/kubernetes/enhancements/tree/master/keps/sig-multicluster/2149-clusterid"}},
+		"spec": map[string]any{
+			"group": "about.k8s.io", "scope": "Cluster",
+			"names": map[string]any{"plural": "clusterproperties", "singular": "clusterproperty", "kind": "ClusterProperty", "listKind": "ClusterPropertyList"},
+			"versions": []any{map[string]any{"name": "v1alpha1", "served": true, "storage": true,
+				"schema": map[string]any{"openAPIV3Schema": map[string]any{"type": "object", "properties": map[string]any{
+					"spec": map[string]any{"type": "object", "required": []any{"value"}, "properties": map[string]any{
+						"value": map[string]any{"type": "string", "minLength": int64(1), "maxLength": int64(128000)}}}}}}}},
+		},
+	}}
+	if _, err := dyn.Resource(crdResource).Create(context.Background(), crd, meta.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatalf("create the ClusterProperty CRD: %v", err)
+	}
+	gvr := schema.GroupVersionResource{Group: "about.k8s.io", Version: "v1alpha1", Resource: "clusterproperties"}
+	Eventually(t, 30*time.Second, "ClusterProperty "+name+" created", func() error {
+		_, err := dyn.Resource(gvr).Create(context.Background(), &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": "about.k8s.io/v1alpha1", "kind": "ClusterProperty",
+			"metadata": map[string]any{"name": name}, "spec": map[string]any{"value": value},
+		}}, meta.CreateOptions{})
+		return err
+	})
+}

@@ -2,6 +2,7 @@ package watch
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -46,6 +47,10 @@ type Source interface {
 	// the source serves: v1beta1 where it is served, else v1alpha1; "" when
 	// neither is (the MCS CRD is not installed).
 	ImportVersion(ctx context.Context) (string, error)
+	// ClusterID is this cluster's ID as the About API gives it: the value
+	// of the ClusterProperty cluster.clusterset.k8s.io (about.k8s.io
+	// v1alpha1, KEP-2149); "" when there is none or the CRD is not installed.
+	ClusterID(ctx context.Context) (string, error)
 	// Close stops what the source runs.
 	Close()
 }
@@ -315,6 +320,30 @@ func (s *apiSource) ImportVersion(context.Context) (string, error) {
 	return "", nil
 }
 
+// ClusterIDProperty is the ClusterProperty that names this cluster in its
+// clusterset (KEP-2149).
+const ClusterIDProperty = "cluster.clusterset.k8s.io"
+
+// ClusterID reads the ClusterProperty cluster.clusterset.k8s.io.
+func (s *apiSource) ClusterID(ctx context.Context) (string, error) {
+	raw, err := s.client.Discovery().RESTClient().Get().AbsPath("/apis/about.k8s.io/v1alpha1/clusterproperties/" + ClusterIDProperty).DoRaw(ctx)
+	if apierrors.IsNotFound(err) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	var cp struct {
+		Spec struct {
+			Value string `json:"value"`
+		} `json:"spec"`
+	}
+	if err := json.Unmarshal(raw, &cp); err != nil {
+		return "", fmt.Errorf("ClusterProperty %s: %w", ClusterIDProperty, err)
+	}
+	return cp.Spec.Value, nil
+}
+
 // failingLW fails every list and watch (a resource the source cannot read).
 type failingLW struct{ err error }
 
@@ -336,6 +365,10 @@ func (manifestSource) Codec() *object.Codec { return nil }
 
 // ImportVersion: the manifests serve ServiceImports of either version as v1beta1.
 func (manifestSource) ImportVersion(context.Context) (string, error) { return "v1beta1", nil }
+
+// ClusterID: the manifests hold no ClusterProperty (the Corefile's
+// cluster names this cluster).
+func (manifestSource) ClusterID(context.Context) (string, error) { return "", nil }
 
 func (m manifestSource) Service(_ context.Context, namespace, name string) (*core.Service, error) {
 	svc, _ := m.Source.Object("services", namespace, name).(*core.Service)
