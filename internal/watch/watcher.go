@@ -2,7 +2,9 @@ package watch
 
 import (
 	"context"
+	"errors"
 	"math"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -212,10 +214,22 @@ func (l *observedLW) ListWithContext(ctx context.Context, o meta.ListOptions) (r
 
 func (l *observedLW) WatchWithContext(ctx context.Context, o meta.ListOptions) (kwatch.Interface, error) {
 	wi, err := cache.ToListerWatcherWithContext(l.inner).WatchWithContext(ctx, o)
+	if err == nil && reflect.TypeOf(wi) == emptyWatch {
+		// client-go's answer when its retries of a connection that keeps
+		// failing (reset, EOF, timeout) run out: no error, a watch that ends
+		// at once. The reflector watches again; the watch is failing.
+		l.health.result(errConnectionLost)
+		return wi, nil
+	}
 	l.health.result(err)
 	honourRetryAfter(ctx, err)
 	return wi, err
 }
+
+// emptyWatch is the type of client-go's watch.NewEmptyWatch.
+var emptyWatch = reflect.TypeOf(kwatch.NewEmptyWatch())
+
+var errConnectionLost = errors.New("the connection to the API server keeps failing (reset, EOF or timeout): client-go's retries of the watch call ran out")
 
 // maxRetryAfter bounds how long a server's Retry-After holds a watch back.
 const maxRetryAfter = 30 * time.Second
