@@ -427,3 +427,67 @@ func TestMulticlusterClusterProperty(t *testing.T) {
 		t.Errorf("the Corefile names the cluster, yet the ClusterProperty was read:\n%s", named.Log())
 	}
 }
+
+// TestMulticlusterOutage: with the API server unreachable, the clusterset
+// zone answers its last known state (changes made meanwhile wait), marked
+// stale once a watch has failed for 10 s; reachable again, the changes are
+// served and the mark is gone.
+func TestMulticlusterOutage(t *testing.T) {
+	c := testbed.StartCluster(t)
+	mcs := c.MCS(t, false)
+	mcsCluster(t, c, mcs)
+	proxy := testbed.StartProxy(t, strings.TrimPrefix(c.URL, "https://"))
+	oursCF, _ := mcsCorefiles(c.KubeconfigAt(testbed.UserAdmin, "https://"+proxy.Addr), testbed.FreePort(t), "explain")
+	ours := testbed.StartCoreDNS(t, testbed.OurCoreDNS(t), oursCF)
+	known := map[string]string{
+		"db" + cs:           "NOERROR A 10.10.0.1 | A 10.10.0.2 | A 10.20.0.1 | A 10.20.0.3 | A 10.20.0.9",
+		"db-0.west.db" + cs: "NOERROR A 10.20.0.1",
+		"db-1.west.db" + cs: "NXDOMAIN",
+		"web" + cs:          "NOERROR A 10.96.50.5",
+		"none" + cs:         "NXDOMAIN",
+	}
+	for name, want := range known {
+		expect(t, ours.Addr, name, dns.TypeA, want)
+	}
+	qr := startQuerier(t, ours.Addr, known)
+	proxy.Down()
+	// meanwhile: west's db-1 turns ready, the import web is deleted
+	s, err := c.Client.DiscoveryV1().EndpointSlices("mcs").Get(bg, "db-west", metaGet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Endpoints[1] = handEndpoint("db-1", "10.20.0.2", true, true, false)
+	if _, err := c.Client.DiscoveryV1().EndpointSlices("mcs").Update(bg, s, meta.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := mcs.MulticlusterV1beta1().ServiceImports("mcs").Delete(bg, "web", meta.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	took := eventually(t, 90*time.Second, "clusterset answers marked stale", func() error {
+		for _, name := range []string{"db-0.west.db" + cs, "web" + cs} {
+			if r, got := edes(t, ours.Addr, name, dns.TypeA); len(r.Answer) != 1 || len(got) != 1 || !strings.HasPrefix(got[0], "Stale Answer|headless: watch of ") {
+				return fmt.Errorf("%s: %v, EDE %q", name, r.Answer, got)
+			}
+		}
+		r, got := edes(t, ours.Addr, "db-1.west.db"+cs, dns.TypeA)
+		if r.Rcode != dns.RcodeNameError || len(got) != 2 || !strings.HasPrefix(got[0], "Other|headless: db-1.west.db.mcs: endpoint 10.20.0.2 not ready") ||
+			!strings.HasPrefix(got[1], "Stale NXDOMAIN Answer|") {
+			return fmt.Errorf("db-1.west: %s, EDE %q", dns.RcodeToString[r.Rcode], got)
+		}
+		return nil
+	})
+	qr.finish(t, fmt.Sprintf("API unreachable %s", took.Round(time.Second)))
+	if err := proxy.Up(); err != nil {
+		t.Fatal(err)
+	}
+	d := expect(t, ours.Addr, "db-1.west.db"+cs, dns.TypeA, "NOERROR A 10.20.0.2")
+	expect(t, ours.Addr, "web"+cs, dns.TypeA, "NXDOMAIN")
+	expect(t, ours.Addr, "db"+cs, dns.TypeA, "NOERROR A 10.10.0.1 | A 10.10.0.2 | A 10.20.0.1 | A 10.20.0.2 | A 10.20.0.3 | A 10.20.0.9")
+	t.Logf("CATCH-UP: the changes made while unreachable served %s after the API was reachable again", d.Round(time.Millisecond))
+	eventually(t, 90*time.Second, "stale marks gone", func() error {
+		if r, got := edes(t, ours.Addr, "db-0.west.db"+cs, dns.TypeA); len(r.Answer) != 1 || len(got) != 0 {
+			return fmt.Errorf("%v, EDE %q", r.Answer, got)
+		}
+		return nil
+	})
+}
