@@ -103,5 +103,8 @@ func value(v float64, unit string) string {
 	if math.IsInf(v, 0) {
 		return "∞"
 	}
+	if math.Abs(v) >= 10000 { // a rate or a count: whole, not 5.822e+04
+		return strings.TrimSpace(fmt.Sprintf("%.0f %s", v, unit))
+	}
 	return strings.TrimSpace(fmt.Sprintf("%.4g %s", v, unit))
 }
