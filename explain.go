@@ -73,13 +73,27 @@ func (h *Headless) stopExplain() {
 	h.explain.lookup.Close()
 }
 
-// staleWatch is the first watch failing past the freshness threshold.
+// staleWatch is the first watch failing past the freshness threshold:
+// the cluster zones' watches, then the clusterset zones'.
 func (h *Headless) staleWatch() (string, time.Time, bool) {
-	if h.health == nil {
-		return "", time.Time{}, false
+	return h.staleFor(nil)
+}
+
+// staleFor is staleWatch of the watches that feed zone z's answers: a
+// cluster zone's own, a clusterset zone's own, a reverse zone's (or
+// nil's) either.
+func (h *Headless) staleFor(z *zone) (string, time.Time, bool) {
+	if h.health != nil && (z == nil || !z.set) {
+		if w, ok := h.health.Stale(); ok {
+			return w.Name, w.FailingSince, true
+		}
 	}
-	w, ok := h.health.Stale()
-	return w.Name, w.FailingSince, ok
+	if h.mc != nil && (z == nil || z.set || z.reverse) {
+		if w, ok := h.mc.stale(); ok {
+			return w.Name, w.FailingSince, true
+		}
+	}
+	return "", time.Time{}, false
 }
 
 // explainWriter wraps w in fq's explain writer when the reply may need an
@@ -115,6 +129,12 @@ func (w *explainWriter) WriteMsg(m *dns.Msg) error {
 	q := w.fq.question(w.h)
 	if q.z == nil {
 		return w.ResponseWriter.WriteMsg(m)
+	}
+	if stale { // the watches of this zone's answers only
+		what, since, stale = w.h.staleFor(q.z)
+		if !negative && !stale {
+			return w.ResponseWriter.WriteMsg(m)
+		}
 	}
 	var edes []dns.EDNS0
 	if negative {

@@ -41,10 +41,11 @@ type clusterset struct {
 	scoped bool     // namespace_labels: ClusterSetIP imports only of namespaces in scope
 
 	mu      sync.Mutex
-	watch   *watch.Watcher // nil until the ServiceImport API is found
-	version string         // the ServiceImport version watched
-	absent  atomic.Bool    // the ServiceImport API is not served: the zones are passed on
-	flips   atomic.Uint64  // changes of absent
+	watch   *watch.Watcher                // nil until the ServiceImport API is found
+	version string                        // the ServiceImport version watched
+	live    atomic.Pointer[watch.Watcher] // watch, for reads on every reply (stale)
+	absent  atomic.Bool                   // the ServiceImport API is not served: the zones are passed on
+	flips   atomic.Uint64                 // changes of absent
 	stop    chan struct{}
 	done    sync.WaitGroup
 }
@@ -180,6 +181,7 @@ func (c *clusterset) watchImports(src watch.Source, cfg *config, opts watch.Opti
 	specs := watch.ImportSpecs(cfg.Namespaces, cfg.Labels, v)
 	c.version = v
 	c.watch = watch.New(src, specs, watch.Targets{Index: importTargets{c.index, c.vips}}, opts)
+	c.live.Store(c.watch)
 	c.watch.Start()
 	return c.watch
 }
@@ -198,6 +200,15 @@ func (c *clusterset) shutdown() {
 	if w != nil {
 		w.Stop()
 	}
+}
+
+// stale is the first clusterset watch failing past the freshness
+// threshold; false before the watches start.
+func (c *clusterset) stale() (watch.Health, bool) {
+	if w := c.live.Load(); w != nil {
+		return w.Stale()
+	}
+	return watch.Health{}, false
 }
 
 // health is the clusterset watches' health (none before they start).

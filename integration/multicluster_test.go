@@ -11,7 +11,10 @@ import (
 	"github.com/miekg/dns"
 	core "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
+	rbac "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	meta "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/scheme"
 	mcsv1alpha1 "sigs.k8s.io/mcs-api/pkg/apis/v1alpha1"
 	mcsv1beta1 "sigs.k8s.io/mcs-api/pkg/apis/v1beta1"
 	mcsclient "sigs.k8s.io/mcs-api/pkg/client/clientset/versioned"
@@ -490,4 +493,75 @@ func TestMulticlusterOutage(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestMulticlusterRBAC: deploy/'s ClusterRoles (rbac.yaml and
+// rbac-multicluster.yaml) are enough for the multicluster option, the
+// ClusterProperty read included. With the ServiceImport rule revoked (and
+// the API server restarted, so that the watches call again), clusterset
+// answers stay the last known, marked stale; cluster.local answers, whose
+// watches are fine, are not marked.
+func TestMulticlusterRBAC(t *testing.T) {
+	c := testbed.StartCluster(t)
+	mcs := c.MCS(t, false)
+	mcsCluster(t, c, mcs)
+	c.ClusterProperty(t, "cluster.clusterset.k8s.io", "west")
+	roles := map[string]*rbac.ClusterRole{}
+	for _, u := range deployObjects(t) {
+		if u.GetKind() == "ClusterRole" {
+			r := &rbac.ClusterRole{}
+			if err := scheme.Scheme.Convert(u, r, nil); err != nil {
+				t.Fatal(err)
+			}
+			roles[r.Name] = r
+		}
+	}
+	base, mc := roles["system:coredns-headless"], roles["system:coredns-headless-multicluster"]
+	if base == nil || mc == nil {
+		t.Fatalf("deploy/ lacks the ClusterRoles system:coredns-headless and system:coredns-headless-multicluster: %v", roles)
+	}
+	grant(t, c, base.DeepCopy(), "dns-base")
+	grant(t, c, mc.DeepCopy(), "dns-multicluster")
+	oursCF, _ := mcsCorefiles(c.Kubeconfig(testbed.UserDNS), testbed.FreePort(t), "explain")
+	ours := testbed.StartCoreDNS(t, testbed.OurCoreDNS(t), oursCF)
+	set, local := "db-0.west.db"+cs, "db.mcs.svc.cluster.local."
+	expect(t, ours.Addr, set, dns.TypeA, "NOERROR A 10.20.0.1")
+	expect(t, ours.Addr, local, dns.TypeA, "NOERROR A 10.10.0.1")
+	eventually(t, 10*time.Second, "the cluster ID read", func() error {
+		if !strings.Contains(ours.Log(), "this cluster is west (ClusterProperty cluster.clusterset.k8s.io)") {
+			return fmt.Errorf("not logged:\n%s", ours.Log())
+		}
+		return nil
+	})
+	if strings.Contains(ours.Log(), "forbidden") {
+		t.Errorf("forbidden with deploy/'s roles:\n%s", ours.Log())
+	}
+
+	cur, err := c.Client.RbacV1().ClusterRoles().Get(bg, mc.Name, metaGet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur.Rules = slices.DeleteFunc(cur.Rules, func(r rbac.PolicyRule) bool { return slices.Contains(r.Resources, "serviceimports") })
+	if _, err := c.Client.RbacV1().ClusterRoles().Update(bg, cur, meta.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	dnsUser := mcsclient.NewForConfigOrDie(c.RestConfig(testbed.UserDNS))
+	eventually(t, 20*time.Second, "the ServiceImport rule revoked", func() error {
+		if _, err := dnsUser.MulticlusterV1beta1().ServiceImports("").List(bg, meta.ListOptions{Limit: 1}); !apierrors.IsForbidden(err) {
+			return fmt.Errorf("list serviceimports: %v", err)
+		}
+		return nil
+	})
+	c.APIServer.Stop()
+	c.StartAPIServer()
+	took := eventually(t, 90*time.Second, "clusterset answers marked stale, cluster.local ones not", func() error {
+		if r, got := edes(t, ours.Addr, set, dns.TypeA); len(r.Answer) != 1 || len(got) != 1 || !strings.HasPrefix(got[0], "Stale Answer|headless: watch of serviceimports") {
+			return fmt.Errorf("%s: %v, EDE %q", set, r.Answer, got)
+		}
+		if r, got := edes(t, ours.Addr, local, dns.TypeA); len(r.Answer) != 1 || len(got) != 0 {
+			return fmt.Errorf("%s: %v, EDE %q", local, r.Answer, got)
+		}
+		return nil
+	})
+	t.Logf("clusterset answers marked stale %s after the API server came back without the ServiceImport rule", took.Round(time.Second))
 }
