@@ -169,11 +169,12 @@ func (s explainSource) Explain(name string, qtype uint16) explain.Explanation {
 		ex.Rcode, ex.Answers = dns.RcodeToString[rec.Msg.Rcode], len(rec.Msg.Answer)
 		answered = rec.Msg.Rcode == dns.RcodeSuccess && len(rec.Msg.Answer) > 0
 	}
-	q := h.explainQuery(h.ask(strings.ToLower(name), qtype))
+	asked := h.ask(strings.ToLower(name), qtype)
+	q := h.explainQuery(asked)
 	ex.Reasons = h.explain.ex.Reasons(q, answered, explainWait)
 	if q.Clusterset {
 		if q.Service != "" {
-			ex.Service = h.explain.ex.Import(q.Namespace, q.Service, h.mc.zones[0])
+			ex.Service = h.explain.ex.Import(q.Namespace, q.Service, asked.z.name)
 		}
 	} else if q.Service != "" {
 		ex.Service = h.explain.ex.Service(q.Namespace, q.Service, h.firstForwardZone(), explainWait)
