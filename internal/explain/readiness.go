@@ -58,7 +58,7 @@ func (e *Explainer) readiness(q Query, svc *object.Service, eps []endpoint, what
 		}
 		return out
 	}
-	unknown := []Reason{{Code: Unknown, Message: what + " has published records of this type now", Fix: fixes[Unknown]}}
+	unknown := unknownNow(what)
 	switch q.Type {
 	case dns.TypeA, dns.TypeAAAA:
 		v4 := q.Type == dns.TypeA
