@@ -40,14 +40,12 @@ type clusterset struct {
 	zones  []string // the clusterset zones, in the order given
 	scoped bool     // namespace_labels: ClusterSetIP imports only of namespaces in scope
 
-	mu      sync.Mutex
-	watch   *watch.Watcher                // nil until the ServiceImport API is found
-	version string                        // the ServiceImport version watched
-	live    atomic.Pointer[watch.Watcher] // watch, for reads on every reply (stale)
-	absent  atomic.Bool                   // the ServiceImport API is not served: the zones are passed on
-	flips   atomic.Uint64                 // changes of absent
-	stop    chan struct{}
-	done    sync.WaitGroup
+	mu     sync.Mutex                    // orders starting the watch against shutdown
+	watch  atomic.Pointer[watch.Watcher] // nil until the ServiceImport API is found; read on every reply (stale)
+	absent atomic.Bool                   // the ServiceImport API is not served: the zones are passed on
+	flips  atomic.Uint64                 // changes of absent
+	stop   chan struct{}
+	done   sync.WaitGroup
 }
 
 // newClusterset builds the clusterset side for the clusterset zones fwd.
@@ -179,11 +177,10 @@ func (c *clusterset) watchImports(src watch.Source, cfg *config, opts watch.Opti
 	}
 	log.Infof("multicluster: watching ServiceImports multicluster.x-k8s.io/%s for %s", v, strings.Join(c.zones, " "))
 	specs := watch.ImportSpecs(cfg.Namespaces, cfg.Labels, v)
-	c.version = v
-	c.watch = watch.New(src, specs, watch.Targets{Index: importTargets{c.index, c.vips}}, opts)
-	c.live.Store(c.watch)
-	c.watch.Start()
-	return c.watch
+	w := watch.New(src, specs, watch.Targets{Index: importTargets{c.index, c.vips}}, opts)
+	c.watch.Store(w)
+	w.Start()
+	return w
 }
 
 // shutdown stops the clusterset watches.
@@ -194,7 +191,7 @@ func (c *clusterset) shutdown() {
 	default:
 		close(c.stop)
 	}
-	w := c.watch
+	w := c.watch.Load() // (under mu: watchImports starts none after stop)
 	c.mu.Unlock()
 	c.done.Wait()
 	if w != nil {
@@ -205,7 +202,7 @@ func (c *clusterset) shutdown() {
 // stale is the first clusterset watch failing past the freshness
 // threshold; false before the watches start.
 func (c *clusterset) stale() (watch.Health, bool) {
-	if w := c.live.Load(); w != nil {
+	if w := c.watch.Load(); w != nil {
 		return w.Stale()
 	}
 	return watch.Health{}, false
@@ -213,9 +210,7 @@ func (c *clusterset) stale() (watch.Health, bool) {
 
 // health is the clusterset watches' health (none before they start).
 func (c *clusterset) health() []watch.Health {
-	c.mu.Lock()
-	w := c.watch
-	c.mu.Unlock()
+	w := c.watch.Load()
 	if w == nil {
 		return nil
 	}
